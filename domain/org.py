@@ -1,0 +1,186 @@
+"""Org: a tenant, with the settings digests and notifications obey."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import time
+from enum import StrEnum
+from uuid import UUID
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from domain.base import TeaimAggregate
+from domain.errors import InvalidValueError
+from domain.project import validate_name
+from domain.stamps import Stamp
+
+_HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+
+
+class Weekday(StrEnum):
+    """Day of the week a weekly digest goes out."""
+
+    MON = "mon"
+    TUE = "tue"
+    WED = "wed"
+    THU = "thu"
+    FRI = "fri"
+    SAT = "sat"
+    SUN = "sun"
+
+
+@dataclass(frozen=True, slots=True)
+class QuietHours:
+    """A daily window (in the org's timezone) when no email is sent; it may wrap midnight."""
+
+    start: str
+    end: str
+
+    def contains(self, moment: time) -> bool:
+        """Whether a local wall-clock time falls inside the window."""
+        start, end = parse_hhmm(self.start), parse_hhmm(self.end)
+        if start == end:
+            return False
+        if start < end:
+            return start <= moment < end
+        return moment >= start or moment < end
+
+
+@dataclass(frozen=True, slots=True)
+class DigestSchedule:
+    """When the weekly digest is due, in the org's timezone."""
+
+    weekday: Weekday
+    at: str
+
+
+def parse_hhmm(value: str) -> time:
+    """A 24-hour HH:MM wall-clock time."""
+    match = _HHMM.fullmatch(value)
+    if match is None:
+        raise InvalidValueError("time must be HH:MM (24-hour)", value=value)
+    return time(int(match.group(1)), int(match.group(2)))
+
+
+def validate_timezone(name: str) -> str:
+    """An IANA timezone name known to this system's tz database."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidValueError("unknown IANA timezone", timezone=name) from None
+    return name
+
+
+class Org(TeaimAggregate):
+    """A tenant and its settings; its id is the org id every event is stamped with."""
+
+    PROJECT_SCOPED = False
+
+    name: str
+    timezone: str
+    quiet_hours: QuietHours | None
+    daily_email_cap: int
+    digest: DigestSchedule | None
+
+    class Created(TeaimAggregate.Created):
+        name: str
+
+        def apply(self, org: Org) -> None:
+            org.name = self.name
+            org.timezone = "UTC"
+            org.quiet_hours = None
+            org.daily_email_cap = 20
+            org.digest = DigestSchedule(weekday=Weekday.MON, at="08:00")
+
+    class Renamed(TeaimAggregate.Event):
+        name: str
+
+        def apply(self, org: Org) -> None:
+            org.name = self.name
+
+    class TimezoneChanged(TeaimAggregate.Event):
+        timezone: str
+
+        def apply(self, org: Org) -> None:
+            org.timezone = self.timezone
+
+    class QuietHoursChanged(TeaimAggregate.Event):
+        start: str | None
+        end: str | None
+
+        def apply(self, org: Org) -> None:
+            if self.start is None or self.end is None:
+                org.quiet_hours = None
+            else:
+                org.quiet_hours = QuietHours(start=self.start, end=self.end)
+
+    class DailyEmailCapChanged(TeaimAggregate.Event):
+        cap: int
+
+        def apply(self, org: Org) -> None:
+            org.daily_email_cap = self.cap
+
+    class DigestScheduleChanged(TeaimAggregate.Event):
+        weekday: str | None
+        at: str | None
+
+        def apply(self, org: Org) -> None:
+            if self.weekday is None or self.at is None:
+                org.digest = None
+            else:
+                org.digest = DigestSchedule(weekday=Weekday(self.weekday), at=self.at)
+
+    @classmethod
+    def create(cls, *, org_id: UUID, name: str, stamp: Stamp) -> Org:
+        """Register a tenant."""
+        org: Org = cls._create_stamped(
+            cls.Created, id=org_id, stamp=stamp, name=validate_name(name)
+        )
+        return org
+
+    def rename(self, *, name: str, stamp: Stamp) -> None:
+        """Give the org a new display name."""
+        cleaned = validate_name(name)
+        if cleaned != self.name:
+            self._trigger(self.Renamed, stamp, name=cleaned)
+
+    def set_timezone(self, *, timezone: str, stamp: Stamp) -> None:
+        """Set the IANA timezone quiet hours and digests are read in."""
+        validated = validate_timezone(timezone)
+        if validated != self.timezone:
+            self._trigger(self.TimezoneChanged, stamp, timezone=validated)
+
+    def set_quiet_hours(self, *, start: str | None, end: str | None, stamp: Stamp) -> None:
+        """Set (or clear, with both None) the daily no-email window."""
+        if (start is None) != (end is None):
+            raise InvalidValueError("quiet hours need both start and end, or neither")
+        if start is not None and end is not None:
+            if parse_hhmm(start) == parse_hhmm(end):
+                raise InvalidValueError("quiet hours start and end must differ")
+            new: QuietHours | None = QuietHours(start=start, end=end)
+        else:
+            new = None
+        if new != self.quiet_hours:
+            self._trigger(self.QuietHoursChanged, stamp, start=start, end=end)
+
+    def set_daily_email_cap(self, *, cap: int, stamp: Stamp) -> None:
+        """Set how many emails one recipient may get per local day."""
+        if not 0 <= cap <= 1000:
+            raise InvalidValueError("daily email cap must be between 0 and 1000")
+        if cap != self.daily_email_cap:
+            self._trigger(self.DailyEmailCapChanged, stamp, cap=cap)
+
+    def set_digest_schedule(self, *, weekday: Weekday | None, at: str | None, stamp: Stamp) -> None:
+        """Set (or turn off, with both None) the weekly digest slot."""
+        if (weekday is None) != (at is None):
+            raise InvalidValueError("digest schedule needs both weekday and time, or neither")
+        if at is not None:
+            parse_hhmm(at)
+        new = None if weekday is None or at is None else DigestSchedule(weekday=weekday, at=at)
+        if new != self.digest:
+            self._trigger(
+                self.DigestScheduleChanged,
+                stamp,
+                weekday=None if weekday is None else weekday.value,
+                at=at,
+            )

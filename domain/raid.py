@@ -1,0 +1,258 @@
+"""RAID log items (risks, actions, issues, decisions) and project memories."""
+
+from __future__ import annotations
+
+from datetime import date
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+from domain.base import TeaimAggregate
+from domain.errors import InvalidValueError, RuleViolationError
+from domain.project import validate_name
+from domain.stamps import Stamp
+
+
+class RaidKind(StrEnum):
+    """What a RAID log entry records."""
+
+    RISK = "risk"
+    ACTION = "action"
+    ISSUE = "issue"
+    DECISION = "decision"
+
+
+class RaidStatus(StrEnum):
+    """Progress of a RAID item."""
+
+    OPEN = "open"
+    IN_PROGRESS = "in_progress"
+    CLOSED = "closed"
+
+
+class Severity(StrEnum):
+    """How bad a risk or issue is."""
+
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
+# Fields a RAID update may change; everything a sign-off package lists per item.
+RAID_FIELDS = ("title", "description", "owner", "status", "severity", "due_date", "decided_by")
+
+
+def _check_text(value: str, *, limit: int, what: str) -> str:
+    if len(value) > limit:
+        raise InvalidValueError(f"{what} must be at most {limit} characters")
+    return value.strip()
+
+
+def _check_raid_fields(kind: RaidKind, fields: dict[str, Any]) -> dict[str, Any]:
+    checked: dict[str, Any] = {}
+    for key, value in fields.items():
+        if key not in RAID_FIELDS:
+            raise InvalidValueError(f"unknown RAID field {key!r}")
+        if key == "title":
+            checked[key] = validate_name(value, what="title")
+        elif key == "description":
+            checked[key] = _check_text(value, limit=10_000, what="description")
+        elif key in ("owner", "decided_by"):
+            checked[key] = None if value is None else _check_text(value, limit=200, what=key)
+        elif key == "status":
+            status = RaidStatus(value)
+            if status is RaidStatus.CLOSED:
+                raise InvalidValueError("close an item with the close command")
+            checked[key] = status.value
+        elif key == "severity":
+            checked[key] = None if value is None else Severity(value).value
+        elif key == "due_date":
+            checked[key] = None if value is None else date.fromisoformat(str(value)).isoformat()
+    if "decided_by" in checked and checked["decided_by"] and kind is not RaidKind.DECISION:
+        raise InvalidValueError("only decisions have decided_by")
+    return checked
+
+
+class RaidItem(TeaimAggregate):
+    """One entry of a project's RAID log."""
+
+    project_id: UUID
+    kind: RaidKind
+    title: str
+    description: str
+    owner: str | None
+    status: RaidStatus
+    severity: Severity | None
+    due_date: str | None
+    decided_by: str | None
+    resolution: str | None
+
+    class Created(TeaimAggregate.Created):
+        kind: str
+        fields: dict[str, Any]
+
+        def apply(self, item: RaidItem) -> None:
+            assert self.project_id is not None
+            item.project_id = self.project_id
+            item.kind = RaidKind(self.kind)
+            item.title = ""
+            item.description = ""
+            item.owner = None
+            item.status = RaidStatus.OPEN
+            item.severity = None
+            item.due_date = None
+            item.decided_by = None
+            item.resolution = None
+            item._set(self.fields)
+
+    class Updated(TeaimAggregate.Event):
+        fields: dict[str, Any]
+
+        def apply(self, item: RaidItem) -> None:
+            item._set(self.fields)
+
+    class Closed(TeaimAggregate.Event):
+        resolution: str
+
+        def apply(self, item: RaidItem) -> None:
+            item.status = RaidStatus.CLOSED
+            item.resolution = self.resolution
+
+    class Reopened(TeaimAggregate.Event):
+        def apply(self, item: RaidItem) -> None:
+            item.status = RaidStatus.OPEN
+            item.resolution = None
+
+    @classmethod
+    def create(
+        cls, *, item_id: UUID, kind: RaidKind, fields: dict[str, Any], stamp: Stamp
+    ) -> RaidItem:
+        """Log a new item in the stamp's project."""
+        if stamp.project_id is None:
+            raise InvalidValueError("a RAID item belongs to a project")
+        if "title" not in fields:
+            raise InvalidValueError("a RAID item needs a title")
+        item: RaidItem = cls._create_stamped(
+            cls.Created,
+            id=item_id,
+            stamp=stamp,
+            kind=kind.value,
+            fields=_check_raid_fields(kind, fields),
+        )
+        return item
+
+    def update(self, *, fields: dict[str, Any], stamp: Stamp) -> None:
+        """Change some fields of an open item."""
+        if self.status is RaidStatus.CLOSED:
+            raise RuleViolationError("item is closed; reopen it first", item_id=self.id)
+        checked = _check_raid_fields(self.kind, fields)
+        changed = {k: v for k, v in checked.items() if self._current(k) != v}
+        if changed:
+            self._trigger(self.Updated, stamp, fields=changed)
+
+    def close(self, *, resolution: str, stamp: Stamp) -> None:
+        """Close the item with how it was resolved."""
+        if self.status is RaidStatus.CLOSED:
+            raise RuleViolationError("item is already closed", item_id=self.id)
+        self._trigger(
+            self.Closed, stamp, resolution=_check_text(resolution, limit=2000, what="resolution")
+        )
+
+    def reopen(self, *, stamp: Stamp) -> None:
+        """Open a closed item again."""
+        if self.status is not RaidStatus.CLOSED:
+            raise RuleViolationError("item is not closed", item_id=self.id)
+        self._trigger(self.Reopened, stamp)
+
+    def _current(self, key: str) -> Any:
+        value = getattr(self, key)
+        return value.value if isinstance(value, StrEnum) else value
+
+    def _set(self, fields: dict[str, Any]) -> None:
+        for key, value in fields.items():
+            if key == "status":
+                self.status = RaidStatus(value)
+            elif key == "severity":
+                self.severity = None if value is None else Severity(value)
+            else:
+                setattr(self, key, value)
+
+
+class Memory(TeaimAggregate):
+    """Something the project should remember (a fact, a preference, a lesson)."""
+
+    project_id: UUID
+    title: str
+    body: str
+    tags: list[str]
+    closed: bool
+
+    class Created(TeaimAggregate.Created):
+        title: str
+        body: str
+        tags: list[str]
+
+        def apply(self, memory: Memory) -> None:
+            assert self.project_id is not None
+            memory.project_id = self.project_id
+            memory.title = self.title
+            memory.body = self.body
+            memory.tags = list(self.tags)
+            memory.closed = False
+
+    class Updated(TeaimAggregate.Event):
+        title: str
+        body: str
+        tags: list[str]
+
+        def apply(self, memory: Memory) -> None:
+            memory.title = self.title
+            memory.body = self.body
+            memory.tags = list(self.tags)
+
+    class Closed(TeaimAggregate.Event):
+        def apply(self, memory: Memory) -> None:
+            memory.closed = True
+
+    @classmethod
+    def create(
+        cls, *, memory_id: UUID, title: str, body: str, tags: list[str], stamp: Stamp
+    ) -> Memory:
+        """Record a memory in the stamp's project."""
+        if stamp.project_id is None:
+            raise InvalidValueError("a memory belongs to a project")
+        memory: Memory = cls._create_stamped(
+            cls.Created,
+            id=memory_id,
+            stamp=stamp,
+            title=validate_name(title, what="title"),
+            body=_check_text(body, limit=20_000, what="body"),
+            tags=_memory_tags(tags),
+        )
+        return memory
+
+    def update(
+        self, *, title: str | None, body: str | None, tags: list[str] | None, stamp: Stamp
+    ) -> None:
+        """Change the memory's text or tags."""
+        if self.closed:
+            raise RuleViolationError("memory is closed", memory_id=self.id)
+        new_title = self.title if title is None else validate_name(title, what="title")
+        new_body = self.body if body is None else _check_text(body, limit=20_000, what="body")
+        new_tags = self.tags if tags is None else _memory_tags(tags)
+        if (new_title, new_body, new_tags) != (self.title, self.body, self.tags):
+            self._trigger(self.Updated, stamp, title=new_title, body=new_body, tags=new_tags)
+
+    def close(self, *, stamp: Stamp) -> None:
+        """Retire the memory: it no longer applies."""
+        if self.closed:
+            raise RuleViolationError("memory is already closed", memory_id=self.id)
+        self._trigger(self.Closed, stamp)
+
+
+def _memory_tags(tags: list[str]) -> list[str]:
+    cleaned = sorted({t.strip().lower() for t in tags if t.strip()})
+    if len(cleaned) > 32 or any(len(t) > 48 for t in cleaned):
+        raise InvalidValueError("at most 32 tags of at most 48 characters")
+    return cleaned

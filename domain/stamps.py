@@ -1,0 +1,35 @@
+"""Who did what, for which tenant, under which request: carried by every event."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+
+@dataclass(frozen=True, slots=True)
+class Stamp:
+    """The authenticated context of one command, applied to every event it causes."""
+
+    org_id: UUID
+    actor: str
+    correlation_id: str
+    at: datetime
+    project_id: UUID | None = None
+
+    def __post_init__(self) -> None:
+        # An aware timestamp is part of the audit contract: naive times are ambiguous.
+        if self.at.tzinfo is None:
+            raise ValueError("Stamp.at must be timezone-aware")
+        if not self.actor:
+            raise ValueError("Stamp.actor must name a principal")
+
+    def for_project(self, project_id: UUID) -> Stamp:
+        """The same context, scoped to one project."""
+        return Stamp(
+            org_id=self.org_id,
+            actor=self.actor,
+            correlation_id=self.correlation_id,
+            at=self.at,
+            project_id=project_id,
+        )
