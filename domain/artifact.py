@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import field
 from uuid import UUID
 
 from domain.base import TeaimAggregate
@@ -38,14 +39,14 @@ def normalise_tags(tags: list[str]) -> list[str]:
 class Artifact(TeaimAggregate):
     """A project document's identity, content hash, blob location and tags."""
 
-    project_id: UUID
-    name: str
-    mime: str
-    size: int
-    sha256: str
-    blob_key: str
-    tags: list[str]
-    deleted: bool
+    project_id: UUID = field(init=False)
+    name: str = field(init=False)
+    mime: str = field(init=False)
+    size: int = field(init=False)
+    sha256: str = field(init=False)
+    blob_key: str = field(init=False)
+    tags: list[str] = field(init=False)
+    deleted: bool = field(init=False)
 
     class Registered(TeaimAggregate.Created):
         name: str

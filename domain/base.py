@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+import types
+from enum import StrEnum
+from functools import cache
+from typing import Any, ClassVar, Union, get_args, get_origin, get_type_hints
 from uuid import UUID
 
-from eventsourcing.domain import Aggregate
+from eventsourcing.domain import Aggregate, Snapshot
 
 from domain.stamps import Stamp
 
@@ -15,6 +18,13 @@ class TeaimAggregate(Aggregate):
 
     # Aggregates that live outside any project (org settings, denials) say so.
     PROJECT_SCOPED: ClassVar[bool] = True
+
+    org_id: UUID
+
+    def __init__(self, org_id: UUID) -> None:
+        # The library passes the Created event's matching fields here: every aggregate
+        # remembers its tenant, so guards can compare it with the caller's.
+        self.org_id = org_id
 
     class Event(Aggregate.Event):
         """An event carrying the stamps the audit trail and tenant isolation rely on."""
@@ -26,6 +36,17 @@ class TeaimAggregate(Aggregate):
 
     class Created(Event, Aggregate.Created):
         """The first event of a stamped aggregate."""
+
+    class Snapshot(Snapshot):
+        """A snapshot that restores enum-typed attributes JSON turned into plain strings."""
+
+        def mutate(self, _: None) -> Any:
+            aggregate = super().mutate(_)
+            for name, enum_type in _enum_attributes(type(aggregate)).items():
+                value = aggregate.__dict__.get(name)
+                if isinstance(value, str) and not isinstance(value, enum_type):
+                    aggregate.__dict__[name] = enum_type(value)
+            return aggregate
 
     @classmethod
     def _create_stamped(
@@ -44,3 +65,15 @@ def _stamp_fields(stamp: Stamp) -> dict[str, Any]:
         "actor": stamp.actor,
         "correlation_id": stamp.correlation_id,
     }
+
+
+@cache
+def _enum_attributes(cls: type) -> dict[str, type[StrEnum]]:
+    """Annotated attributes of an aggregate class whose type is a StrEnum (or optional one)."""
+    found: dict[str, type[StrEnum]] = {}
+    for name, hint in get_type_hints(cls).items():
+        candidates = get_args(hint) if get_origin(hint) in (Union, types.UnionType) else (hint,)
+        for candidate in candidates:
+            if isinstance(candidate, type) and issubclass(candidate, StrEnum):
+                found[name] = candidate
+    return found

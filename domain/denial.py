@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import field
 from uuid import UUID
 
 from domain.base import TeaimAggregate
@@ -13,10 +14,10 @@ class SecurityDenial(TeaimAggregate):
 
     PROJECT_SCOPED = False
 
-    action: str
-    target_kind: str
-    target_id: str
-    reason: str
+    action: str = field(init=False)
+    target_kind: str = field(init=False)
+    target_id: str = field(init=False)
+    reason: str = field(init=False)
 
     class Recorded(TeaimAggregate.Created):
         action: str

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import time
 from enum import StrEnum
 from uuid import UUID
@@ -76,11 +76,11 @@ class Org(TeaimAggregate):
 
     PROJECT_SCOPED = False
 
-    name: str
-    timezone: str
-    quiet_hours: QuietHours | None
-    daily_email_cap: int
-    digest: DigestSchedule | None
+    name: str = field(init=False)
+    timezone: str = field(init=False)
+    quiet_hours: QuietHours | None = field(init=False)
+    daily_email_cap: int = field(init=False)
+    digest: DigestSchedule | None = field(init=False)
 
     class Created(TeaimAggregate.Created):
         name: str

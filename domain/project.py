@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from domain.base import TeaimAggregate
@@ -56,10 +56,10 @@ def validate_name(name: str, *, what: str = "name") -> str:
 class Project(TeaimAggregate):
     """A client project: the unit of membership, lifecycle and tenant scoping."""
 
-    code: str
-    name: str
-    archived: bool
-    members: dict[str, Membership]
+    code: str = field(init=False)
+    name: str = field(init=False)
+    archived: bool = field(init=False)
+    members: dict[str, Membership] = field(init=False)
 
     class Created(TeaimAggregate.Created):
         code: str
@@ -229,8 +229,8 @@ class Project(TeaimAggregate):
 class ProjectCodeClaim(TeaimAggregate):
     """Claims a project code within an org; its deterministic id makes a second claim conflict."""
 
-    code: str
-    claimed_by_project: UUID
+    code: str = field(init=False)
+    claimed_by_project: UUID = field(init=False)
 
     class Created(TeaimAggregate.Created):
         code: str

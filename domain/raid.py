@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import field
 from datetime import date
 from enum import StrEnum
 from typing import Any
@@ -77,16 +78,16 @@ def _check_raid_fields(kind: RaidKind, fields: dict[str, Any]) -> dict[str, Any]
 class RaidItem(TeaimAggregate):
     """One entry of a project's RAID log."""
 
-    project_id: UUID
-    kind: RaidKind
-    title: str
-    description: str
-    owner: str | None
-    status: RaidStatus
-    severity: Severity | None
-    due_date: str | None
-    decided_by: str | None
-    resolution: str | None
+    project_id: UUID = field(init=False)
+    kind: RaidKind = field(init=False)
+    title: str = field(init=False)
+    description: str = field(init=False)
+    owner: str | None = field(init=False)
+    status: RaidStatus = field(init=False)
+    severity: Severity | None = field(init=False)
+    due_date: str | None = field(init=False)
+    decided_by: str | None = field(init=False)
+    resolution: str | None = field(init=False)
 
     class Created(TeaimAggregate.Created):
         kind: str
@@ -182,11 +183,11 @@ class RaidItem(TeaimAggregate):
 class Memory(TeaimAggregate):
     """Something the project should remember (a fact, a preference, a lesson)."""
 
-    project_id: UUID
-    title: str
-    body: str
-    tags: list[str]
-    closed: bool
+    project_id: UUID = field(init=False)
+    title: str = field(init=False)
+    body: str = field(init=False)
+    tags: list[str] = field(init=False)
+    closed: bool = field(init=False)
 
     class Created(TeaimAggregate.Created):
         title: str

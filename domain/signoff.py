@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -97,12 +97,13 @@ def external_key(email: str) -> str:
 class SignOff(TeaimAggregate):
     """One sign-off round: who must sign, who did, and the external links issued for it."""
 
-    stage_id: UUID
-    round: int
-    required: list[str]
-    signatures: dict[str, Signature]
-    external: dict[str, ExternalRequest]
-    status: SignOffStatus
+    project_id: UUID = field(init=False)
+    stage_id: UUID = field(init=False)
+    round: int = field(init=False)
+    required: list[str] = field(init=False)
+    signatures: dict[str, Signature] = field(init=False)
+    external: dict[str, ExternalRequest] = field(init=False)
+    status: SignOffStatus = field(init=False)
 
     class Created(TeaimAggregate.Created):
         stage_id: UUID
@@ -110,6 +111,8 @@ class SignOff(TeaimAggregate):
         required_signers: list[str]
 
         def apply(self, signoff: SignOff) -> None:
+            assert self.project_id is not None
+            signoff.project_id = self.project_id
             signoff.stage_id = self.stage_id
             signoff.round = self.round
             signoff.required = [internal_key(u) for u in self.required_signers]

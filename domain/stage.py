@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import field
 from enum import StrEnum
 from uuid import UUID
 
@@ -23,13 +24,13 @@ class StageState(StrEnum):
 class Stage(TeaimAggregate):
     """A project stage; its sign-off rounds are SignOff aggregates it points at."""
 
-    project_id: UUID
-    title: str
-    order: int
-    state: StageState
-    round: int
-    signoff_id: UUID | None
-    rejection_reason: str | None
+    project_id: UUID = field(init=False)
+    title: str = field(init=False)
+    order: int = field(init=False)
+    state: StageState = field(init=False)
+    round: int = field(init=False)
+    signoff_id: UUID | None = field(init=False)
+    rejection_reason: str | None = field(init=False)
 
     class Created(TeaimAggregate.Created):
         title: str
