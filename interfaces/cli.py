@@ -1,0 +1,136 @@
+"""The `teaim` command line: serve, migrate, the embedded database, and org administration."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import uuid
+from uuid import UUID
+
+import click
+
+from adapters.postgres.embedded import EmbeddedPostgres
+from adapters.postgres.migrate import UnmigratedDatabaseError, current_revision, upgrade
+from application.context import CommandContext, Principal
+from domain.errors import DomainError
+from domain.roles import Role
+from interfaces.http.auth import SERVICE_USER
+from interfaces.runtime import build_runtime, open_database
+from interfaces.settings import Settings
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Log at INFO level.")
+def main(verbose: bool) -> None:
+    """TEAIM: event-sourced backend for client projects run through signed-off stages."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+@main.command()
+@click.option("--host", default=None, help="Interface to bind (default from HOST, 127.0.0.1).")
+@click.option("--port", default=None, type=int, help="Port (default from PORT, 8000).")
+def serve(host: str | None, port: int | None) -> None:
+    """Run the HTTP API (starting the embedded database when DATABASE_URL is unset)."""
+    import uvicorn
+
+    from interfaces.http.app import create_app
+
+    settings = Settings()
+    try:
+        runtime = build_runtime(settings)
+    except UnmigratedDatabaseError as error:
+        raise click.ClickException(str(error)) from None
+    app = create_app(runtime=runtime)
+    try:
+        uvicorn.run(app, host=host or settings.host, port=port or settings.port, log_level="info")
+    finally:
+        runtime.close()
+
+
+@main.command()
+def migrate() -> None:
+    """Apply every pending migration (the embedded database is started if needed)."""
+    settings = Settings()
+    database = open_database(settings)
+    try:
+        url = database.url.libpq()
+        before = current_revision(url)
+        upgrade(url)
+        after = current_revision(url)
+        click.echo(f"database {database.url.redacted()}: {before or 'empty'} -> {after}")
+    finally:
+        database.close(stop_embedded=settings.stop_embedded_on_exit)
+
+
+@main.group()
+def db() -> None:
+    """The embedded PostgreSQL (data under DATA_DIR/pg)."""
+
+
+def _embedded(settings: Settings) -> EmbeddedPostgres:
+    if settings.database_url:
+        raise click.ClickException("DATABASE_URL is set: the embedded database is not in use")
+    return EmbeddedPostgres(settings.embedded_pg_dir)
+
+
+@db.command("start")
+def db_start() -> None:
+    """Start the embedded database and leave it running."""
+    uri = _embedded(Settings()).start()
+    click.echo(f"running: {uri}")
+
+
+@db.command("stop")
+def db_stop() -> None:
+    """Stop the embedded database."""
+    embedded = _embedded(Settings())
+    embedded.stop()
+    click.echo("stopped")
+
+
+@db.command("status")
+def db_status() -> None:
+    """Say whether the embedded database runs, and where."""
+    status = _embedded(Settings()).status()
+    if status.running:
+        click.echo(f"running (pid {status.pid}) data={status.data_dir} uri={status.uri}")
+    else:
+        click.echo(f"stopped data={status.data_dir}")
+        sys.exit(3)
+
+
+@main.group()
+def orgs() -> None:
+    """Tenants."""
+
+
+@orgs.command("create")
+@click.argument("name")
+@click.option("--id", "org_id", type=click.UUID, default=None, help="Use this org id.")
+def orgs_create(name: str, org_id: UUID | None) -> None:
+    """Register an org and print its id."""
+    settings = Settings()
+    try:
+        runtime = build_runtime(settings)
+    except UnmigratedDatabaseError as error:
+        raise click.ClickException(str(error)) from None
+    try:
+        ctx = CommandContext(
+            principal=Principal(
+                user_id=SERVICE_USER,
+                org_id=org_id or uuid.uuid4(),
+                org_role=Role.OWNER,
+                is_service=True,
+            ),
+            correlation_id=f"cli-{uuid.uuid4()}",
+        )
+        try:
+            result = runtime.app.create_org(ctx=ctx, name=name)
+        except DomainError as error:
+            raise click.ClickException(error.message) from None
+        click.echo(str(result.id))
+    finally:
+        runtime.close()

@@ -1,0 +1,45 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import ORJSONResponse
+
+from interfaces.http.middleware import install_middleware
+from interfaces.http.problems import install_problem_handlers
+from interfaces.http.routes import content, meta, orgs, projects, signing, stages
+from interfaces.runtime import Runtime, build_runtime
+from interfaces.settings import Settings
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
+    """Build the HTTP app; with no runtime given, it builds (and closes) its own."""
+    settings = runtime.settings if runtime is not None else (settings or Settings())
+    owned = runtime is None
+    live = runtime or build_runtime(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            if owned:
+                live.close()
+
+    app = FastAPI(
+        title="TEAIM",
+        version="0.1.0",
+        summary="Event-sourced, multi-tenant backend for projects run through signed-off stages.",
+        docs_url="/docs",
+        default_response_class=ORJSONResponse,
+        lifespan=lifespan,
+    )
+    app.state.runtime = live
+    install_problem_handlers(app)
+    install_middleware(app, settings, live.idempotency)
+    for module in (meta, orgs, projects, stages, signing, content):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,136 @@
+"""RFC 9457 problem responses, and the one table that maps domain errors to HTTP."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from eventsourcing.persistence import IntegrityError
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from application.mapper import MissingStampError
+from domain.errors import (
+    DomainError,
+    InvalidValueError,
+    NotFoundError,
+    PermissionDeniedError,
+    RuleViolationError,
+    TokenGoneError,
+)
+
+log = logging.getLogger("teaim.http")
+
+PROBLEM_JSON = "application/problem+json"
+
+# (status, type slug, title) per domain error class; the most specific class wins.
+DOMAIN_ERRORS: dict[type[DomainError], tuple[int, str, str]] = {
+    NotFoundError: (404, "not-found", "Not found"),
+    PermissionDeniedError: (403, "forbidden", "Forbidden"),
+    RuleViolationError: (409, "conflict", "Conflict with the current state"),
+    InvalidValueError: (422, "invalid-value", "Invalid value"),
+    TokenGoneError: (410, "link-gone", "Signing link no longer usable"),
+}
+
+
+class ProblemError(Exception):
+    """Raised by the HTTP layer itself (auth, headers) to answer with a problem."""
+
+    def __init__(self, status: int, slug: str, title: str, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.status, self.slug, self.title, self.detail, self.extra = (
+            status,
+            slug,
+            title,
+            detail,
+            extra,
+        )
+
+
+def problem(
+    request: Request, status: int, slug: str, title: str, detail: str, **extra: Any
+) -> Response:
+    """A problem+json response carrying the request id."""
+    body: dict[str, Any] = {
+        "type": f"https://teaim.dev/problems/{slug}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+        "request_id": getattr(request.state, "request_id", None),
+        **extra,
+    }
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return Response(
+        orjson.dumps(body, default=str),
+        status_code=status,
+        media_type=PROBLEM_JSON,
+        headers=headers,
+    )
+
+
+def _domain_entry(error: DomainError) -> tuple[int, str, str]:
+    for cls in type(error).__mro__:
+        if cls in DOMAIN_ERRORS:
+            return DOMAIN_ERRORS[cls]
+    return 409, "conflict", "Conflict with the current state"
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Make every error, expected or not, an RFC 9457 response."""
+
+    async def on_domain(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, DomainError)
+        status, slug, title = _domain_entry(exc)
+        # Ids help the caller, but a 404 must not echo anything the caller did not send.
+        return problem(request, status, slug, title, exc.message)
+
+    async def on_problem(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ProblemError)
+        return problem(request, exc.status, exc.slug, exc.title, exc.detail, **exc.extra)
+
+    async def on_conflict(request: Request, _exc: Exception) -> Response:
+        return problem(
+            request,
+            409,
+            "concurrent-update",
+            "Concurrent update",
+            "another request changed this first; reload and retry",
+        )
+
+    async def on_validation(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+            for e in exc.errors()
+        ]
+        return problem(
+            request,
+            422,
+            "validation",
+            "Request validation failed",
+            "the request does not match the schema",
+            errors=errors,
+        )
+
+    async def on_http(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
+        return problem(request, exc.status_code, slug, str(exc.detail), str(exc.detail))
+
+    async def on_unexpected(request: Request, exc: Exception) -> Response:
+        # A 500 is always a bug: log it with the request id so it can be found.
+        log.exception("unhandled error (request %s)", getattr(request.state, "request_id", "?"))
+        if isinstance(exc, MissingStampError):
+            log.error("an event without stamps reached the store")
+        return problem(request, 500, "internal", "Internal error", "an unexpected error occurred")
+
+    app.add_exception_handler(DomainError, on_domain)
+    app.add_exception_handler(ProblemError, on_problem)
+    app.add_exception_handler(IntegrityError, on_conflict)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(Exception, on_unexpected)

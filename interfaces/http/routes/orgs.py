@@ -1,0 +1,40 @@
+"""Org settings routes."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from application.orgs import UNCHANGED
+from interfaces.http.deps import AppDep, CtxDep
+from interfaces.http.models import CommandOut, OrgOut, OrgSettingsPatch
+from interfaces.http.views import command_out, org_out
+
+router = APIRouter(prefix="/api/org", tags=["org"])
+
+
+@router.get("")
+def get_org(app: AppDep, ctx: CtxDep) -> OrgOut:
+    """The caller's org and its settings."""
+    return org_out(app.get_org(ctx=ctx))
+
+
+@router.patch("/settings")
+def update_org_settings(body: OrgSettingsPatch, app: AppDep, ctx: CtxDep) -> CommandOut:
+    """Change org settings (org owner/admin); send null to clear quiet hours or digest."""
+    sent = body.model_fields_set
+    quiet: object = UNCHANGED
+    if "quiet_hours" in sent:
+        quiet = None if body.quiet_hours is None else (body.quiet_hours.start, body.quiet_hours.end)
+    digest: object = UNCHANGED
+    if "digest" in sent:
+        digest = None if body.digest is None else (body.digest.weekday, body.digest.at)
+    return command_out(
+        app.update_org_settings(
+            ctx=ctx,
+            name=body.name,
+            timezone=body.timezone,
+            quiet_hours=quiet,
+            daily_email_cap=body.daily_email_cap,
+            digest=digest,
+        )
+    )

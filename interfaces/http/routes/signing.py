@@ -1,0 +1,58 @@
+"""Public routes for external signers: the token in X-Signing-Token is the only credential."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header
+
+from interfaces.http.deps import AppDep, PublicCtxDep
+from interfaces.http.models import (
+    CommandOut,
+    PublicDecisionOut,
+    PublicRejectIn,
+    PublicSignIn,
+    SigningViewOut,
+)
+from interfaces.http.views import command_out
+
+router = APIRouter(prefix="/api/public/signing", tags=["public signing"])
+
+Token = Annotated[str, Header(alias="X-Signing-Token", min_length=10, max_length=200)]
+
+
+@router.get("")
+def view_signing_request(token: Token, app: AppDep, ctx: PublicCtxDep) -> SigningViewOut:
+    """What the link's holder is asked to sign (410 once used, revoked or expired)."""
+    view = app.view_signing_link(token=token, now_ctx=ctx)
+    return SigningViewOut(
+        project_code=view.project.code,
+        project_name=view.project.name,
+        stage_title=view.stage.title,
+        round=view.signoff.round,
+        email=view.request.email,
+        expires_at=view.request.expires_at,
+        status=view.signoff.status.value,
+        decided=[
+            PublicDecisionOut(name=s.name, external=s.external, decision=s.decision.value, at=s.at)
+            for s in view.signoff.signatures.values()
+        ],
+    )
+
+
+@router.post("/sign")
+def sign_with_link(body: PublicSignIn, token: Token, app: AppDep, ctx: PublicCtxDep) -> CommandOut:
+    """Sign as the external signer the link was issued to (single use)."""
+    return command_out(
+        app.sign_with_link(token=token, name=body.name, comment=body.comment, ctx=ctx)
+    )
+
+
+@router.post("/reject")
+def reject_with_link(
+    body: PublicRejectIn, token: Token, app: AppDep, ctx: PublicCtxDep
+) -> CommandOut:
+    """Reject as the external signer the link was issued to (single use)."""
+    return command_out(
+        app.reject_with_link(token=token, name=body.name, reason=body.reason, ctx=ctx)
+    )

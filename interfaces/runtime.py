@@ -1,0 +1,92 @@
+"""The composition root: settings -> adapters -> application, and their shutdown."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy import Engine
+
+from adapters.postgres.database import DatabaseUrl, make_engine
+from adapters.postgres.embedded import EmbeddedPostgres
+from adapters.postgres.idempotency import PostgresIdempotencyStore
+from adapters.postgres.migrate import assert_migrated
+from adapters.system import OsSecrets, SystemClock
+from application.app import Teaim
+from application.config import AppConfig
+from interfaces.settings import Settings
+
+log = logging.getLogger("teaim")
+
+
+@dataclass
+class Database:
+    """The database the service uses, and whether this process started it."""
+
+    url: DatabaseUrl
+    embedded: EmbeddedPostgres | None = None
+    started_here: bool = False
+
+    def close(self, *, stop_embedded: bool) -> None:
+        """Stop the embedded server if this process started it and is asked to."""
+        if self.embedded is not None and self.started_here and stop_embedded:
+            self.embedded.stop()
+
+
+def open_database(settings: Settings) -> Database:
+    """Connect to DATABASE_URL, or start (or reuse) the embedded server under data_dir."""
+    if settings.database_url:
+        return Database(url=DatabaseUrl.parse(settings.database_url))
+    embedded = EmbeddedPostgres(settings.embedded_pg_dir)
+    was_running = embedded.status().running
+    uri = embedded.start()
+    return Database(url=DatabaseUrl.parse(uri), embedded=embedded, started_here=not was_running)
+
+
+@dataclass
+class Runtime:
+    """Everything a running service holds; built once per process, closed once."""
+
+    settings: Settings
+    database: Database
+    app: Teaim
+    idempotency: PostgresIdempotencyStore
+    idempotency_engine: Engine
+    _closed: bool = field(default=False, repr=False)
+
+    def close(self) -> None:
+        """Release connections, then stop the embedded database if we started it."""
+        if self._closed:
+            return
+        self._closed = True
+        self.app.close()
+        self.idempotency_engine.dispose()
+        self.database.close(stop_embedded=self.settings.stop_embedded_on_exit)
+
+
+def build_runtime(settings: Settings, database: Database | None = None) -> Runtime:
+    """Wire adapters into the application; refuse an unmigrated database."""
+    db = database or open_database(settings)
+    try:
+        assert_migrated(db.url.libpq())
+        env = db.url.eventsourcing_env(pool_size=settings.db_pool_size)
+        env["AGGREGATE_CACHE_MAXSIZE"] = str(settings.aggregate_cache_size)
+        app = Teaim(
+            env,
+            clock=SystemClock(),
+            secrets=OsSecrets(),
+            config=AppConfig(signing_link_ttl=timedelta(days=settings.signing_link_ttl_days)),
+        )
+        engine = make_engine(db.url, pool_pre_ping=True, pool_size=settings.db_pool_size)
+        idempotency = PostgresIdempotencyStore(engine)
+    except BaseException:
+        db.close(stop_embedded=settings.stop_embedded_on_exit)
+        raise
+    return Runtime(
+        settings=settings,
+        database=db,
+        app=app,
+        idempotency=idempotency,
+        idempotency_engine=engine,
+    )

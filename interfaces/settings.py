@@ -1,0 +1,39 @@
+"""Service settings, read from environment variables (and an optional .env file)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything the composition root needs; nothing else reads the environment."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None, description="PostgreSQL 15+ with pgvector; unset runs the embedded server."
+    )
+    data_dir: Path = Field(default=Path("var"), description="Where the embedded database lives.")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    dev_auth: bool = Field(default=False, description="Honour X-Dev-* identity headers.")
+    jwt_secret: SecretStr | None = Field(default=None, description="HS256 secret for bearers.")
+    jwt_audience: str | None = None
+    service_token: SecretStr | None = Field(
+        default=None, description="Bearer for internal back-office calls (with X-Org-Id)."
+    )
+    signing_link_ttl_days: float = Field(default=7.0, gt=0, le=90)
+    public_base_url: str = "http://127.0.0.1:8000"
+    db_pool_size: int = Field(default=8, ge=1, le=100)
+    aggregate_cache_size: int = Field(default=10_000, ge=0)
+    stop_embedded_on_exit: bool = Field(
+        default=True, description="Stop the embedded database the service itself started."
+    )
+
+    @property
+    def embedded_pg_dir(self) -> Path:
+        """The embedded cluster's data directory."""
+        return self.data_dir / "pg"
