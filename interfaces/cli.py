@@ -43,11 +43,8 @@ def serve(host: str | None, port: int | None) -> None:
         runtime = build_runtime(settings)
     except UnmigratedDatabaseError as error:
         raise click.ClickException(str(error)) from None
-    app = create_app(runtime=runtime)
-    try:
-        uvicorn.run(app, host=host or settings.host, port=port or settings.port, log_level="info")
-    finally:
-        runtime.close()
+    app = create_app(runtime=runtime, own_runtime=True)
+    uvicorn.run(app, host=host or settings.host, port=port or settings.port, log_level="info")
 
 
 @main.command()

@@ -15,6 +15,7 @@ from adapters.postgres.migrate import assert_migrated
 from adapters.system import OsSecrets, SystemClock
 from application.app import Teaim
 from application.config import AppConfig
+from application.ports import Clock
 from interfaces.settings import Settings
 
 log = logging.getLogger("teaim")
@@ -65,7 +66,9 @@ class Runtime:
         self.database.close(stop_embedded=self.settings.stop_embedded_on_exit)
 
 
-def build_runtime(settings: Settings, database: Database | None = None) -> Runtime:
+def build_runtime(
+    settings: Settings, database: Database | None = None, *, clock: Clock | None = None
+) -> Runtime:
     """Wire adapters into the application; refuse an unmigrated database."""
     db = database or open_database(settings)
     try:
@@ -74,7 +77,7 @@ def build_runtime(settings: Settings, database: Database | None = None) -> Runti
         env["AGGREGATE_CACHE_MAXSIZE"] = str(settings.aggregate_cache_size)
         app = Teaim(
             env,
-            clock=SystemClock(),
+            clock=clock or SystemClock(),
             secrets=OsSecrets(),
             config=AppConfig(signing_link_ttl=timedelta(days=settings.signing_link_ttl_days)),
         )

@@ -22,24 +22,35 @@ EXTERNAL_SERVER_ENV = "TEAIM_TEST_DATABASE_URL"
 _TEST_SERVER_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
 
 
-def _admin(url: DatabaseUrl, statement: sql.Composed) -> None:
-    with psycopg.connect(url.libpq(), autocommit=True) as conn:
-        conn.execute(statement)
+class ScratchDatabases:
+    """Creates and drops databases on the test server; each is named uniquely, so parallel
+    sessions sharing one server never collide."""
 
+    def __init__(self, server: DatabaseUrl) -> None:
+        self.server = server
+        self.template: str | None = None
 
-def _create_database(server: DatabaseUrl, name: str, template: str) -> DatabaseUrl:
-    _admin(
-        server,
-        sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-            sql.Identifier(name), sql.Identifier(template)
-        ),
-    )
-    return server.with_dbname(name)
+    def create(self, *, migrated: bool = True) -> str:
+        """A fresh database's libpq URI: a copy of the migrated template, or empty."""
+        template = self.template if migrated else "template0"
+        if template is None:
+            raise RuntimeError("no migrated template: use the template_database fixture")
+        name = f"t_{uuid4().hex}"
+        self._admin(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(name), sql.Identifier(template)
+            )
+        )
+        return self.server.with_dbname(name).libpq()
 
+    def drop(self, url: str) -> None:
+        """Drop the database, disconnecting any session a test leaked."""
+        name = DatabaseUrl.parse(url).dbname
+        self._admin(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
-def _drop_database(server: DatabaseUrl, name: str) -> None:
-    # FORCE: a test that leaked a connection must not make the next one fail.
-    _admin(server, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    def _admin(self, statement: sql.Composed) -> None:
+        with psycopg.connect(self.server.libpq(), autocommit=True) as conn:
+            conn.execute(statement)
 
 
 @pytest.fixture(scope="session")
@@ -68,38 +79,36 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Databa
 
 
 @pytest.fixture(scope="session")
-def template_database(postgres_server: DatabaseUrl) -> Iterator[str]:
-    """The name of a database migrated to head once, which each test's database copies."""
-    # Unique per session, so parallel sessions against one external server do not collide.
-    name = f"teaim_template_{uuid4().hex[:16]}"
-    url = _create_database(postgres_server, name, "template0")
+def databases(postgres_server: DatabaseUrl) -> Iterator[ScratchDatabases]:
+    """Database maker for this session, holding a template migrated to head once."""
+    databases = ScratchDatabases(postgres_server)
+    template_url = databases.create(migrated=False)
     try:
-        upgrade(url.libpq())
-        yield name
+        upgrade(template_url)
+        databases.template = DatabaseUrl.parse(template_url).dbname
+        yield databases
     finally:
-        _drop_database(postgres_server, name)
+        databases.drop(template_url)
 
 
 @pytest.fixture
-def database_url(postgres_server: DatabaseUrl, template_database: str) -> Iterator[str]:
+def database_url(databases: ScratchDatabases) -> Iterator[str]:
     """A libpq URI of a fresh database at the head migration, dropped after the test."""
-    name = f"t_{uuid4().hex}"
-    url = _create_database(postgres_server, name, template_database)
+    url = databases.create()
     try:
-        yield url.libpq()
+        yield url
     finally:
-        _drop_database(postgres_server, name)
+        databases.drop(url)
 
 
 @pytest.fixture
-def empty_database_url(postgres_server: DatabaseUrl) -> Iterator[str]:
+def empty_database_url(databases: ScratchDatabases) -> Iterator[str]:
     """A libpq URI of a fresh database that has never been migrated, dropped after the test."""
-    name = f"t_{uuid4().hex}"
-    url = _create_database(postgres_server, name, "template0")
+    url = databases.create(migrated=False)
     try:
-        yield url.libpq()
+        yield url
     finally:
-        _drop_database(postgres_server, name)
+        databases.drop(url)
 
 
 @pytest.fixture

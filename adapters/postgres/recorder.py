@@ -122,8 +122,7 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
 
     # A batch whose connection fails before COMMIT is sent is safe to retry: nothing of it
     # can have been recorded. A failure during COMMIT is not retried (the outcome is unknown).
-    # As many attempts as the library's own retry, so a pool full of connections killed by a
-    # server restart is worked through.
+    # As many attempts as the library's own retry, to ride out a brief server restart.
     connection_attempts = 10
     retry_wait_seconds = 0.2
 
@@ -243,6 +242,9 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
             except (InterfaceError, OperationalError):
                 if committing or attempt >= self.connection_attempts:
                     raise
+                # After a server restart every idle pooled connection is dead: drop them all
+                # now rather than spending one attempt on each.
+                self.datastore.pool.check()
                 time.sleep(self.retry_wait_seconds)
             else:
                 with self._state:

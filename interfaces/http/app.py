@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.responses import ORJSONResponse
 
 from interfaces.http.middleware import install_middleware
 from interfaces.http.problems import install_problem_handlers
@@ -15,10 +14,17 @@ from interfaces.runtime import Runtime, build_runtime
 from interfaces.settings import Settings
 
 
-def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
-    """Build the HTTP app; with no runtime given, it builds (and closes) its own."""
+def create_app(
+    settings: Settings | None = None,
+    runtime: Runtime | None = None,
+    *,
+    own_runtime: bool | None = None,
+) -> FastAPI:
+    """Build the HTTP app; a runtime it builds, or is told it owns, is closed at shutdown."""
     settings = runtime.settings if runtime is not None else (settings or Settings())
-    owned = runtime is None
+    # Shutdown must happen in the lifespan: uvicorn re-raises SIGTERM after its own
+    # shutdown, so code after uvicorn.run() may never run.
+    owned = runtime is None if own_runtime is None else own_runtime
     live = runtime or build_runtime(settings)
 
     @asynccontextmanager
@@ -34,7 +40,6 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         version="0.1.0",
         summary="Event-sourced, multi-tenant backend for projects run through signed-off stages.",
         docs_url="/docs",
-        default_response_class=ORJSONResponse,
         lifespan=lifespan,
     )
     app.state.runtime = live
