@@ -84,9 +84,10 @@ class TeaimBase(Application[UUID]):
             return 0
         return max(r.notification.id for r in recordings)
 
-    def _find(self, cls: type[A], aggregate_id: UUID) -> A | None:
+    def _find(self, cls: type[A], aggregate_id: UUID, *, for_update: bool = True) -> A | None:
+        # Reads that will not mutate may share the cached instance instead of a copy.
         try:
-            aggregate: object = self.repository.get(aggregate_id)
+            aggregate: object = self.repository.get(aggregate_id, deepcopy_from_cache=for_update)
         except AggregateNotFoundError:
             return None
         return aggregate if isinstance(aggregate, cls) else None
@@ -106,14 +107,20 @@ class TeaimBase(Application[UUID]):
         self._commit(denial)
 
     def _guard_project(
-        self, ctx: CommandContext, project_id: UUID, permission: Permission, *, action: str
+        self,
+        ctx: CommandContext,
+        project_id: UUID,
+        permission: Permission,
+        *,
+        action: str,
+        for_update: bool = False,
     ) -> tuple[Project, Role]:
         """The project and the caller's role in it, if the caller may do `permission` there.
 
         A caller outside the project gets exactly what a missing project gets (404), so
         project ids leak nothing across tenants; every refusal is recorded.
         """
-        project = self._find(Project, project_id)
+        project = self._find(Project, project_id, for_update=for_update)
         principal = ctx.principal
         if project is None or project.org_id != principal.org_id:
             self._deny(

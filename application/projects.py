@@ -37,7 +37,7 @@ class ProjectCommands(OrgCommands):
     def rename_project(self, *, ctx: CommandContext, project_id: UUID, name: str) -> CommandResult:
         """Rename a project."""
         project, _ = self._guard_project(
-            ctx, project_id, Permission.LIFECYCLE, action="project.rename"
+            ctx, project_id, Permission.LIFECYCLE, action="project.rename", for_update=True
         )
         project.rename(name=name, stamp=self._stamp(ctx, project_id))
         return CommandResult(id=project.id, position=self._commit(project))
@@ -45,7 +45,7 @@ class ProjectCommands(OrgCommands):
     def archive_project(self, *, ctx: CommandContext, project_id: UUID) -> CommandResult:
         """Archive a project: it refuses writes until unarchived."""
         project, _ = self._guard_project(
-            ctx, project_id, Permission.LIFECYCLE, action="project.archive"
+            ctx, project_id, Permission.LIFECYCLE, action="project.archive", for_update=True
         )
         project.archive(stamp=self._stamp(ctx, project_id))
         return CommandResult(id=project.id, position=self._commit(project))
@@ -53,7 +53,7 @@ class ProjectCommands(OrgCommands):
     def unarchive_project(self, *, ctx: CommandContext, project_id: UUID) -> CommandResult:
         """Bring an archived project back."""
         project, _ = self._guard_project(
-            ctx, project_id, Permission.LIFECYCLE, action="project.unarchive"
+            ctx, project_id, Permission.LIFECYCLE, action="project.unarchive", for_update=True
         )
         project.unarchive(stamp=self._stamp(ctx, project_id))
         return CommandResult(id=project.id, position=self._commit(project))
@@ -63,7 +63,7 @@ class ProjectCommands(OrgCommands):
     ) -> CommandResult:
         """Add a member to a project."""
         project, acting = self._guard_project(
-            ctx, project_id, Permission.MANAGE_MEMBERS, action="project.member.add"
+            ctx, project_id, Permission.MANAGE_MEMBERS, action="project.member.add", for_update=True
         )
         project.add_member(
             user_id=user_id,
@@ -85,7 +85,11 @@ class ProjectCommands(OrgCommands):
     ) -> CommandResult:
         """Change a member's role and/or signer toggle in one command."""
         project, acting = self._guard_project(
-            ctx, project_id, Permission.MANAGE_MEMBERS, action="project.member.update"
+            ctx,
+            project_id,
+            Permission.MANAGE_MEMBERS,
+            action="project.member.update",
+            for_update=True,
         )
         stamp = self._stamp(ctx, project_id)
         if role is not None:
@@ -99,7 +103,11 @@ class ProjectCommands(OrgCommands):
     ) -> CommandResult:
         """Remove a member from a project."""
         project, acting = self._guard_project(
-            ctx, project_id, Permission.MANAGE_MEMBERS, action="project.member.remove"
+            ctx,
+            project_id,
+            Permission.MANAGE_MEMBERS,
+            action="project.member.remove",
+            for_update=True,
         )
         project.remove_member(
             user_id=user_id, acting_role=acting, stamp=self._stamp(ctx, project_id)

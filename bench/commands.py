@@ -1,0 +1,130 @@
+"""Commands per second through the application layer, against a raw-insert baseline.
+
+Usage: uv run python -m bench.commands [--seconds 4]
+
+Both sides run in the same process against the same database in the same run, so the
+ratio is meaningful on a shared, noisy machine where absolute figures drift.
+  baseline: psycopg, one INSERT per transaction (autocommit), one connection per writer;
+  commands: Teaim.update_memory (guard loads the project, loads the memory, saves one event).
+"""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+from collections.abc import Callable
+from datetime import UTC, datetime
+from itertools import count
+from uuid import UUID, uuid4
+
+import psycopg
+
+from adapters.postgres.database import DatabaseUrl
+from application.app import Teaim
+from application.context import CommandContext, Principal
+from bench._support import Throughput, run_threads, scratch_database
+from domain.roles import Role
+
+
+class _Clock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class _Secrets:
+    def token(self, nbytes: int) -> str:
+        return secrets.token_urlsafe(nbytes)
+
+
+def raw_insert_baseline(url: DatabaseUrl, writers: int, seconds: float) -> Throughput:
+    """One INSERT per transaction, `writers` connections in parallel."""
+    with psycopg.connect(url.libpq(), autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS bench_raw (id bigserial PRIMARY KEY, "
+            "aggregate uuid NOT NULL, version bigint NOT NULL, state bytea NOT NULL)"
+        )
+    connections = [psycopg.connect(url.libpq(), autocommit=True) for _ in range(writers)]
+    payload = b'{"title":"benchmark memory","body":"x"}'
+
+    def worker(conn: psycopg.Connection[tuple[object, ...]]) -> Callable[[], None]:
+        aggregate = uuid4()
+        versions = count(1)
+
+        def insert() -> None:
+            conn.execute(
+                "INSERT INTO bench_raw (aggregate, version, state) VALUES (%s, %s, %s)",
+                (aggregate, next(versions), payload),
+                prepare=True,
+            )
+
+        return insert
+
+    try:
+        return run_threads([worker(c) for c in connections], seconds=seconds)
+    finally:
+        for conn in connections:
+            conn.close()
+
+
+def command_throughput(url: DatabaseUrl, writers: int, seconds: float) -> Throughput:
+    """`writers` threads each updating their own memory through the application."""
+    env = url.eventsourcing_env(pool_size=writers + 2)
+    env["AGGREGATE_CACHE_MAXSIZE"] = "1000"
+    app = Teaim(env, clock=_Clock(), secrets=_Secrets())
+    try:
+        org = uuid4()
+        service = CommandContext(Principal("service:bench", org, Role.OWNER, True), "bench")
+        app.create_org(ctx=service, name="Bench")
+        workers = []
+        for index in range(writers):
+            ctx = CommandContext(Principal(f"writer-{index}", org, Role.ADMIN), "bench")
+            project = app.create_project(ctx=ctx, code=f"B{index}-{uuid4().hex[:6]}", name="B")
+            memory = app.create_memory(
+                ctx=ctx, project_id=project.id, title="start", body="", tags=[]
+            )
+            workers.append(_updater(app, ctx, project.id, memory.id))
+        return run_threads(workers, seconds=seconds)
+    finally:
+        app.close()
+
+
+def _updater(
+    app: Teaim, ctx: CommandContext, project_id: UUID, memory_id: UUID
+) -> Callable[[], None]:
+    titles = count()
+
+    def update() -> None:
+        app.update_memory(
+            ctx=ctx,
+            project_id=project_id,
+            memory_id=memory_id,
+            title=f"title {next(titles)}",
+        )
+
+    return update
+
+
+def main() -> None:
+    """Measure and print each figure and ratio on its own line."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=4.0, help="duration of each run")
+    args = parser.parse_args()
+    with scratch_database() as url:
+        # Warm up both paths (connections, plans, caches) before measuring.
+        raw_insert_baseline(url, 1, 0.5)
+        command_throughput(url, 1, 0.5)
+        base1 = raw_insert_baseline(url, 1, args.seconds)
+        base4 = raw_insert_baseline(url, 4, args.seconds)
+        cmd1 = command_throughput(url, 1, args.seconds)
+        cmd4 = command_throughput(url, 4, args.seconds)
+    print(f"baseline raw insert, 1 writer:  {base1.per_second:9.1f} inserts/s")
+    print(f"baseline raw insert, 4 writers: {base4.per_second:9.1f} inserts/s")
+    print(f"commands, 1 writer:             {cmd1.per_second:9.1f} commands/s")
+    print(f"commands, 4 writers:            {cmd4.per_second:9.1f} commands/s")
+    print(f"ratio commands/baseline, 1 writer:  {cmd1.per_second / base1.per_second:.2f}x")
+    print(f"ratio commands/baseline, 4 writers: {cmd4.per_second / base1.per_second:.2f}x")
+    print(f"ratio commands 4 writers / raw 4 writers: {cmd4.per_second / base4.per_second:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
