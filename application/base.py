@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID, uuid4
 
@@ -157,6 +158,27 @@ class TeaimBase(Application[UUID]):
                 project_id=project_id,
             )
         return project, membership.role
+
+    @contextmanager
+    def _recording_denials(
+        self, ctx: CommandContext, project_id: UUID, *, action: str
+    ) -> Iterator[None]:
+        """Record a refusal the domain itself raises (rank checks), like the guard's own.
+
+        Fix: `may_assign` refusals raised PermissionDeniedError from the aggregate, after the
+        guard had passed, and left no `security.denied` event, unlike every other refusal.
+        """
+        try:
+            yield
+        except PermissionDeniedError:
+            self._deny(
+                ctx,
+                action=action,
+                target_kind="project",
+                target_id=project_id,
+                reason="role_rank",
+            )
+            raise
 
     def _guard_org(self, ctx: CommandContext, permission: OrgPermission, *, action: str) -> None:
         principal = ctx.principal

@@ -7,7 +7,7 @@ from uuid import UUID
 from application.base import TeaimBase
 from application.context import CommandContext
 from application.results import CommandResult
-from domain.errors import NotFoundError, RuleViolationError
+from domain.errors import NotFoundError, PermissionDeniedError, RuleViolationError
 from domain.org import Org, Weekday
 from domain.roles import OrgPermission
 
@@ -20,6 +20,9 @@ class OrgCommands(TeaimBase):
 
     def create_org(self, *, ctx: CommandContext, name: str) -> CommandResult:
         """Register the tenant named by the (service) context."""
+        if not ctx.principal.is_service:
+            # Tenants are created by operators (the CLI, back office), never by a tenant user.
+            raise PermissionDeniedError("only the internal service registers orgs")
         org_id = ctx.principal.org_id
         if self._find(Org, org_id) is not None:
             raise RuleViolationError("org already exists", org_id=org_id)

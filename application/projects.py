@@ -65,13 +65,14 @@ class ProjectCommands(OrgCommands):
         project, acting = self._guard_project(
             ctx, project_id, Permission.MANAGE_MEMBERS, action="project.member.add", for_update=True
         )
-        project.add_member(
-            user_id=user_id,
-            role=role,
-            signer=signer,
-            acting_role=acting,
-            stamp=self._stamp(ctx, project_id),
-        )
+        with self._recording_denials(ctx, project_id, action="project.member.add"):
+            project.add_member(
+                user_id=user_id,
+                role=role,
+                signer=signer,
+                acting_role=acting,
+                stamp=self._stamp(ctx, project_id),
+            )
         return CommandResult(id=project.id, position=self._commit(project))
 
     def update_member(
@@ -92,10 +93,13 @@ class ProjectCommands(OrgCommands):
             for_update=True,
         )
         stamp = self._stamp(ctx, project_id)
-        if role is not None:
-            project.change_member_role(user_id=user_id, role=role, acting_role=acting, stamp=stamp)
-        if signer is not None:
-            project.set_signer(user_id=user_id, signer=signer, acting_role=acting, stamp=stamp)
+        with self._recording_denials(ctx, project_id, action="project.member.update"):
+            if role is not None:
+                project.change_member_role(
+                    user_id=user_id, role=role, acting_role=acting, stamp=stamp
+                )
+            if signer is not None:
+                project.set_signer(user_id=user_id, signer=signer, acting_role=acting, stamp=stamp)
         return CommandResult(id=project.id, position=self._commit(project))
 
     def remove_member(
@@ -109,7 +113,8 @@ class ProjectCommands(OrgCommands):
             action="project.member.remove",
             for_update=True,
         )
-        project.remove_member(
-            user_id=user_id, acting_role=acting, stamp=self._stamp(ctx, project_id)
-        )
+        with self._recording_denials(ctx, project_id, action="project.member.remove"):
+            project.remove_member(
+                user_id=user_id, acting_role=acting, stamp=self._stamp(ctx, project_id)
+            )
         return CommandResult(id=project.id, position=self._commit(project))

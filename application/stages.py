@@ -169,7 +169,9 @@ class StageCommands(ProjectCommands):
         )
         project.require_writable()
         _, signoff = self._open_round(project, stage_id)
-        ttl = expires_in or self.config.signing_link_ttl
+        # Fix: `expires_in or default` turned an explicit timedelta(0) into a 7-day link
+        # instead of refusing it; only an omitted lifetime takes the default.
+        ttl = self.config.signing_link_ttl if expires_in is None else expires_in
         if not timedelta(minutes=5) <= ttl <= self.config.signing_link_max_ttl:
             raise InvalidValueError(
                 f"link lifetime must be between 5 minutes and {self.config.signing_link_max_ttl}"

@@ -62,8 +62,15 @@ def parse_hhmm(value: str) -> time:
     return time(int(match.group(1)), int(match.group(2)))
 
 
+# Files in the tz database that are not zone names (host-dependent or legacy POSIX rules).
+_NOT_ZONES = ("posix/", "right/", "Etc/Unknown")
+_NOT_ZONE_NAMES = frozenset({"localtime", "posixrules", "Factory"})
+
+
 def validate_timezone(name: str) -> str:
     """An IANA timezone name known to this system's tz database."""
+    if name in _NOT_ZONE_NAMES or name.startswith(_NOT_ZONES) or name != name.strip():
+        raise InvalidValueError("unknown IANA timezone", timezone=name)
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):

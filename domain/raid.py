@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import field
 from datetime import date
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from domain.base import TeaimAggregate
@@ -40,6 +41,8 @@ class Severity(StrEnum):
     CRITICAL = "critical"
 
 
+T = TypeVar("T")
+
 # Fields a RAID update may change; everything a sign-off package lists per item.
 RAID_FIELDS = ("title", "description", "owner", "status", "severity", "due_date", "decided_by")
 
@@ -48,6 +51,19 @@ def _check_text(value: str, *, limit: int, what: str) -> str:
     if len(value) > limit:
         raise InvalidValueError(f"{what} must be at most {limit} characters")
     return value.strip()
+
+
+def _iso_date(value: object) -> date:
+    return date.fromisoformat(str(value))
+
+
+def _parse(parser: Callable[[Any], T], value: object, key: str) -> T:
+    # Fix: an unknown status or severity, or a malformed due date, escaped as a bare
+    # ValueError (a 500 for any caller but the HTTP layer); refusals are DomainErrors.
+    try:
+        return parser(value)
+    except ValueError:
+        raise InvalidValueError(f"invalid {key}", **{key: value}) from None
 
 
 def _check_raid_fields(kind: RaidKind, fields: dict[str, Any]) -> dict[str, Any]:
@@ -62,14 +78,14 @@ def _check_raid_fields(kind: RaidKind, fields: dict[str, Any]) -> dict[str, Any]
         elif key in ("owner", "decided_by"):
             checked[key] = None if value is None else _check_text(value, limit=200, what=key)
         elif key == "status":
-            status = RaidStatus(value)
+            status = _parse(RaidStatus, value, key)
             if status is RaidStatus.CLOSED:
                 raise InvalidValueError("close an item with the close command")
             checked[key] = status.value
         elif key == "severity":
-            checked[key] = None if value is None else Severity(value).value
+            checked[key] = None if value is None else _parse(Severity, value, key).value
         elif key == "due_date":
-            checked[key] = None if value is None else date.fromisoformat(str(value)).isoformat()
+            checked[key] = None if value is None else _parse(_iso_date, value, key).isoformat()
     if "decided_by" in checked and checked["decided_by"] and kind is not RaidKind.DECISION:
         raise InvalidValueError("only decisions have decided_by")
     return checked

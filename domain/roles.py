@@ -93,10 +93,13 @@ ORG_MATRIX: dict[Role, frozenset[OrgPermission]] = {
     Role.GUEST: frozenset(),
 }
 
+# Fix: the admin and pm lines promised peers could be managed ("up to pm"), but may_assign
+# only lets non-owners manage roles strictly below their own; the card the API serves must
+# say what the guards enforce.
 LEGEND: dict[Role, str] = {
     Role.OWNER: "Accountable for the project; everything, including granting ownership.",
-    Role.ADMIN: "Runs the project on the owner's behalf; everything except granting ownership.",
-    Role.PM: "Drives delivery: manages members up to pm, stages, sign-offs and external signers.",
+    Role.ADMIN: "Runs the project on the owner's behalf; everything, managing members below admin.",
+    Role.PM: "Drives delivery: manages members below pm, stages, sign-offs and external signers.",
     Role.LEAD: "Leads the work: edits content, requests and gives sign-off.",
     Role.MEMBER: "Contributes: reads and edits project content; signs only with the signer toggle.",
     Role.GUEST: "Observes: read-only access to the project.",

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from uuid import uuid4
 
 import psycopg
@@ -23,8 +26,7 @@ _TEST_SERVER_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page
 
 
 class ScratchDatabases:
-    """Creates and drops databases on the test server; each is named uniquely, so parallel
-    sessions sharing one server never collide."""
+    """Creates and drops uniquely named databases, so parallel sessions can share a server."""
 
     def __init__(self, server: DatabaseUrl) -> None:
         self.server = server
@@ -34,7 +36,7 @@ class ScratchDatabases:
         """A fresh database's libpq URI: a copy of the migrated template, or empty."""
         template = self.template if migrated else "template0"
         if template is None:
-            raise RuntimeError("no migrated template: use the template_database fixture")
+            raise RuntimeError("no migrated template yet: use the `databases` fixture")
         name = f"t_{uuid4().hex}"
         self._admin(
             sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
@@ -54,17 +56,20 @@ class ScratchDatabases:
 
 
 @pytest.fixture(scope="session")
-def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DatabaseUrl]:
+def postgres_server() -> Iterator[DatabaseUrl]:
     """A server for this test process, as a URL of its maintenance database."""
     external = os.environ.get(EXTERNAL_SERVER_ENV)
     if external:
         yield DatabaseUrl.parse(external)
         return
-    # Under pytest-xdist every worker has its own base temp dir, hence its own cluster and
-    # socket: workers share nothing.
-    server = EmbeddedPostgres(tmp_path_factory.mktemp("postgres") / "data")
-    url = DatabaseUrl.parse(server.start())
+    # Not under pytest's basetemp: a later session chmods /tmp/pytest-of-<user> back to 0700
+    # (locking out the `pgserver` user the cluster runs as when we are root) and prunes old
+    # basetemps, both under a cluster that may still be serving a concurrent session. A
+    # directory of our own per process also gives each xdist worker its own cluster and socket.
+    data_root = Path(tempfile.mkdtemp(prefix="teaim-test-pg-"))
+    server = EmbeddedPostgres(data_root / "data")
     try:
+        url = DatabaseUrl.parse(server.start())
         with psycopg.connect(url.libpq(), autocommit=True) as conn:
             for name, value in _TEST_SERVER_SETTINGS.items():
                 conn.execute(
@@ -76,6 +81,7 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Databa
         yield url
     finally:
         server.stop()
+        shutil.rmtree(data_root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -77,7 +77,7 @@ class DatabaseUrl:
             host = f"[{self.host}]" if ":" in self.host else self.host
             authority = f"{host}:{self.port}"
         query += list(self.params)
-        suffix = "?" + urlencode(query, safe="/") if query else ""
+        suffix = "?" + urlencode(query, safe="/", quote_via=quote) if query else ""
         return f"postgresql://{credentials}@{authority}/{quote(self.dbname, safe='')}{suffix}"
 
     def sqlalchemy(self) -> URL:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, NamedTuple, TypeVar
 from uuid import UUID
 
+import psycopg
 from eventsourcing.persistence import (
     DataError,
     IntegrityError,
@@ -19,7 +20,7 @@ from eventsourcing.persistence import (
     StoredEvent,
 )
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
-from psycopg import Cursor
+from psycopg import Connection, Cursor, pq
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
@@ -28,6 +29,8 @@ from application.stored import StampedStoredEvent
 K = TypeVar("K", bound=Hashable)
 
 EventKey = tuple[UUID, int]
+
+APPEND_TABLE = "teaim_events"
 
 
 class MissingStampError(ProgrammingError):
@@ -101,27 +104,33 @@ _Result = list[int] | BaseException
 
 
 class _Request:
-    __slots__ = ("done", "result", "rows")
+    __slots__ = ("done", "result", "rows", "shared_failure")
 
     def __init__(self, rows: list[_Row]) -> None:
         self.rows = rows
         self.done = False
         self.result: _Result = []
+        # The whole batch failed and every caller holds the same exception object.
+        self.shared_failure = False
+
+    @property
+    def conflict(self) -> IntegrityError | None:
+        if isinstance(self.result, IntegrityError) and not self.shared_failure:
+            return self.result
+        return None
 
     def outcome(self) -> list[int]:
-        if isinstance(self.result, IntegrityError):
-            # Made for this request alone, so raising it here tangles no other caller's traceback.
-            raise self.result
         if isinstance(self.result, BaseException):
-            raise _copy_for_caller(self.result)
+            # A shared exception raised in several threads would collect all their tracebacks.
+            raise _copy_for_caller(self.result) if self.shared_failure else self.result
         return self.result
 
 
 class GroupCommitRecorder(PostgresApplicationRecorder):
     """Writes stamped events, batching concurrent callers into one gap-free transaction."""
 
-    # A batch whose connection fails before COMMIT is sent is safe to retry: nothing of it
-    # can have been recorded. A failure during COMMIT is not retried (the outcome is unknown).
+    # A batch whose connection fails before its insert is sent is safe to retry: nothing of it
+    # can have been recorded. A failure after that is not retried (the outcome is unknown).
     # As many attempts as the library's own retry, to ride out a brief server restart.
     connection_attempts = 10
     retry_wait_seconds = 0.2
@@ -136,24 +145,21 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
         self._batches = 0
         self._requests = 0
 
-        table = SQL("{}.{}").format(
-            Identifier(self.datastore.schema), Identifier(self.events_table_name)
-        )
-        self._select_existing_sql = SQL(
-            "SELECT e.originator_id, e.originator_version FROM {table} AS e"
+        if self.events_table_name != APPEND_TABLE:
+            # teaim_append_events (migration 0002) is written for this one table.
+            msg = f"the append function serves {APPEND_TABLE}, not {self.events_table_name}"
+            raise ProgrammingError(msg)
+        self._stored_rows_sql = SQL(
+            "SELECT e.originator_id, e.originator_version, e.notification_id, e.state"
+            " FROM {schema}.{table} AS e"
             " JOIN unnest(%s::uuid[], %s::bigint[]) AS k(originator_id, originator_version)"
-            " ON e.originator_id = k.originator_id"
-            " AND e.originator_version = k.originator_version"
-        ).format(table=table)
-        self._select_last_id_sql = SQL(
-            "SELECT COALESCE(MAX(notification_id), 0) AS last_id FROM {table}"
-        ).format(table=table)
-        self._insert_rows_sql = SQL(
-            "INSERT INTO {table} (notification_id, originator_id, originator_version, topic,"
-            " state, org_id, project_id)"
-            " SELECT * FROM unnest(%s::bigint[], %s::uuid[], %s::bigint[], %s::text[],"
-            " %s::bytea[], %s::uuid[], %s::uuid[])"
-        ).format(table=table)
+            " ON e.originator_id = k.originator_id AND e.originator_version = k.originator_version"
+        ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name))
+        self._append_sql = SQL(
+            "SELECT request, first_id, conflict_id, conflict_version"
+            " FROM {schema}.teaim_append_events(%s::integer[], %s::uuid[], %s::bigint[],"
+            " %s::text[], %s::bytea[], %s::uuid[], %s::uuid[], %s::text)"
+        ).format(schema=Identifier(self.datastore.schema))
 
     def create_table(self) -> None:
         """Refuse: the event store's tables belong to the Alembic migrations."""
@@ -178,10 +184,8 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
         self._submit([request for request in requests if request.rows])
         outcomes: list[list[int] | IntegrityError] = []
         for request in requests:
-            if isinstance(request.result, IntegrityError):
-                outcomes.append(request.result)
-            else:
-                outcomes.append(request.outcome())
+            conflict = request.conflict
+            outcomes.append(conflict if conflict is not None else request.outcome())
         return outcomes
 
     def stats(self) -> GroupCommitStats:
@@ -207,40 +211,55 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
             batch, self._pending = self._pending, []
 
         results: Sequence[_Result] = []
+        failure: BaseException | None = None
         try:
             results = self._write_batch(batch)
         except Exception as e:
-            results = [e] * len(batch)
+            failure = e
         except BaseException as e:
             # The leader was interrupted (KeyboardInterrupt...): the waiting callers must not
             # hang, nor receive an interrupt that was not theirs. Whether COMMIT ran is unknown.
-            results = [InterfaceError(f"the writer of this batch was interrupted: {e!r}")] * len(
-                batch
-            )
+            failure = InterfaceError(f"the writer of this batch was interrupted: {e!r}")
             raise
         finally:
             with self._state:
-                for request, result in zip(batch, results, strict=True):
-                    request.result = result
+                for index, request in enumerate(batch):
+                    if failure is None:
+                        request.result = results[index]
+                    else:
+                        request.result = failure
+                        request.shared_failure = True
                     request.done = True
                 self._writing = False
                 self._state.notify_all()
 
     def _write_batch(self, batch: list[_Request]) -> list[_Result]:
+        results: dict[int, _Result] = {}
+        unsettled = list(range(len(batch)))
         attempt = 0
+        outcome_unknown = False
         while True:
             attempt += 1
-            committing = False
             try:
-                with (
-                    self.datastore.get_connection() as conn,
-                    conn.transaction(),
-                    conn.cursor() as curs,
-                ):
-                    results = self._write_in_transaction(curs, batch)
-                    committing = True
+                with self.datastore.get_connection() as conn, conn.cursor() as curs:
+                    if outcome_unknown:
+                        # The last call may have committed before its connection died: settle
+                        # each request from what is stored before sending anything again.
+                        found = self._settle_from_store(curs, [batch[i] for i in unsettled])
+                        for offset, result in found.items():
+                            results[unsettled[offset]] = result
+                        unsettled = [i for n, i in enumerate(unsettled) if n not in found]
+                        outcome_unknown = False
+                    if unsettled:
+                        _raise_if_already_closed(conn)
+                        # Sent: from here a failure leaves the outcome unknown until settled.
+                        outcome_unknown = True
+                        appended = self._append(curs, [batch[i] for i in unsettled])
+                        outcome_unknown = False
+                        results.update(zip(unsettled, appended, strict=True))
+                        unsettled = []
             except (InterfaceError, OperationalError):
-                if committing or attempt >= self.connection_attempts:
+                if attempt >= self.connection_attempts:
                     raise
                 # After a server restart every idle pooled connection is dead: drop them all
                 # now rather than spending one attempt on each.
@@ -250,53 +269,72 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
                 with self._state:
                     self._batches += 1
                     self._requests += len(batch)
-                return results
+                return [results[index] for index in range(len(batch))]
 
-    def _write_in_transaction(self, curs: Cursor[DictRow], batch: list[_Request]) -> list[_Result]:
-        # The EXCLUSIVE lock serialises writers across processes, so ids are handed out in
-        # commit order and a reader tailing the log never passes an id that commits later.
-        self._lock_table(curs)
-
-        keys = [[row.key for row in request.rows] for request in batch]
-        flat = [key for request_keys in keys for key in request_keys]
+    def _settle_from_store(
+        self, curs: Cursor[DictRow], requests: list[_Request]
+    ) -> dict[int, _Result]:
+        """Requests whose fate the store already tells: written by us, or taken by another."""
+        rows = [row for request in requests for row in request.rows]
         curs.execute(
-            self._select_existing_sql,
-            ([key[0] for key in flat], [key[1] for key in flat]),
-            prepare=True,
+            self._stored_rows_sql,
+            ([row.originator_id for row in rows], [row.originator_version for row in rows]),
         )
-        existing = {(row["originator_id"], row["originator_version"]) for row in curs.fetchall()}
-        resolution = resolve_batch(keys, existing)
+        stored = {
+            (record["originator_id"], record["originator_version"]): (
+                int(record["notification_id"]),
+                bytes(record["state"]),
+            )
+            for record in curs.fetchall()
+        }
+        settled: dict[int, _Result] = {}
+        for index, request in enumerate(requests):
+            found = [stored.get(row.key) for row in request.rows]
+            if all(item is None for item in found):
+                continue  # nothing of it was written: send it again
+            ours = all(
+                item is not None and item[1] == row.state
+                for item, row in zip(found, request.rows, strict=True)
+            )
+            if ours:
+                settled[index] = [item[0] for item in found if item is not None]
+            else:
+                clash = next(
+                    row.key
+                    for item, row in zip(found, request.rows, strict=True)
+                    if item is not None
+                )
+                settled[index] = _conflict(clash, [row.key for row in request.rows])
+        return settled
 
-        results: list[_Result] = [[] for _ in batch]
-        for index, key in resolution.rejected.items():
-            results[index] = _conflict(key, existing, keys[index])
-        if not resolution.accepted:
-            return results
-
-        curs.execute(self._select_last_id_sql, prepare=True)
-        last = curs.fetchone()
-        assert last is not None
-        accepted = [batch[index] for index in resolution.accepted]
-        id_ranges = assign_notification_ids(
-            int(last["last_id"]), [len(request.rows) for request in accepted]
-        )
-        rows = [row for request in accepted for row in request.rows]
+    def _append(self, curs: Cursor[DictRow], batch: list[_Request]) -> list[_Result]:
+        numbers = [index for index, request in enumerate(batch) for _ in request.rows]
+        rows = [row for request in batch for row in request.rows]
         curs.execute(
-            self._insert_rows_sql,
+            self._append_sql,
             (
-                [notification_id for ids in id_ranges for notification_id in ids],
+                numbers,
                 [row.originator_id for row in rows],
                 [row.originator_version for row in rows],
                 [row.topic for row in rows],
                 [row.state for row in rows],
                 [row.org_id for row in rows],
                 [row.project_id for row in rows],
+                f"{self.datastore.lock_timeout}s",
             ),
             prepare=True,
         )
-        self._notify_channel(curs)
-        for index, ids in zip(resolution.accepted, id_ranges, strict=True):
-            results[index] = list(ids)
+        results: list[_Result] = [[] for _ in batch]
+        for record in curs.fetchall():
+            index = record["request"]
+            request = batch[index]
+            if record["first_id"] is not None:
+                first = int(record["first_id"])
+                results[index] = list(range(first, first + len(request.rows)))
+            else:
+                key = (record["conflict_id"], int(record["conflict_version"]))
+                own = [row.key for row in request.rows]
+                results[index] = _conflict(key, own)
         return results
 
 
@@ -328,17 +366,25 @@ def _row(event: StoredEvent) -> _Row:
         raise DataError(msg) from e
 
 
-def _conflict(
-    key: EventKey, existing: AbstractSet[EventKey], own: list[EventKey]
-) -> IntegrityError:
+def _conflict(key: EventKey, own: list[EventKey]) -> IntegrityError:
     originator_id, version = key
-    if key in existing:
-        why = "is already recorded"
-    elif own.count(key) > 1:
+    if own.count(key) > 1:
         why = "appears twice in one save"
     else:
-        why = "was taken by a concurrent save committed in the same batch"
+        why = "is already recorded (or was taken by a concurrent save of the same batch)"
     return IntegrityError(f"version {version} of aggregate {originator_id} {why}")
+
+
+def _raise_if_already_closed(conn: Connection[DictRow]) -> None:
+    """Fail before sending anything if the server already dropped this pooled connection.
+
+    A non-blocking read picks up a termination the server sent while the connection sat idle
+    (restart, pg_terminate_backend), so that case is known to have written nothing and may be
+    retried; a connection that dies during the call itself leaves the outcome unknown.
+    """
+    conn.pgconn.consume_input()
+    if conn.pgconn.status != pq.ConnStatus.OK:
+        raise psycopg.OperationalError("the server closed this connection")
 
 
 def _uuid(value: UUID | str) -> UUID:

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from domain.org import Weekday
 from domain.raid import RaidKind, RaidStatus, Severity
@@ -312,6 +312,16 @@ class RaidFields(In):
     severity: Severity | None = None
     due_date: date | None = None
     decided_by: UserId | None = None
+
+    @field_validator("title", "description", "status")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        # Fix (API tests): only owner, severity, due_date and decided_by can be cleared. A null
+        # title, description or status went on to the domain as "set to None" and crashed
+        # it (a 500); these fields may be omitted, never sent as null.
+        if value is None:
+            raise ValueError("may be omitted, but not null")
+        return value
 
     def changes(self) -> dict[str, Any]:
         """Only the fields the client sent (null included: it clears)."""

@@ -198,6 +198,20 @@ def test_within_one_batch_the_first_save_wins_and_losers_leave_no_gap(
     assert recorder.stats().batches == 2
 
 
+def test_a_failed_transaction_fails_every_save_in_it_and_writes_nothing(
+    recorder: GroupCommitRecorder, database_url: str
+) -> None:
+    with psycopg.connect(database_url) as conn:
+        conn.execute("ALTER TABLE teaim_events ADD CHECK (topic <> 'tests:Poison')")
+    poison = StampedStoredEvent(uuid4(), 1, "tests:Poison", b"{}", org_id=ORG)
+
+    with pytest.raises(IntegrityError, match="check constraint"):
+        recorder.insert_many([[event(uuid4(), 1)], [poison]])
+
+    assert stored_rows(database_url) == []
+    assert recorder.insert_events([event(uuid4(), 1)]) == [1]
+
+
 def wait_until(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -302,6 +316,37 @@ def test_many_threads_get_gap_free_contiguous_ids_and_one_winner_per_contested_v
     stats = recorder.stats()
     assert stats.requests == threads * saves_per_thread
     assert stats.batches <= stats.requests
+
+
+def test_writers_in_separate_processes_share_one_gap_free_log(
+    recorder: GroupCommitRecorder, es_env: dict[str, str], database_url: str
+) -> None:
+    # A second factory has its own pool and its own group-commit queue, as a second process
+    # would: only the table lock keeps the two apart.
+    other_factory = InfrastructureFactory.construct(Environment("Teaim", es_env))
+    try:
+        other = other_factory.application_recorder()
+        assert isinstance(other, GroupCommitRecorder)
+        start = threading.Barrier(8)
+
+        def work(writer: GroupCommitRecorder) -> None:
+            start.wait()
+            for _ in range(25):
+                aggregate = uuid4()
+                writer.insert_events([event(aggregate, 1), event(aggregate, 2)])
+
+        threads = [threading.Thread(target=work, args=(w,)) for w in [recorder, other] * 4]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        other_factory.close()
+
+    rows = stored_rows(database_url)
+    assert [row[0] for row in rows] == list(range(1, 401))
+    # Each save's two events are adjacent in the log: no other writer got in between.
+    assert all(rows[i][1] == rows[i + 1][1] for i in range(0, 400, 2))
 
 
 def test_a_save_survives_the_server_dropping_every_pooled_connection(

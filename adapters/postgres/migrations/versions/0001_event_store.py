@@ -2,7 +2,7 @@
 
 Revision ID: 0001_event_store
 Revises:
-Create Date: 2025-11-23
+Create Date: 2026-11-23
 """
 
 from __future__ import annotations

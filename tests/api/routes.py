@@ -1,0 +1,179 @@
+"""The app's routes, enumerated from the app itself, and a valid sample body for each input model.
+
+Suites that must cover every route (isolation, authentication, bad input) iterate over
+`route_table()`, so a route added to the app is covered without touching them; a route whose
+body model or path parameter they do not know fails loudly instead of being skipped.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any, cast, get_type_hints
+
+from fastapi import FastAPI, routing
+from pydantic import BaseModel
+
+from interfaces.http import models
+from interfaces.http.app import create_app
+from interfaces.runtime import Runtime
+from tests.api.conftest import make_settings
+
+PROJECT_PREFIX = "/api/projects/{project_id}"
+_PARAM = re.compile(r"{(\w+)(?::\w+)?}")
+
+# Routes outside any project, each with why the per-project suites do not apply.
+NON_PROJECT_ROUTES: dict[tuple[str, str], str] = {
+    ("GET", "/openapi.json"): "public schema",
+    ("GET", "/docs"): "public docs",
+    ("GET", "/docs/oauth2-redirect"): "public docs",
+    ("GET", "/redoc"): "public docs",
+    ("GET", "/api/roles/matrix"): "public role matrix",
+    ("GET", "/api/health"): "liveness",
+    ("GET", "/api/org"): "the caller's own org: no id to point elsewhere",
+    ("PATCH", "/api/org/settings"): "the caller's own org: no id to point elsewhere",
+    ("POST", "/api/projects"): "creates a project in the caller's org",
+    ("GET", "/api/public/signing"): "external signer: the token is the credential",
+    ("POST", "/api/public/signing/sign"): "external signer: the token is the credential",
+    ("POST", "/api/public/signing/reject"): "external signer: the token is the credential",
+}
+
+# Routes that need no credentials at all.
+PUBLIC_ROUTES = frozenset(
+    key
+    for key, why in NON_PROJECT_ROUTES.items()
+    if why.startswith(("public", "liveness", "external signer"))
+)
+
+# A valid body for every request model, so a request reaches the handler's guard.
+SAMPLE_BODIES: dict[type[BaseModel], dict[str, Any]] = {
+    models.OrgSettingsPatch: {"name": "Renamed org"},
+    models.ProjectIn: {"code": "NEW-1", "name": "New project"},
+    models.ProjectPatch: {"name": "Renamed project"},
+    models.MemberIn: {"user_id": "newbie", "role": "member"},
+    models.MemberPatch: {"role": "lead"},
+    models.StageIn: {"title": "New stage", "order": 3},
+    models.StagePatch: {"title": "Retitled stage"},
+    models.SignOffRequestIn: {"signers": []},
+    models.SignIn: {"comment": "looks good"},
+    models.RejectIn: {"reason": "not yet"},
+    models.ReopenIn: {"reason": "another pass"},
+    models.ExternalInviteIn: {"email": "someone.else@example.com"},
+    models.PublicSignIn: {"name": "Client Person", "comment": "ok"},
+    models.PublicRejectIn: {"name": "Client Person", "reason": "no"},
+    models.ArtifactIn: {
+        "name": "spec.pdf",
+        "mime": "application/pdf",
+        "size": 1024,
+        "sha256": "ab" * 32,
+        "tags": ["spec"],
+    },
+    models.ArtifactPatch: {"name": "spec-v2.pdf"},
+    models.RaidIn: {"kind": "risk", "title": "Vendor may slip", "severity": "high"},
+    models.RaidFields: {"title": "Vendor will slip"},
+    models.RaidCloseIn: {"resolution": "mitigated"},
+    models.MemoryIn: {"title": "Client prefers Fridays", "body": "for demos"},
+    models.MemoryPatch: {"body": "for demos and reviews"},
+}
+
+
+@dataclass(frozen=True)
+class RouteSpec:
+    """One (method, path) the app serves."""
+
+    method: str
+    path: str
+    name: str
+    body_model: type[BaseModel] | None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """(method, path template)."""
+        return (self.method, self.path)
+
+    @property
+    def params(self) -> list[str]:
+        """Path parameter names, in order."""
+        return _PARAM.findall(self.path)
+
+    @property
+    def project_scoped(self) -> bool:
+        """Addressed through a project id."""
+        return self.path == PROJECT_PREFIX or self.path.startswith(PROJECT_PREFIX + "/")
+
+    @property
+    def aggregate_params(self) -> list[str]:
+        """Path parameters naming something inside the project (not the project itself)."""
+        return [p for p in self.params if p != "project_id"]
+
+    def sample_body(self) -> dict[str, Any] | None:
+        """A valid body for this route (None when it takes none)."""
+        if self.body_model is None:
+            return None
+        assert self.body_model in SAMPLE_BODIES, (
+            f"{self.method} {self.path} takes {self.body_model.__name__}: "
+            "add a valid sample to tests/api/routes.py SAMPLE_BODIES"
+        )
+        return dict(SAMPLE_BODIES[self.body_model])
+
+    def url(self, **values: object) -> str:
+        """The path with its parameters filled in."""
+        missing = [p for p in self.params if p not in values]
+        assert not missing, f"{self.method} {self.path}: no value for {missing}"
+        return _PARAM.sub(lambda m: str(values[m.group(1)]), self.path)
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+def _body_model(endpoint: Any) -> type[BaseModel] | None:
+    try:
+        hints = get_type_hints(endpoint)
+    except (NameError, TypeError):
+        return None
+    for name, hint in hints.items():
+        if name != "return" and isinstance(hint, type) and issubclass(hint, models.In):
+            return hint
+    return None
+
+
+def routes_of(app: FastAPI) -> list[RouteSpec]:
+    """Every (method, path) the app routes, read from `app.routes`."""
+    # FastAPI >= 0.16x keeps included routers as nested route groups: flatten them the way
+    # the OpenAPI generator does. Older versions list plain routes, which flatten to themselves.
+    iterate = getattr(routing, "iter_route_contexts", None)
+    contexts: list[Any] = list(iterate(app.routes)) if iterate else list(app.routes)
+    specs: list[RouteSpec] = []
+    for context in contexts:
+        path = getattr(context, "path_format", None) or getattr(context, "path", None)
+        methods = getattr(context, "methods", None) or set()
+        endpoint = getattr(context, "endpoint", None)
+        if path is None:
+            continue
+        for method in sorted(set(methods) - {"HEAD"}):
+            specs.append(
+                RouteSpec(
+                    method=method,
+                    path=path,
+                    name=getattr(endpoint, "__name__", path),
+                    body_model=_body_model(endpoint),
+                )
+            )
+    return sorted(specs, key=lambda s: (s.path, s.method))
+
+
+def route_table() -> list[RouteSpec]:
+    """The routes of an app built by the real factory, without opening a database.
+
+    Used at collection time to parametrize tests; the suites also check that the app they run
+    against has exactly these routes.
+    """
+    stub = SimpleNamespace(
+        settings=make_settings("postgresql://unused@127.0.0.1/unused"), idempotency=None
+    )
+    return routes_of(create_app(runtime=cast(Runtime, stub), own_runtime=False))
+
+
+ROUTES = route_table()
+PROJECT_ROUTES = [r for r in ROUTES if r.project_scoped]

@@ -1,0 +1,112 @@
+"""A project with one of everything, built through the HTTP API, and ids to fill any route."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from uuid import UUID
+
+from domain.roles import Role
+from tests.api.conftest import Api, dev
+from tests.api.routes import RouteSpec
+
+
+@dataclass(frozen=True)
+class Scene:
+    """A populated project: a draft stage, a stage in review with a pending external link,
+    an artifact, an open and a closed RAID item, a memory, and a plain member."""
+
+    org: UUID
+    owner: str
+    project: UUID
+    stage_draft: UUID
+    stage_review: UUID
+    signoff: UUID
+    external_request: UUID
+    token: str
+    artifact: UUID
+    raid_open: UUID
+    raid_closed: UUID
+    memory: UUID
+    member: str
+
+    def params(self, route: RouteSpec, *, project: UUID | None = None) -> dict[str, object]:
+        """Path values that make `route` succeed for the owner (project id overridable).
+
+        Each value names an aggregate in the state the route needs (a draft stage to request
+        sign-off, a closed item to reopen...), so a refusal can only come from the check
+        under test. An unknown parameter fails: teach this method about it.
+        """
+        values: dict[str, object] = {"project_id": project or self.project}
+        for name in route.aggregate_params:
+            if name == "stage_id":
+                values[name] = (
+                    self.stage_draft if route.name == "request_signoff" else self.stage_review
+                )
+            elif name == "item_id":
+                values[name] = (
+                    self.raid_closed if route.name == "reopen_raid_item" else self.raid_open
+                )
+            elif name == "artifact_id":
+                values[name] = self.artifact
+            elif name == "memory_id":
+                values[name] = self.memory
+            elif name == "request_id":
+                values[name] = self.external_request
+            elif name == "user_id":
+                values[name] = self.member
+            else:
+                raise AssertionError(f"{route}: unknown path parameter {name!r}")
+        return values
+
+    def prepare(self, api: Api, route: RouteSpec) -> None:
+        """Put the project in the state `route` needs beyond what the scene already holds."""
+        if route.name == "unarchive_project":
+            response = api.client.post(
+                f"/api/projects/{self.project}/archive", headers=dev(self.owner, self.org)
+            )
+            assert response.status_code == 200, response.text
+
+
+def build_scene(api: Api, org: UUID, owner: str, *, code: str | None = None) -> Scene:
+    """Populate a new project owned by `owner` through the API."""
+    c = api.client
+    h = dev(owner, org)
+    project = api.create_project(owner, org, code)
+    member = f"member-of-{project.hex[:8]}"
+    api.add_member(project, by=owner, org=org, user=member, role=Role.MEMBER)
+    stage_draft = api.create_stage(project, by=owner, org=org, title="Discovery")
+    stage_review = api.create_stage(project, by=owner, org=org, title="Design")
+    signoff = api.request_signoff(project, stage_review, by=owner, org=org)
+    link = api.invite(project, stage_review, by=owner, org=org, email="client@example.com")
+
+    def created(path: str, body: dict[str, object]) -> UUID:
+        response = c.post(f"/api/projects/{project}{path}", json=body, headers=h)
+        assert response.status_code == 201, response.text
+        return UUID(response.json()["id"])
+
+    artifact = created(
+        "/artifacts",
+        {"name": "a.pdf", "mime": "application/pdf", "size": 1, "sha256": "cd" * 32},
+    )
+    raid_open = created("/raid", {"kind": "risk", "title": "Open risk"})
+    raid_closed = created("/raid", {"kind": "action", "title": "Closed action"})
+    response = c.post(
+        f"/api/projects/{project}/raid/{raid_closed}/close", json={"resolution": "x"}, headers=h
+    )
+    assert response.status_code == 200, response.text
+    memory = created("/memories", {"title": "A memory"})
+    return Scene(
+        org=org,
+        owner=owner,
+        project=project,
+        stage_draft=stage_draft,
+        stage_review=stage_review,
+        signoff=signoff,
+        external_request=UUID(link["request_id"]),
+        token=link["token"],
+        artifact=artifact,
+        raid_open=raid_open,
+        raid_closed=raid_closed,
+        memory=memory,
+        member=member,
+    )

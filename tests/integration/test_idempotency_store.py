@@ -1,0 +1,145 @@
+"""Idempotency keys on a real PostgreSQL: reserve, replay, conflicts, release, takeover."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from uuid import UUID
+
+import psycopg
+import pytest
+from sqlalchemy import Engine
+
+from adapters.postgres.database import DatabaseUrl, make_engine
+from adapters.postgres.idempotency import (
+    FingerprintMismatch,
+    IdempotencyKeyNotPendingError,
+    InProgress,
+    PostgresIdempotencyStore,
+    Replay,
+    Reservation,
+    Reserved,
+)
+
+ORG = UUID("00000000-0000-4000-8000-00000000000a")
+OTHER_ORG = UUID("00000000-0000-4000-8000-00000000000b")
+ALICE = "user:alice"
+KEY = "4f1c-retry-me"
+POST = "POST /projects sha256:aaa"
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(DatabaseUrl.parse(database_url))
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def store(engine: Engine) -> PostgresIdempotencyStore:
+    return PostgresIdempotencyStore(engine)
+
+
+def test_a_new_key_is_reserved_and_a_second_use_finds_it_in_progress(
+    store: PostgresIdempotencyStore,
+) -> None:
+    assert store.reserve(ORG, ALICE, KEY, POST) == Reserved()
+    assert store.reserve(ORG, ALICE, KEY, POST) == InProgress()
+
+
+def test_a_completed_key_replays_its_response(store: PostgresIdempotencyStore) -> None:
+    store.reserve(ORG, ALICE, KEY, POST)
+    store.complete(
+        ORG,
+        ALICE,
+        KEY,
+        status_code=201,
+        body=b'{"id": "p1"}',
+        headers={"content-type": "application/json", "location": "/projects/p1"},
+    )
+
+    assert store.reserve(ORG, ALICE, KEY, POST) == Replay(
+        status_code=201,
+        body=b'{"id": "p1"}',
+        headers={"content-type": "application/json", "location": "/projects/p1"},
+    )
+
+
+def test_a_key_reused_for_another_request_is_a_mismatch(store: PostgresIdempotencyStore) -> None:
+    store.reserve(ORG, ALICE, KEY, POST)
+    assert store.reserve(ORG, ALICE, KEY, "POST /projects sha256:bbb") == FingerprintMismatch()
+
+    store.complete(ORG, ALICE, KEY, status_code=201, body=b"", headers={})
+    assert store.reserve(ORG, ALICE, KEY, "DELETE /projects/p1 sha256:-") == FingerprintMismatch()
+
+
+def test_keys_belong_to_one_principal_in_one_org(store: PostgresIdempotencyStore) -> None:
+    store.reserve(ORG, ALICE, KEY, POST)
+
+    assert store.reserve(ORG, "user:bob", KEY, POST) == Reserved()
+    assert store.reserve(OTHER_ORG, ALICE, KEY, POST) == Reserved()
+
+
+def test_a_released_key_can_be_reserved_again(store: PostgresIdempotencyStore) -> None:
+    store.reserve(ORG, ALICE, KEY, POST)
+    store.release(ORG, ALICE, KEY)
+
+    assert store.reserve(ORG, ALICE, KEY, "POST /projects sha256:bbb") == Reserved()
+
+
+def test_release_leaves_a_completed_key_alone(store: PostgresIdempotencyStore) -> None:
+    store.reserve(ORG, ALICE, KEY, POST)
+    store.complete(ORG, ALICE, KEY, status_code=200, body=b"ok", headers={})
+
+    store.release(ORG, ALICE, KEY)
+
+    assert isinstance(store.reserve(ORG, ALICE, KEY, POST), Replay)
+
+
+def test_only_a_pending_key_can_be_completed(store: PostgresIdempotencyStore) -> None:
+    with pytest.raises(IdempotencyKeyNotPendingError):
+        store.complete(ORG, ALICE, KEY, status_code=200, body=b"", headers={})
+
+    store.reserve(ORG, ALICE, KEY, POST)
+    store.complete(ORG, ALICE, KEY, status_code=200, body=b"first", headers={})
+    with pytest.raises(IdempotencyKeyNotPendingError):
+        store.complete(ORG, ALICE, KEY, status_code=500, body=b"second", headers={})
+
+    assert store.reserve(ORG, ALICE, KEY, POST) == Replay(200, b"first", {})
+
+
+def test_a_stale_reservation_is_taken_over_only_after_the_timeout(
+    engine: Engine, database_url: str
+) -> None:
+    store = PostgresIdempotencyStore(engine, pending_timeout=timedelta(minutes=10))
+    store.reserve(ORG, ALICE, KEY, POST)
+    assert store.reserve(ORG, ALICE, KEY, POST) == InProgress()
+
+    with psycopg.connect(database_url) as conn:
+        conn.execute("UPDATE idempotency_keys SET created_at = now() - interval '11 minutes'")
+
+    assert store.reserve(ORG, ALICE, KEY, POST) == Reserved()
+    assert store.reserve(ORG, ALICE, KEY, POST) == InProgress()
+
+
+def test_concurrent_requests_with_one_key_run_once(store: PostgresIdempotencyStore) -> None:
+    outcomes: list[Reservation] = []
+    lock = threading.Lock()
+    start = threading.Barrier(8)
+
+    def attempt() -> None:
+        start.wait()
+        outcome = store.reserve(ORG, ALICE, KEY, POST)
+        with lock:
+            outcomes.append(outcome)
+
+    threads = [threading.Thread(target=attempt) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(type(o).__name__ for o in outcomes) == ["InProgress"] * 7 + ["Reserved"]
