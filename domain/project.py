@@ -14,7 +14,7 @@ from domain.errors import (
     RuleViolationError,
 )
 from domain.roles import Permission, Role, allows, may_assign
-from domain.stamps import Stamp
+from domain.stamps import Stamp, validate_user_id
 
 CODE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{1,31}$")
 
@@ -170,8 +170,7 @@ class Project(TeaimAggregate):
     ) -> None:
         """Add a member with a role no higher than the acting member may grant."""
         self.require_writable()
-        if not user_id.strip() or len(user_id) > 200:
-            raise InvalidValueError("user_id must be 1-200 characters")
+        validate_user_id(user_id)
         if user_id in self.members:
             raise RuleViolationError("already a member", project_id=self.id, user_id=user_id)
         self._require_may_assign(acting_role, role)

@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import Any, TypeVar
 from uuid import UUID
 
+from domain.artifact import normalise_tags
 from domain.base import TeaimAggregate
 from domain.errors import InvalidValueError, RuleViolationError
 from domain.project import validate_name
@@ -269,7 +270,6 @@ class Memory(TeaimAggregate):
 
 
 def _memory_tags(tags: list[str]) -> list[str]:
-    cleaned = sorted({t.strip().lower() for t in tags if t.strip()})
-    if len(cleaned) > 32 or any(len(t) > 48 for t in cleaned):
-        raise InvalidValueError("at most 32 tags of at most 48 characters")
-    return cleaned
+    # Memories and documents share one tag vocabulary, so they share its rules.
+    # Blank entries are dropped, as memories always did (free-text tag fields leave them).
+    return normalise_tags([t for t in tags if t.strip()])

@@ -6,6 +6,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
+from domain.errors import InvalidValueError
+
+# Actor names the system itself uses (the internal service, external signers); no user id
+# may take one, or a member could pass for the service or a client in the audit trail.
+RESERVED_ACTOR_PREFIXES = ("service:", "external:")
+
+
+def validate_user_id(user_id: str) -> str:
+    """A user id as identity providers issue them: 1-200 printable characters, not reserved."""
+    if not 1 <= len(user_id) <= 200 or not user_id.isprintable() or user_id != user_id.strip():
+        raise InvalidValueError("user id must be 1-200 printable characters, no outer spaces")
+    if user_id.startswith(RESERVED_ACTOR_PREFIXES):
+        raise InvalidValueError("user id uses a reserved prefix", user_id=user_id)
+    return user_id
+
 
 @dataclass(frozen=True, slots=True)
 class Stamp:

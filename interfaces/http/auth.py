@@ -10,12 +10,12 @@ import jwt
 
 from application.context import Principal
 from domain.roles import Role
+from domain.stamps import RESERVED_ACTOR_PREFIXES
 from interfaces.http.problems import ProblemError
 from interfaces.settings import Settings
 
 SERVICE_USER = "service:internal"
-# Actor names the system itself uses; no user may claim one.
-RESERVED_PREFIXES = ("service:", "external:")
+RESERVED_PREFIXES = RESERVED_ACTOR_PREFIXES
 
 
 def _unauthorized(detail: str) -> ProblemError:
