@@ -8,7 +8,8 @@ from functools import cache
 from typing import Any, ClassVar, Union, get_args, get_origin, get_type_hints
 from uuid import UUID
 
-from eventsourcing.domain import Aggregate, Snapshot
+from eventsourcing.domain import Aggregate
+from eventsourcing.domain import Snapshot as LibrarySnapshot
 
 from domain.stamps import Stamp
 
@@ -55,12 +56,13 @@ class TeaimAggregate(Aggregate):
     class Created(Event, Aggregate.Created):
         """The first event of a stamped aggregate."""
 
-    class Snapshot(Snapshot):
+    class Snapshot(LibrarySnapshot):
         """A snapshot that restores enum-typed attributes JSON turned into plain strings."""
 
         def mutate(self, _: None) -> Any:
             aggregate = super().mutate(_)
-            for name, enum_type in _enum_attributes(type(aggregate)).items():
+            aggregate_class: type = type(aggregate)
+            for name, enum_type in _enum_attributes(aggregate_class).items():
                 value = aggregate.__dict__.get(name)
                 if isinstance(value, str) and not isinstance(value, enum_type):
                     aggregate.__dict__[name] = enum_type(value)
