@@ -15,7 +15,7 @@ from application.context import CommandContext, Principal
 from domain.errors import DomainError
 from domain.roles import Role
 from interfaces.http.auth import SERVICE_USER
-from interfaces.runtime import build_runtime, open_database
+from interfaces.runtime import build_runtime, open_database, start_projections
 from interfaces.settings import Settings
 
 
@@ -43,6 +43,8 @@ def serve(host: str | None, port: int | None) -> None:
         runtime = build_runtime(settings)
     except UnmigratedDatabaseError as error:
         raise click.ClickException(str(error)) from None
+    if settings.run_projections:
+        start_projections(runtime)
     app = create_app(runtime=runtime, own_runtime=True)
     uvicorn.run(app, host=host or settings.host, port=port or settings.port, log_level="info")
 

@@ -12,11 +12,14 @@ from adapters.postgres.database import DatabaseUrl, make_engine
 from adapters.postgres.embedded import EmbeddedPostgres
 from adapters.postgres.idempotency import PostgresIdempotencyStore
 from adapters.postgres.migrate import assert_migrated
+from adapters.postgres.projection_host import ProjectionHost
+from adapters.postgres.read_db import ReadDatabase
 from adapters.system import OsSecrets, SystemClock
 from application.app import Teaim
 from application.config import AppConfig
 from application.ports import Clock
 from interfaces.settings import Settings
+from projections.registry import all_projections
 
 log = logging.getLogger("teaim")
 
@@ -54,6 +57,8 @@ class Runtime:
     app: Teaim
     idempotency: PostgresIdempotencyStore
     idempotency_engine: Engine
+    read_db: ReadDatabase
+    projections: ProjectionHost | None = None
     _closed: bool = field(default=False, repr=False)
 
     def close(self) -> None:
@@ -61,6 +66,9 @@ class Runtime:
         if self._closed:
             return
         self._closed = True
+        if self.projections is not None:
+            self.projections.stop()
+        self.read_db.close()
         self.app.close()
         self.idempotency_engine.dispose()
         self.database.close(stop_embedded=self.settings.stop_embedded_on_exit)
@@ -86,10 +94,20 @@ def build_runtime(
     except BaseException:
         db.close(stop_embedded=settings.stop_embedded_on_exit)
         raise
+    read_db = ReadDatabase(db.url, max_size=settings.db_pool_size)
     return Runtime(
         settings=settings,
         database=db,
         app=app,
         idempotency=idempotency,
         idempotency_engine=engine,
+        read_db=read_db,
     )
+
+
+def start_projections(runtime: Runtime) -> ProjectionHost:
+    """Run every projection inside this process (what `teaim serve` does by default)."""
+    if runtime.projections is None:
+        runtime.projections = ProjectionHost(all_projections(), runtime.database.url)
+        runtime.projections.start()
+    return runtime.projections

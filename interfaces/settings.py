@@ -29,6 +29,13 @@ class Settings(BaseSettings):
     public_base_url: str = "http://127.0.0.1:8000"
     db_pool_size: int = Field(default=8, ge=1, le=100)
     aggregate_cache_size: int = Field(default=10_000, ge=0)
+    read_wait_seconds: float = Field(
+        default=5.0, gt=0, le=60, description="Longest a query waits for a named position."
+    )
+    run_projections: bool = Field(
+        default=True,
+        description="Run the projections inside `teaim serve` (else: `teaim projections run`).",
+    )
     stop_embedded_on_exit: bool = Field(
         default=True, description="Stop the embedded database the service itself started."
     )

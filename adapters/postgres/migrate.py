@@ -19,7 +19,7 @@ class UnmigratedDatabaseError(Exception):
     """The database's schema revision is not the one this code was written against."""
 
 
-def upgrade(url: str, revision: str = "head") -> None:
+def upgrade(url: str, revision: str = "heads") -> None:
     """Apply every migration up to `revision` (default: the newest)."""
     command.upgrade(_config(url), revision)
 
@@ -31,10 +31,10 @@ def downgrade(url: str, revision: str = "base") -> None:
 
 def head_revision() -> str:
     """The revision this code expects."""
-    head = ScriptDirectory.from_config(_config(None)).get_current_head()
-    if head is None:
+    heads = ScriptDirectory.from_config(_config(None)).get_heads()
+    if not heads:
         raise RuntimeError(f"no migrations found in {_SCRIPT_LOCATION}")
-    return head
+    return "+".join(sorted(heads))
 
 
 def current_revision(url: str) -> str | None:
@@ -42,7 +42,8 @@ def current_revision(url: str) -> str | None:
     engine = create_engine(DatabaseUrl.parse(url).sqlalchemy(), poolclass=pool.NullPool)
     try:
         with engine.connect() as connection:
-            return MigrationContext.configure(connection).get_current_revision()
+            heads = MigrationContext.configure(connection).get_current_heads()
+            return "+".join(sorted(heads)) or None
     finally:
         engine.dispose()
 

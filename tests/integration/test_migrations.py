@@ -20,6 +20,7 @@ from adapters.postgres.migrate import (
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+# The core every later migration builds on (later ones add read models).
 OUR_TABLES = {"teaim_events", "teaim_snapshots", "idempotency_keys"}
 
 
@@ -46,7 +47,7 @@ def test_upgrade_takes_an_empty_database_to_head(empty_database_url: str) -> Non
     upgrade(empty_database_url)
 
     assert current_revision(empty_database_url) == head_revision()
-    assert tables(empty_database_url) == OUR_TABLES
+    assert tables(empty_database_url) >= OUR_TABLES
     with psycopg.connect(empty_database_url) as conn:
         assert conn.execute("SELECT '[1,2,3]'::vector(3)").fetchone() is not None
 
@@ -79,7 +80,7 @@ def test_downgrade_to_base_and_upgrade_again(database_url: str) -> None:
     upgrade(database_url)
 
     assert_migrated(database_url)
-    assert tables(database_url) == OUR_TABLES
+    assert tables(database_url) >= OUR_TABLES
 
 
 def alembic(*args: str) -> list[str]:

@@ -1,0 +1,82 @@
+"""Tenant-scoped access to the read models: every transaction names its org."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from psycopg.rows import DictRow, dict_row
+from psycopg_pool import ConnectionPool
+
+from adapters.postgres.database import DatabaseUrl
+from adapters.postgres.projection_runner import PROGRESS_CHANNEL
+
+# The setting row-level security policies read; set per transaction, never per session.
+TENANT_SETTING = "app.org_id"
+
+
+class ReadDatabase:
+    """A connection pool for queries; tenant set with SET LOCAL in every transaction."""
+
+    def __init__(self, url: DatabaseUrl, *, min_size: int = 1, max_size: int = 10) -> None:
+        self.url = url
+        self._pool: ConnectionPool[psycopg.Connection[DictRow]] = ConnectionPool(
+            url.libpq(),
+            min_size=min_size,
+            max_size=max_size,
+            kwargs={"row_factory": dict_row},
+            connection_class=psycopg.Connection[DictRow],
+            open=True,
+        )
+
+    @contextmanager
+    def tenant(self, org_id: UUID) -> Iterator[psycopg.Cursor[DictRow]]:
+        """A cursor in a transaction scoped to one org (RLS sees only its rows)."""
+        with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            cur.execute("SELECT set_config(%s, %s, true)", (TENANT_SETTING, str(org_id)))
+            yield cur
+
+    @contextmanager
+    def system(self) -> Iterator[psycopg.Cursor[DictRow]]:
+        """A cursor with no tenant: for tables that hold no tenant data (tracking, health)."""
+        with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            yield cur
+
+    def projection_position(self, name: str) -> int:
+        """Where a projection has got to (0 when it never ran)."""
+        with self.system() as cur:
+            cur.execute("SELECT position FROM projection_tracking WHERE name = %s", (name,))
+            row = cur.fetchone()
+        return 0 if row is None else int(row["position"])
+
+    def wait_for(self, names: tuple[str, ...], position: int, *, timeout: float) -> bool:
+        """Block until every named projection reached `position` (read-your-writes).
+
+        Wakes on the runners' NOTIFY rather than polling; False when `timeout` ran out.
+        """
+        deadline = time.monotonic() + timeout
+        if all(self.projection_position(n) >= position for n in names):
+            return True
+        with psycopg.connect(self.url.libpq(), autocommit=True) as listener:
+            listener.execute(f"LISTEN {PROGRESS_CHANNEL}")
+            # Re-check after LISTEN: progress made in between would otherwise be missed.
+            while not all(self.projection_position(n) >= position for n in names):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                for _ in listener.notifies(timeout=min(remaining, 1.0), stop_after=1):
+                    pass
+        return True
+
+    def close(self) -> None:
+        """Close the pool."""
+        self._pool.close()
+
+
+def rows(cur: psycopg.Cursor[DictRow]) -> list[dict[str, Any]]:
+    """All remaining rows of a cursor as plain dicts."""
+    return [dict(row) for row in cur.fetchall()]

@@ -1,0 +1,44 @@
+"""Read-your-writes: a query may name the position of a command it must see."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+
+from interfaces.http.problems import ProblemError
+from interfaces.runtime import Runtime
+
+
+def _min_position(
+    request: Request,
+    min_position: Annotated[
+        int | None,
+        Query(ge=0, description="Wait until the read model has applied this event position."),
+    ] = None,
+) -> int | None:
+    header = request.headers.get("x-min-position")
+    if header is None:
+        return min_position
+    if not header.isdigit():
+        raise ProblemError(
+            422, "validation", "Invalid X-Min-Position", "X-Min-Position must be a position"
+        )
+    return max(int(header), min_position or 0)
+
+
+MinPositionDep = Annotated[int | None, Depends(_min_position)]
+
+
+def await_read_models(runtime: Runtime, names: tuple[str, ...], position: int | None) -> None:
+    """Block (bounded) until the named projections reached `position`, else 503."""
+    if position is None or position == 0:
+        return
+    timeout = runtime.settings.read_wait_seconds
+    if not runtime.read_db.wait_for(names, position, timeout=timeout):
+        raise ProblemError(
+            503,
+            "read-model-lagging",
+            "Read model not caught up",
+            f"the read model did not reach position {position} within {timeout:g}s; retry",
+        )

@@ -1,0 +1,56 @@
+"""What a projection asks the store to do: row operations, batched and run by the runner."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Insert:
+    """Add a row (a duplicate key is an error: projections are replayed exactly once)."""
+
+    table: str
+    row: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Upsert:
+    """Insert a row, or overwrite the listed columns of the row with the same key."""
+
+    table: str
+    key: tuple[str, ...]
+    row: dict[str, Any]
+    # Columns overwritten on conflict (default: every non-key column of the row).
+    update: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Patch:
+    """Change some columns of the rows matching `where` (equality on each column)."""
+
+    table: str
+    where: dict[str, Any]
+    changes: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Remove:
+    """Delete the rows matching `where`."""
+
+    table: str
+    where: dict[str, Any]
+
+
+Op = Insert | Upsert | Patch | Remove
+
+
+@dataclass
+class Batch:
+    """The operations one batch of events produced, in order."""
+
+    ops: list[Op] = field(default_factory=list)
+
+    def add(self, op: Op) -> None:
+        """Queue one operation."""
+        self.ops.append(op)

@@ -1,0 +1,13 @@
+"""Every read model the service maintains (the runner host and the CLI read this list)."""
+
+from __future__ import annotations
+
+from projections.audit import AuditProjection
+from projections.base import Projection
+
+
+def all_projections() -> list[Projection]:
+    """One instance of each projection, in the order they are started."""
+    return [
+        AuditProjection(),
+    ]
