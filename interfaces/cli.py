@@ -14,6 +14,7 @@ from adapters.postgres.migrate import UnmigratedDatabaseError, current_revision,
 from application.context import CommandContext, Principal
 from domain.errors import DomainError
 from domain.roles import Role
+from interfaces.cli_projections import projections_group
 from interfaces.http.auth import SERVICE_USER
 from interfaces.runtime import build_runtime, open_database, start_projections
 from interfaces.settings import Settings
@@ -133,3 +134,6 @@ def orgs_create(name: str, org_id: UUID | None) -> None:
         click.echo(str(result.id))
     finally:
         runtime.close()
+
+
+main.add_command(projections_group)

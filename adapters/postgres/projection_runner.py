@@ -118,6 +118,13 @@ class ProjectionRunner:
             self._stop(conn, position, f"event at position {position}: {error}")
             raise ProjectionStoppedError(str(error)) from error
 
+    def apply_in(self, cur: Cursor[Any], limit: int) -> int:
+        """Apply up to `limit` events inside the caller's transaction (used by rebuild's swap).
+
+        A poison event raises: the caller's transaction must not commit a partial swap.
+        """
+        return self._apply(cur, limit)
+
     def _apply(self, cur: Cursor[Any], limit: int) -> int:
         cur.execute(
             "SELECT position, status FROM projection_tracking WHERE name = %s FOR UPDATE",
@@ -202,8 +209,14 @@ class ProjectionRunner:
         while not stop.is_set():
             try:
                 with (
-                    psycopg.connect(self.url.libpq(), autocommit=True) as listener,
-                    psycopg.connect(self.url.libpq()) as worker,
+                    psycopg.connect(
+                        self.url.libpq(),
+                        autocommit=True,
+                        application_name=f"teaim-projection-{self.name}-listener",
+                    ) as listener,
+                    psycopg.connect(
+                        self.url.libpq(), application_name=f"teaim-projection-{self.name}"
+                    ) as worker,
                 ):
                     listener.execute(f"LISTEN {EVENTS_CHANNEL}")
                     self.ensure_tracking(worker)
