@@ -1,0 +1,36 @@
+"""GET /api/admin/projections: the CLI's status, for org owners/admins and the service."""
+
+from __future__ import annotations
+
+import psycopg
+
+from adapters.postgres.projection_runner import ProjectionRunner
+from domain.roles import Role
+from projections.registry import all_projections
+from tests.api.conftest import Api, assert_problem, dev, service
+
+
+def test_admins_and_the_service_see_position_and_lag(api: Api) -> None:
+    org = api.new_org()
+    api.create_project("alice", org)
+    with psycopg.connect(api.database_url) as conn:
+        runner = ProjectionRunner(all_projections()[0], api.runtime.database.url)
+        runner.ensure_tracking(conn)
+        runner.catch_up(conn)
+
+    for headers in (dev("alice", org, Role.ADMIN), dev("olga", org, Role.OWNER), service(org)):
+        response = api.client.get("/api/admin/projections", headers=headers)
+        assert response.status_code == 200, response.text
+        rows = {row["name"]: row for row in response.json()}
+        assert set(rows) == {p.name for p in all_projections()}
+        head = api.max_position()
+        assert rows[runner.name]["position"] == head
+        assert rows[runner.name]["lag_events"] == 0
+        assert all(row["head"] == head for row in rows.values())
+
+
+def test_other_roles_are_refused(api: Api) -> None:
+    org = api.new_org()
+    for role in (Role.PM, Role.LEAD, Role.MEMBER, Role.GUEST):
+        response = api.client.get("/api/admin/projections", headers=dev("bob", org, role))
+        assert_problem(response, 403)
