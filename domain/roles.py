@@ -38,6 +38,7 @@ class OrgPermission(StrEnum):
     CREATE_PROJECT = "create_project"
     MANAGE_ORG_SETTINGS = "manage_org_settings"
     VIEW_ORG_SETTINGS = "view_org_settings"
+    VIEW_AUDIT = "view_audit"
 
 
 # Higher rank may manage lower ranks; nobody may grant a rank above their own.

@@ -8,12 +8,13 @@ from datetime import timedelta
 
 from sqlalchemy import Engine
 
+from adapters.postgres.audit_log import PeriodicSealer, PostgresAuditLog
 from adapters.postgres.database import DatabaseUrl, make_engine
 from adapters.postgres.embedded import EmbeddedPostgres
 from adapters.postgres.idempotency import PostgresIdempotencyStore
 from adapters.postgres.migrate import assert_migrated
 from adapters.postgres.projection_host import ProjectionHost
-from adapters.postgres.read_db import ReadDatabase
+from adapters.postgres.read_db import READ_ROLE, ReadDatabase
 from adapters.system import OsSecrets, SystemClock
 from application.app import Teaim
 from application.config import AppConfig
@@ -59,6 +60,8 @@ class Runtime:
     idempotency_engine: Engine
     read_db: ReadDatabase
     projections: ProjectionHost | None = None
+    audit_log: PostgresAuditLog | None = None
+    sealer: PeriodicSealer | None = None
     _closed: bool = field(default=False, repr=False)
 
     def close(self) -> None:
@@ -66,12 +69,25 @@ class Runtime:
         if self._closed:
             return
         self._closed = True
+        if self.sealer is not None:
+            self.sealer.stop()
         if self.projections is not None:
             self.projections.stop()
         self.read_db.close()
+        if self.audit_log is not None:
+            self.audit_log.close()
         self.app.close()
         self.idempotency_engine.dispose()
         self.database.close(stop_embedded=self.settings.stop_embedded_on_exit)
+
+
+def read_database_url(settings: Settings, owner: DatabaseUrl) -> DatabaseUrl:
+    """Where queries connect: READ_DATABASE_URL, else the service's database as `teaim_app`."""
+    password = settings.read_database_password
+    if settings.read_database_url:
+        url = DatabaseUrl.parse(settings.read_database_url)
+        return url if password is None else url.with_user(url.user, password.get_secret_value())
+    return owner.with_user(READ_ROLE, "" if password is None else password.get_secret_value())
 
 
 def build_runtime(
@@ -94,7 +110,18 @@ def build_runtime(
     except BaseException:
         db.close(stop_embedded=settings.stop_embedded_on_exit)
         raise
-    read_db = ReadDatabase(db.url, max_size=settings.db_pool_size)
+    try:
+        read_db = ReadDatabase(
+            read_database_url(settings, db.url), max_size=settings.db_pool_size, require_rls=True
+        )
+    except BaseException:
+        app.close()
+        engine.dispose()
+        db.close(stop_embedded=settings.stop_embedded_on_exit)
+        raise
+    # Auditors read the event store itself, which only owner connections may touch.
+    audit_log = PostgresAuditLog(db.url)
+    app.use_audit_log(audit_log)
     return Runtime(
         settings=settings,
         database=db,
@@ -102,6 +129,7 @@ def build_runtime(
         idempotency=idempotency,
         idempotency_engine=engine,
         read_db=read_db,
+        audit_log=audit_log,
     )
 
 
@@ -111,3 +139,13 @@ def start_projections(runtime: Runtime) -> ProjectionHost:
         runtime.projections = ProjectionHost(all_projections(), runtime.database.url)
         runtime.projections.start()
     return runtime.projections
+
+
+def start_sealer(runtime: Runtime) -> PeriodicSealer:
+    """Seal every changed project now and then every SEAL_INTERVAL_SECONDS (`teaim serve`)."""
+    if runtime.sealer is None:
+        runtime.sealer = PeriodicSealer(
+            runtime.app, interval_seconds=runtime.settings.seal_interval_seconds
+        )
+        runtime.sealer.start()
+    return runtime.sealer

@@ -16,6 +16,20 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, description="PostgreSQL 15+ with pgvector; unset runs the embedded server."
     )
+    read_database_url: str | None = Field(
+        default=None,
+        description=(
+            "Where queries connect, as a role that owns no table and cannot bypass row-level"
+            " security; unset: DATABASE_URL as the `teaim_app` role the migrations create."
+        ),
+    )
+    read_database_password: SecretStr | None = Field(
+        default=None,
+        description=(
+            "The query role's password (set it with ALTER ROLE teaim_app PASSWORD ...);"
+            " unneeded on the embedded server, which trusts its unix socket."
+        ),
+    )
     data_dir: Path = Field(default=Path("var"), description="Where the embedded database lives.")
     host: str = "127.0.0.1"
     port: int = 8000
@@ -35,6 +49,11 @@ class Settings(BaseSettings):
     run_projections: bool = Field(
         default=True,
         description="Run the projections inside `teaim serve` (else: `teaim projections run`).",
+    )
+    seal_interval_seconds: float = Field(
+        default=3600.0,
+        ge=0,
+        description="How often `teaim serve` seals changed projects' hash chains (0: never).",
     )
     stop_embedded_on_exit: bool = Field(
         default=True, description="Stop the embedded database the service itself started."

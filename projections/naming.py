@@ -14,6 +14,7 @@ OVERRIDES: dict[str, str] = {
     "SignOff.Created": "signoff.opened",
     "Stage.SignOffRequested": "stage.signoff_requested",
     "Artifact.Registered": "artifact.registered",
+    "AuditAccess.Recorded": "audit.read",
 }
 
 

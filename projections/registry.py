@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from projections.audit import AuditProjection
 from projections.base import Projection
+from projections.lists import ProjectListsProjection
+from projections.notifications import NotificationsProjection
+from projections.telemetry import TelemetryProjection
 
 
 def all_projections() -> list[Projection]:
     """One instance of each projection, in the order they are started."""
     return [
         AuditProjection(),
+        TelemetryProjection(),
+        ProjectListsProjection(),
+        NotificationsProjection(),
     ]

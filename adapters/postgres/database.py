@@ -63,6 +63,15 @@ class DatabaseUrl:
         """The same server and credentials, another database."""
         return replace(self, dbname=dbname)
 
+    def with_user(self, user: str, password: str = "") -> DatabaseUrl:
+        """The same server and database as another role.
+
+        The password is never carried over: it belongs to the old role.
+        """
+        if not user:
+            raise ValueError("a database role name cannot be empty")
+        return replace(self, user=user, password=password)
+
     def libpq(self) -> str:
         """A `postgresql://` URI that psycopg, psql and libpq accept."""
         credentials = quote(self.user, safe="")

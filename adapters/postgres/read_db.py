@@ -17,12 +17,41 @@ from adapters.postgres.projection_runner import PROGRESS_CHANNEL
 
 # The setting row-level security policies read; set per transaction, never per session.
 TENANT_SETTING = "app.org_id"
+# The role queries connect as (created by migration 0008_rls): it owns nothing, cannot bypass
+# row-level security, and may only SELECT the read models.
+READ_ROLE = "teaim_app"
+
+# Whether the connected role escapes row-level security: a superuser or BYPASSRLS role does,
+# and so does any member of a table's owner (the owner's policy lets it see every tenant).
+_ESCAPES_RLS = """
+SELECT r.rolsuper OR r.rolbypassrls OR EXISTS (
+    SELECT 1 FROM pg_class AS c
+    WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p')
+      AND pg_has_role(current_user, c.relowner, 'MEMBER')
+)
+FROM pg_roles AS r WHERE r.rolname = current_user
+"""
+
+
+class ReadRoleError(Exception):
+    """The read database's role is unusable, or could read every tenant's rows."""
 
 
 class ReadDatabase:
     """A connection pool for queries; tenant set with SET LOCAL in every transaction."""
 
-    def __init__(self, url: DatabaseUrl, *, min_size: int = 1, max_size: int = 10) -> None:
+    def __init__(
+        self,
+        url: DatabaseUrl,
+        *,
+        min_size: int = 1,
+        max_size: int = 10,
+        require_rls: bool = False,
+    ) -> None:
+        # require_rls: refuse a role that row-level security does not hold (the service always
+        # asks; tests of the projection engine may read as the owner).
+        if require_rls:
+            _check_role(url)
         self.url = url
         self._pool: ConnectionPool[psycopg.Connection[DictRow]] = ConnectionPool(
             url.libpq(),
@@ -75,6 +104,24 @@ class ReadDatabase:
     def close(self) -> None:
         """Close the pool."""
         self._pool.close()
+
+
+def _check_role(url: DatabaseUrl) -> None:
+    try:
+        with psycopg.connect(url.libpq(), autocommit=True) as conn:
+            row = conn.execute(_ESCAPES_RLS).fetchone()
+    except psycopg.OperationalError as error:
+        msg = (
+            f"queries cannot connect as {url.user!r} to {url.redacted()}: {error}"
+            " (migrate the database, then set READ_DATABASE_PASSWORD or READ_DATABASE_URL)"
+        )
+        raise ReadRoleError(msg) from None
+    if row is None or row[0]:
+        msg = (
+            f"role {url.user!r} bypasses row-level security (superuser, BYPASSRLS or a table"
+            f" owner): queries must connect as {READ_ROLE!r} or a role like it"
+        )
+        raise ReadRoleError(msg)
 
 
 def rows(cur: psycopg.Cursor[DictRow]) -> list[dict[str, Any]]:

@@ -24,6 +24,7 @@ from psycopg import Connection, Cursor, pq
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
+from application.chain import content_hash
 from application.stored import StampedStoredEvent
 
 K = TypeVar("K", bound=Hashable)
@@ -94,6 +95,7 @@ class _Row:
     state: bytes
     org_id: UUID
     project_id: UUID | None
+    content_hash: bytes
 
     @property
     def key(self) -> EventKey:
@@ -146,7 +148,7 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
         self._requests = 0
 
         if self.events_table_name != APPEND_TABLE:
-            # teaim_append_events (migration 0002) is written for this one table.
+            # teaim_append_events (migrations 0002, 0007) is written for this one table.
             msg = f"the append function serves {APPEND_TABLE}, not {self.events_table_name}"
             raise ProgrammingError(msg)
         self._stored_rows_sql = SQL(
@@ -158,7 +160,7 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
         self._append_sql = SQL(
             "SELECT request, first_id, conflict_id, conflict_version"
             " FROM {schema}.teaim_append_events(%s::integer[], %s::uuid[], %s::bigint[],"
-            " %s::text[], %s::bytea[], %s::uuid[], %s::uuid[], %s::text)"
+            " %s::text[], %s::bytea[], %s::bytea[], %s::uuid[], %s::uuid[], %s::text)"
         ).format(schema=Identifier(self.datastore.schema))
 
     def create_table(self) -> None:
@@ -318,6 +320,7 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
                 [row.originator_version for row in rows],
                 [row.topic for row in rows],
                 [row.state for row in rows],
+                [row.content_hash for row in rows],
                 [row.org_id for row in rows],
                 [row.project_id for row in rows],
                 f"{self.datastore.lock_timeout}s",
@@ -353,15 +356,31 @@ def _row(event: StoredEvent) -> _Row:
         )
         raise MissingStampError(msg)
     try:
-        return _Row(
-            originator_id=_uuid(event.originator_id),
-            originator_version=int(event.originator_version),
+        originator_id = _uuid(event.originator_id)
+        originator_version = int(event.originator_version)
+        state = bytes(event.state)
+        org_id = _uuid(event.org_id)
+        project_id = None if event.project_id is None else _uuid(event.project_id)
+        # Hashed here, in the caller's thread, so the batch writer only ships bytes: the
+        # database chains these hashes (application.chain documents the canonical form).
+        content = content_hash(
+            originator_id=originator_id,
+            originator_version=originator_version,
             topic=event.topic,
-            state=bytes(event.state),
-            org_id=_uuid(event.org_id),
-            project_id=None if event.project_id is None else _uuid(event.project_id),
+            org_id=org_id,
+            project_id=project_id,
+            state=state,
         )
-    except (TypeError, ValueError) as e:
+        return _Row(
+            originator_id=originator_id,
+            originator_version=originator_version,
+            topic=event.topic,
+            state=state,
+            org_id=org_id,
+            project_id=project_id,
+            content_hash=content,
+        )
+    except (TypeError, ValueError) as e:  # UnhashableEventError too: state not I-JSON
         msg = f"event {event.topic} of aggregate {event.originator_id} cannot be stored: {e}"
         raise DataError(msg) from e
 

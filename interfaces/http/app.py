@@ -9,7 +9,20 @@ from fastapi import FastAPI
 
 from interfaces.http.middleware import install_middleware
 from interfaces.http.problems import install_problem_handlers
-from interfaces.http.routes import admin, content, meta, orgs, projects, signing, stages
+from interfaces.http.routes import (
+    admin,
+    audit,
+    auditors,
+    content,
+    lists,
+    meta,
+    notifications,
+    orgs,
+    projects,
+    signing,
+    stages,
+    telemetry,
+)
 from interfaces.runtime import Runtime, build_runtime
 from interfaces.settings import Settings
 
@@ -45,6 +58,19 @@ def create_app(
     app.state.runtime = live
     install_problem_handlers(app)
     install_middleware(app, settings, live.idempotency)
-    for module in (meta, orgs, projects, stages, signing, content, admin):
+    for module in (
+        meta,
+        orgs,
+        projects,
+        stages,
+        signing,
+        content,
+        admin,
+        audit,
+        auditors,
+        telemetry,
+        lists,
+        notifications,
+    ):
         app.include_router(module.router)
     return app

@@ -37,6 +37,12 @@ NON_PROJECT_ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/api/public/signing"): "external signer: the token is the credential",
     ("POST", "/api/public/signing/sign"): "external signer: the token is the credential",
     ("POST", "/api/public/signing/reject"): "external signer: the token is the credential",
+    ("GET", "/api/audit/list"): "the caller's own org feed (project slice checked by the app)",
+    ("GET", "/api/audit/export"): "the caller's own org feed (project slice checked by the app)",
+    ("GET", "/api/telemetry"): "the caller's own org: no id to point elsewhere",
+    ("GET", "/api/admin/projections"): "service-wide status, no tenant data (owners/admins)",
+    ("GET", "/api/audit/replay"): "project in ?project_id= (isolation: test_auditors.py)",
+    ("GET", "/api/audit/verify"): "project in ?project_id= (isolation: test_auditors.py)",
 }
 
 # Routes that need no credentials at all.

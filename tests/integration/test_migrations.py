@@ -153,6 +153,8 @@ def test_event_ids_are_assigned_by_the_recorder_not_by_a_sequence(database_url: 
         "org_id",
         "project_id",
         "recorded_at",
+        "content_hash",
+        "chain_hash",
     }
     assert columns["notification_id"] is None
     assert sequences == (0,)

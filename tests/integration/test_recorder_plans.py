@@ -27,11 +27,12 @@ def populated_url(databases: ScratchDatabases) -> Iterator[str]:
         conn.execute(
             "INSERT INTO teaim_events"
             " (notification_id, originator_id, originator_version, topic, state, org_id,"
-            "  project_id)"
+            "  project_id, content_hash, chain_hash)"
             " SELECT n, gen_random_uuid(), 1, 'tests:Happened', '\\x00'::bytea,"
             "  CASE WHEN n %% 250 = 0 THEN %(small_org)s ELSE %(big_org)s END::uuid,"
             "  CASE WHEN n %% 250 = 0 THEN %(small_project)s"
-            "       WHEN n %% 7 = 0 THEN NULL ELSE %(big_project)s END::uuid"
+            "       WHEN n %% 7 = 0 THEN NULL ELSE %(big_project)s END::uuid,"
+            "  sha256(n::text::bytea), sha256(n::text::bytea)"
             " FROM generate_series(1, 20000) AS n",
             {
                 "small_org": SMALL_ORG,

@@ -293,6 +293,10 @@ COMMANDS: dict[str, Command] = {
         ),
     ),
     "get_org": Command(OrgPermission.VIEW_ORG_SETTINGS, lambda s: s.app.get_org(ctx=s.eve)),
+    "record_audit_read": Command(
+        OrgPermission.VIEW_AUDIT,
+        lambda s: s.app.record_audit_read(ctx=s.eve, kind="list", filters={}, count=0),
+    ),
 }
 
 

@@ -276,6 +276,15 @@ NOT_PROJECT_WRITES = {
     "archive_project",
     "unarchive_project",
     "view_signing_link",
+    # Auditors: reads, and seals (an archived project's history must still be sealable).
+    "use_audit_log",
+    "audit_project",
+    "project_history",
+    "project_org",
+    "verify_project",
+    "project_as_of",
+    "seal_project",
+    "seal_all_projects",
 }
 
 

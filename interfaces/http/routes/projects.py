@@ -7,16 +7,18 @@ from uuid import UUID
 
 from fastapi import APIRouter, Path, Response
 
-from interfaces.http.deps import AppDep, CtxDep
+from interfaces.http.consistency import MinPositionDep
+from interfaces.http.deps import AppDep, CtxDep, RuntimeDep
 from interfaces.http.models import (
     CommandOut,
     MemberIn,
-    MemberOut,
     MemberPatch,
     ProjectIn,
     ProjectOut,
     ProjectPatch,
 )
+from interfaces.http.models_lists import MemberPage
+from interfaces.http.routes import lists
 from interfaces.http.views import command_out, project_out
 
 router = APIRouter(prefix="/api/projects", tags=["projects"])
@@ -57,9 +59,15 @@ def unarchive_project(project_id: UUID, app: AppDep, ctx: CtxDep) -> CommandOut:
 
 
 @router.get("/{project_id}/members")
-def list_members(project_id: UUID, app: AppDep, ctx: CtxDep) -> list[MemberOut]:
-    """The project's members and what each may do."""
-    return project_out(app.get_project(ctx=ctx, project_id=project_id)).members
+def list_members(
+    project_id: UUID,
+    runtime: RuntimeDep,
+    ctx: CtxDep,
+    page: lists.PageDep,
+    min_position: MinPositionDep,
+) -> MemberPage:
+    """The project's members by user id, and what each may do (paginated)."""
+    return lists.member_page(runtime, ctx, project_id, page, min_position)
 
 
 @router.post("/{project_id}/members", status_code=201)

@@ -1,0 +1,307 @@
+"""The bell's queries (items and exact counts in one statement) and its wake-up listener."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import weakref
+from dataclasses import dataclass
+from typing import Any, Final
+from uuid import UUID
+
+import psycopg
+from psycopg.rows import DictRow
+from psycopg.sql import SQL, Composable
+
+from adapters.postgres.database import DatabaseUrl
+from adapters.postgres.projection_runner import PROGRESS_CHANNEL
+
+log = logging.getLogger("teaim.notifications")
+
+PROJECTION: Final = "notifications"
+
+# The list's state filters; each matches a partial or full index of migration 0004.
+STATE_FILTERS: Final[dict[str, str]] = {
+    "inbox": "state <> 'archived'",
+    "unread": "state IN ('unseen', 'seen')",
+    "unseen": "state = 'unseen'",
+    "seen": "state = 'seen'",
+    "read": "state = 'read'",
+    "archived": "state = 'archived'",
+    "all": "TRUE",
+}
+
+ITEM_COLUMNS: Final = (
+    "id",
+    "project_id",
+    "position",
+    "action",
+    "actor",
+    "title",
+    "body",
+    "link",
+    "created_at",
+    "state",
+    "seen_at",
+    "read_at",
+    "archived_at",
+)
+
+_SELECT_ITEM = SQL(", ").join(SQL(c) for c in ITEM_COLUMNS)
+
+# Counted over the caller's live (not archived) notifications: an index-only scan of the
+# partial index `notifications_inbox`, exact at any size, in the same snapshot as the items.
+_COUNTS = SQL(
+    "SELECT count(*) FILTER (WHERE state = 'unseen') AS unseen,"
+    " count(*) FILTER (WHERE state <> 'read') AS unread,"
+    " count(*) AS total"
+    " FROM notifications"
+    " WHERE org_id = %(org)s AND recipient = %(me)s AND state <> 'archived'"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    """The caller's badge: unseen, unread (unseen or seen) and total (not archived)."""
+
+    unseen: int
+    unread: int
+    total: int
+
+    def as_json(self) -> dict[str, int]:
+        """The counts as a JSON object."""
+        return {"unseen": self.unseen, "unread": self.unread, "total": self.total}
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of notifications, newest first, with the counts of the same snapshot."""
+
+    items: list[dict[str, Any]]
+    counts: Counts
+    # Position of the last item when more may follow (the next page's cursor).
+    more_before: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Changes:
+    """Notifications after a position (oldest first) and the counts, for the stream."""
+
+    head: int
+    items: list[dict[str, Any]]
+    counts: Counts
+
+
+def _counts(row: dict[str, Any]) -> Counts:
+    return Counts(unseen=int(row["unseen"]), unread=int(row["unread"]), total=int(row["total"]))
+
+
+def _items(rows: list[DictRow]) -> list[dict[str, Any]]:
+    return [{c: row[c] for c in ITEM_COLUMNS} for row in rows if row["id"] is not None]
+
+
+def page(
+    cur: psycopg.Cursor[DictRow],
+    *,
+    org_id: UUID,
+    recipient: str,
+    state: str = "inbox",
+    project_id: UUID | None = None,
+    before: int | None = None,
+    limit: int = 50,
+) -> Page:
+    """A page of the recipient's notifications (position < `before`) and their counts."""
+    conditions: list[Composable] = [SQL(STATE_FILTERS[state])]
+    if project_id is not None:
+        conditions.append(SQL("project_id = %(project)s"))
+    if before is not None:
+        conditions.append(SQL("position < %(before)s"))
+    query = SQL(
+        "WITH counts AS ({counts}), items AS ("
+        " SELECT {columns} FROM notifications"
+        " WHERE org_id = %(org)s AND recipient = %(me)s AND {conditions}"
+        " ORDER BY position DESC LIMIT %(limit)s)"
+        " SELECT counts.*, items.* FROM counts LEFT JOIN items ON true"
+        " ORDER BY items.position DESC"
+    ).format(counts=_COUNTS, columns=_SELECT_ITEM, conditions=SQL(" AND ").join(conditions))
+    cur.execute(
+        query,
+        {
+            "org": org_id,
+            "me": recipient,
+            "project": project_id,
+            "before": before,
+            # One more than asked tells whether another page follows.
+            "limit": limit + 1,
+        },
+        prepare=True,
+    )
+    rows = cur.fetchall()
+    items = _items(rows)
+    more = len(items) > limit
+    items = items[:limit]
+    return Page(
+        items=items,
+        counts=_counts(rows[0]),
+        more_before=items[-1]["position"] if more else None,
+    )
+
+
+def counts(cur: psycopg.Cursor[DictRow], *, org_id: UUID, recipient: str) -> Counts:
+    """The recipient's counts alone."""
+    cur.execute(_COUNTS, {"org": org_id, "me": recipient}, prepare=True)
+    row = cur.fetchone()
+    assert row is not None  # an aggregate always returns a row
+    return _counts(row)
+
+
+def state_of(
+    cur: psycopg.Cursor[DictRow], *, org_id: UUID, recipient: str, notification_id: UUID
+) -> str | None:
+    """The state of one of the recipient's notifications (None: not theirs, or no such one)."""
+    cur.execute(
+        "SELECT state FROM notifications WHERE id = %s AND org_id = %s AND recipient = %s",
+        (notification_id, org_id, recipient),
+        prepare=True,
+    )
+    row = cur.fetchone()
+    return None if row is None else str(row["state"])
+
+
+def changes_since(
+    cur: psycopg.Cursor[DictRow],
+    *,
+    org_id: UUID,
+    recipient: str,
+    after: int | None,
+    limit: int = 100,
+) -> Changes:
+    """The recipient's notifications after `after` (None: after the projection's head) and counts.
+
+    The head is the projection's tracked position read in the same statement, hence the same
+    snapshot, as the items: every notification at or below it is already written, so a stream
+    that moves its cursor to the head misses nothing.
+    """
+    query = SQL(
+        "WITH head AS (SELECT coalesce(max(position), 0) AS head FROM projection_tracking"
+        "  WHERE name = %(projection)s),"
+        " counts AS ({counts}),"
+        " items AS (SELECT {columns} FROM notifications"
+        "  WHERE org_id = %(org)s AND recipient = %(me)s"
+        "  AND position > coalesce(%(after)s, (SELECT head FROM head))"
+        "  ORDER BY position LIMIT %(limit)s)"
+        " SELECT head.head, counts.*, items.* FROM head CROSS JOIN counts"
+        " LEFT JOIN items ON true ORDER BY items.position"
+    ).format(counts=_COUNTS, columns=_SELECT_ITEM)
+    cur.execute(
+        query,
+        {
+            "projection": PROJECTION,
+            "org": org_id,
+            "me": recipient,
+            "after": after,
+            "limit": limit,
+        },
+        prepare=True,
+    )
+    rows = cur.fetchall()
+    return Changes(head=int(rows[0]["head"]), items=_items(rows), counts=_counts(rows[0]))
+
+
+class Wakeup:
+    """One stream's doorbell: rung whenever the notifications projection moves."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def ring(self) -> None:
+        """Wake the waiter (several rings before it wakes count as one)."""
+        self._event.set()
+
+    async def wait(self, timeout: float) -> bool:
+        """True when rung, False when `timeout` passed first."""
+        try:
+            await asyncio.wait_for(self._event.wait(), timeout)
+        except TimeoutError:
+            return False
+        self._event.clear()
+        return True
+
+
+class ProjectionWakeups:
+    """One LISTEN connection per app that wakes every open stream when the projection moves.
+
+    Streams do not poll: the runner NOTIFYs `teaim_projections` with `name:position` after each
+    commit, and this listener rings every subscribed stream, which then runs one query. After
+    a reconnect every stream is rung, since notifications sent meanwhile were lost.
+    """
+
+    def __init__(self, url: DatabaseUrl, projection: str = PROJECTION) -> None:
+        self._url = url
+        self._projection = projection
+        # Weak: a stream whose generator never started (client gone at once) cannot leak.
+        self._subscribers: weakref.WeakSet[Wakeup] = weakref.WeakSet()
+        self._task: asyncio.Task[None] | None = None
+        self._ready: asyncio.Event | None = None
+        self.closed = False
+
+    @property
+    def subscribers(self) -> int:
+        """How many streams are listening."""
+        return len(self._subscribers)
+
+    async def ready(self, timeout: float) -> bool:
+        """Start listening if not yet; True once LISTEN is in place (False: database down)."""
+        if self._task is None:
+            self._ready = asyncio.Event()
+            self._task = asyncio.create_task(self._listen(self._ready), name="notification-wakeups")
+        assert self._ready is not None
+        try:
+            await asyncio.wait_for(self._ready.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    def subscribe(self) -> Wakeup:
+        """A new stream's doorbell."""
+        wakeup = Wakeup()
+        self._subscribers.add(wakeup)
+        return wakeup
+
+    def unsubscribe(self, wakeup: Wakeup) -> None:
+        """Forget a stream that ended."""
+        self._subscribers.discard(wakeup)
+
+    def _ring_all(self) -> None:
+        for wakeup in list(self._subscribers):
+            wakeup.ring()
+
+    async def _listen(self, ready: asyncio.Event) -> None:
+        backoff = 0.1
+        prefix = f"{self._projection}:"
+        while True:
+            try:
+                conn = await psycopg.AsyncConnection.connect(self._url.libpq(), autocommit=True)
+                async with conn:
+                    await conn.execute(f"LISTEN {PROGRESS_CHANNEL}")
+                    ready.set()
+                    backoff = 0.1
+                    self._ring_all()
+                    async for note in conn.notifies():
+                        if note.payload.startswith(prefix):
+                            self._ring_all()
+            except (psycopg.OperationalError, psycopg.InterfaceError) as error:
+                log.warning("notification listener lost its connection (%s); retrying", error)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    async def close(self) -> None:
+        """Stop listening and wake every stream so that it ends."""
+        self.closed = True
+        self._ring_all()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None

@@ -1,0 +1,253 @@
+"""Audit feed routes: filtered pages and streamed exports; every read is itself recorded."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import csv
+import io
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+import orjson
+from fastapi import APIRouter, Depends, Query, Response
+from fastapi.responses import StreamingResponse
+from pydantic import AwareDatetime
+
+from adapters.postgres.queries.audit import COLUMNS, AuditQuery, list_events, open_export
+from interfaces.http.consistency import MinPositionDep, await_read_models
+from interfaces.http.deps import CtxDep, RuntimeDep
+from interfaces.http.models_audit import AuditEventOut, AuditPageOut
+from interfaces.http.problems import ProblemError
+
+router = APIRouter(prefix="/api/audit", tags=["audit"])
+
+FEED = ("audit",)
+# The position of the `audit.read` event a read left (wait for it with min_position).
+POSITION_HEADER = "X-Event-Position"
+MAX_EXPORT_RANGE = timedelta(days=366)
+_MAX_POSITION = 2**63 - 1  # bigint
+# Rows serialised per chunk of an export's body.
+_ROWS_PER_WRITE = 500
+
+Since = Annotated[
+    AwareDatetime | None,
+    Query(alias="from", description="Inclusive start, ISO 8601 with a UTC offset."),
+]
+Until = Annotated[
+    AwareDatetime | None,
+    Query(alias="to", description="Exclusive end, ISO 8601 with a UTC offset."),
+]
+
+
+def check_range(since: datetime | None, until: datetime | None) -> None:
+    """Refuse a reversed time range (422)."""
+    if since is not None and until is not None and since > until:
+        raise ProblemError(422, "validation", "Invalid time range", "`from` is after `to`")
+
+
+def _filters(
+    since: Since = None,
+    until: Until = None,
+    action: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=200,
+            pattern=r"^[A-Za-z0-9_.:-]*\*?$",
+            description="An exact action (`stage.signed_off`), or a prefix ending in `.` or `*`.",
+        ),
+    ] = None,
+    actor: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    target: Annotated[
+        str | None, Query(min_length=1, max_length=200, description="The target's id.")
+    ] = None,
+    project_id: UUID | None = None,
+    outcome: Literal["ok", "denied"] | None = None,
+    q: Annotated[
+        str | None,
+        Query(min_length=1, max_length=200, description="Free text over the event details."),
+    ] = None,
+) -> AuditQuery:
+    check_range(since, until)
+    return AuditQuery(
+        action=action,
+        actor=actor,
+        target=target,
+        project_id=project_id,
+        outcome=outcome,
+        since=since,
+        until=until,
+        text=q,
+    )
+
+
+FiltersDep = Annotated[AuditQuery, Depends(_filters)]
+
+
+def _as_recorded(query: AuditQuery, **extra: str | None) -> dict[str, str]:
+    """The filters as the `audit.read` event keeps them (only those given)."""
+    values: dict[str, Any] = {
+        "action": query.action,
+        "actor": query.actor,
+        "target": query.target,
+        "project_id": query.project_id,
+        "outcome": query.outcome,
+        "from": None if query.since is None else query.since.isoformat(),
+        "to": None if query.until is None else query.until.isoformat(),
+        "q": query.text,
+        **extra,
+    }
+    return {key: str(value) for key, value in values.items() if value is not None}
+
+
+# Cursors ---------------------------------------------------------------------------------
+
+
+def encode_cursor(position: int) -> str:
+    """An opaque cursor: urlsafe base64 of the last row's position."""
+    return base64.urlsafe_b64encode(str(position).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> int | None:
+    """The position a cursor continues before; a 422 problem for anything we did not issue."""
+    if cursor is None:
+        return None
+    try:
+        raw = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True)
+        position = int(raw.decode("ascii")) if raw.isdigit() else -1
+    except (binascii.Error, ValueError):
+        position = -1
+    if not 0 < position <= _MAX_POSITION or encode_cursor(position) != cursor:
+        raise ProblemError(422, "validation", "Invalid cursor", "the cursor is malformed")
+    return position
+
+
+# Routes ----------------------------------------------------------------------------------
+
+
+@router.get("/list")
+def list_audit(
+    runtime: RuntimeDep,
+    ctx: CtxDep,
+    min_position: MinPositionDep,
+    query: FiltersDep,
+    response: Response,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=64)] = None,
+) -> AuditPageOut:
+    """The org's audit feed, or one project's slice, newest first (the read is recorded)."""
+    before = decode_cursor(cursor)
+    org_id = ctx.principal.org_id
+    runtime.app.authorize_audit_read(ctx=ctx, project_id=query.project_id)
+    await_read_models(runtime, FEED, min_position)
+    with runtime.read_db.tenant(org_id) as cur:
+        rows, last = list_events(cur, org_id, query, before=before, limit=limit)
+    recorded = runtime.app.record_audit_read(
+        ctx=ctx,
+        kind="list",
+        filters=_as_recorded(query, cursor=cursor),
+        count=len(rows),
+        project_id=query.project_id,
+    )
+    response.headers[POSITION_HEADER] = str(recorded.position)
+    return AuditPageOut(
+        items=[AuditEventOut.model_validate(row) for row in rows],
+        next_cursor=None if last is None else encode_cursor(last),
+    )
+
+
+@router.get(
+    "/export",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {}, "application/x-ndjson": {}}}},
+)
+def export_audit(
+    runtime: RuntimeDep,
+    ctx: CtxDep,
+    min_position: MinPositionDep,
+    query: FiltersDep,
+    export_format: Annotated[Literal["csv", "ndjson"], Query(alias="format")],
+) -> StreamingResponse:
+    """Stream a time range of the feed as CSV or NDJSON, oldest first (the read is recorded)."""
+    since, until = query.since, query.until
+    if since is None or until is None:
+        raise ProblemError(
+            422, "validation", "Time range required", "an export needs both `from` and `to`"
+        )
+    if until - since > MAX_EXPORT_RANGE:
+        raise ProblemError(
+            422,
+            "validation",
+            "Time range too long",
+            f"an export covers at most {MAX_EXPORT_RANGE.days} days; split it",
+        )
+    org_id = ctx.principal.org_id
+    runtime.app.authorize_audit_read(ctx=ctx, project_id=query.project_id)
+    await_read_models(runtime, FEED, min_position)
+    export = open_export(runtime.read_db, org_id, query)
+    recorded = runtime.app.record_audit_read(
+        ctx=ctx,
+        kind=f"export:{export_format}",
+        filters=_as_recorded(query),
+        project_id=query.project_id,
+    )
+    stamp = f"{_compact(since)}-{_compact(until)}"
+    body, media_type = (
+        (_csv(export), "text/csv; charset=utf-8")
+        if export_format == "csv"
+        else (_ndjson(export), "application/x-ndjson")
+    )
+    return StreamingResponse(
+        body,
+        media_type=media_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="audit-{stamp}.{export_format}"',
+            POSITION_HEADER: str(recorded.position),
+        },
+    )
+
+
+# Export bodies ---------------------------------------------------------------------------
+
+
+def _compact(instant: datetime) -> str:
+    return instant.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict | list):
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+    return str(value)
+
+
+def _csv(rows: Iterable[dict[str, Any]]) -> Iterator[str]:
+    """RFC 4180 CSV with a header row; details as compact JSON in one cell."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(COLUMNS)
+    for count, row in enumerate(rows, 1):
+        writer.writerow([_cell(row[column]) for column in COLUMNS])
+        if count % _ROWS_PER_WRITE == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+def _ndjson(rows: Iterable[dict[str, Any]]) -> Iterator[bytes]:
+    """One JSON object per line, with the feed's own field names."""
+    lines: list[bytes] = []
+    for row in rows:
+        lines.append(orjson.dumps({column: row[column] for column in COLUMNS}))
+        if len(lines) == _ROWS_PER_WRITE:
+            yield b"\n".join(lines) + b"\n"
+            lines.clear()
+    if lines:
+        yield b"\n".join(lines) + b"\n"

@@ -1,0 +1,184 @@
+"""Auditors' routes: replay a project's raw history, verify its hash chain, view it as of then.
+
+These read the event store itself (never a read model), so they are current by construction:
+read-your-writes needs no `min_position` wait here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+import orjson
+from fastapi import APIRouter, Query
+from fastapi.responses import StreamingResponse
+from pydantic import AwareDatetime, BaseModel
+
+from application.auditing import AuditedEvent, ProjectAsOf, VerifyReport
+from interfaces.http.deps import AppDep, CtxDep
+from interfaces.http.models import ProjectOut, SignOffOut, StageOut
+from interfaces.http.views import project_out, signoff_out, stage_out
+from projections.naming import action_name
+from projections.records import UndecodableEventError, decode_event
+
+router = APIRouter(tags=["auditors"])
+
+NDJSON = "application/x-ndjson"
+
+ProjectQuery = Annotated[UUID, Query(description="The project whose history is audited.")]
+
+
+class ChainBreakOut(BaseModel):
+    """The first broken event verification found."""
+
+    kind: str
+    position: int | None
+    aggregate_id: UUID
+    version: int
+    detail: str
+
+
+class VerifyOut(BaseModel):
+    """Whether a project's history is intact, with what was checked."""
+
+    project_id: UUID
+    intact: bool
+    events: int
+    aggregates: int
+    seals: int
+    last_position: int
+    broken: ChainBreakOut | None
+
+
+class StageAsOfOut(BaseModel):
+    """A stage as it stood, with its sign-off rounds (oldest first)."""
+
+    stage: StageOut
+    signoffs: list[SignOffOut]
+
+
+class ProjectAsOfOut(BaseModel):
+    """A project, its stages and their sign-offs at an instant in the past."""
+
+    at: datetime
+    project: ProjectOut
+    stages: list[StageAsOfOut]
+
+
+@router.get(
+    "/api/audit/replay",
+    response_class=StreamingResponse,
+    responses={200: {"content": {NDJSON: {}}}},
+)
+def replay(project_id: ProjectQuery, app: AppDep, ctx: CtxDep) -> StreamingResponse:
+    """Stream the project's raw event history in log order, one JSON object per line."""
+    app.audit_project(ctx=ctx, project_id=project_id, action="audit.replay")
+    history = app.project_history(org_id=ctx.principal.org_id, project_id=project_id)
+    return StreamingResponse(replay_lines(history), media_type=NDJSON)
+
+
+@router.get("/api/audit/verify")
+def verify(project_id: ProjectQuery, app: AppDep, ctx: CtxDep) -> VerifyOut:
+    """Check every event's content hash, chain link and seal: intact, or the first break."""
+    app.audit_project(ctx=ctx, project_id=project_id, action="audit.verify")
+    return verify_out(app.verify_project(org_id=ctx.principal.org_id, project_id=project_id))
+
+
+@router.get("/api/projects/{project_id}/as-of")
+def project_as_of(
+    project_id: UUID,
+    app: AppDep,
+    ctx: CtxDep,
+    at: Annotated[
+        AwareDatetime | None,
+        Query(description="An ISO 8601 instant with its UTC offset (default: now)."),
+    ] = None,
+) -> ProjectAsOfOut:
+    """The project, its stages and sign-offs rebuilt from their events up to `at`."""
+    return as_of_out(app.project_as_of(ctx=ctx, project_id=project_id, at=at))
+
+
+# Shared with the CLI ---------------------------------------------------------------------
+
+
+def replay_lines(history: AbstractContextManager[Iterator[AuditedEvent]]) -> Iterator[bytes]:
+    """NDJSON lines of a history, streamed: the store's cursor stays open until the last one."""
+    with history as events:
+        for event in events:
+            yield orjson.dumps(replay_record(event)) + b"\n"
+
+
+def replay_record(event: AuditedEvent) -> dict[str, Any]:
+    """One event as auditors read it: position, identity, action, stamps, payload, hashes."""
+    record: dict[str, Any] = {
+        "position": event.position,
+        "aggregate_id": event.originator_id,
+        "aggregate_version": event.originator_version,
+        "topic": event.topic,
+        "action": action_name(event.topic),
+    }
+    try:
+        decoded = decode_event(
+            event.position,
+            event.originator_id,
+            event.originator_version,
+            event.topic,
+            event.state,
+        )
+    except UndecodableEventError as error:
+        # A history is replayed whole: an unreadable event is shown for what it is.
+        record["stamps"] = {"org_id": event.org_id, "project_id": event.project_id}
+        record["payload"] = None
+        record["error"] = str(error)
+    else:
+        record["stamps"] = {
+            "org_id": decoded.org_id,
+            "project_id": decoded.project_id,
+            "actor": decoded.actor,
+            "correlation_id": decoded.correlation_id,
+            "occurred_at": decoded.occurred_at,
+        }
+        record["payload"] = decoded.payload
+    record["content_hash"] = event.content_hash.hex()
+    record["chain_hash"] = event.chain_hash.hex()
+    return record
+
+
+def verify_out(report: VerifyReport) -> VerifyOut:
+    """A verification report as the API returns it."""
+    broken = report.broken
+    return VerifyOut(
+        project_id=report.project_id,
+        intact=report.intact,
+        events=report.events,
+        aggregates=report.aggregates,
+        seals=report.seals,
+        last_position=report.last_position,
+        broken=None
+        if broken is None
+        else ChainBreakOut(
+            kind=broken.kind.value,
+            position=broken.position,
+            aggregate_id=broken.aggregate_id,
+            version=broken.version,
+            detail=broken.detail,
+        ),
+    )
+
+
+def as_of_out(view: ProjectAsOf) -> ProjectAsOfOut:
+    """A point-in-time view as the API returns it (no token material, as everywhere)."""
+    return ProjectAsOfOut(
+        at=view.at,
+        project=project_out(view.project),
+        stages=[
+            StageAsOfOut(
+                stage=stage_out(stage),
+                signoffs=[signoff_out(signoff) for signoff in view.signoffs[stage.id]],
+            )
+            for stage in view.stages
+        ],
+    )

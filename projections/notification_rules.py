@@ -1,0 +1,255 @@
+"""Who the bell tells about what: the rule table, in one place, and its pure helpers.
+
+Each rule maps an event action to an audience and a message. The projection gathers the facts
+an audience needs (the project's members as they were when the event happened, the person a
+subject belongs to, display labels) and these functions decide and render; nothing here reads
+a table or a clock, so the same event always gives the same notifications.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+from domain.roles import RANK, Permission, Role, allows
+
+# Long free text (a rejection reason) is cut to this many characters in a message body.
+MAX_QUOTE = 300
+
+
+class Audience(StrEnum):
+    """Who a rule notifies (always minus the actor: nobody is told of their own action)."""
+
+    # Every member who may sign: by role, or by the per-member signer toggle.
+    SIGNERS = "signers"
+    # Members ranked pm or higher (pm, admin, owner).
+    PM_AND_ABOVE = "pm_and_above"
+    # The person who registered the artifact, and the project's pms.
+    UPLOADER_AND_PMS = "uploader_and_pms"
+    # The member the event is about (payload `user_id`), even when the event removed them.
+    SUBJECT_MEMBER = "subject_member"
+    # A RAID item's owner, when the event gives it a new one who is a project member.
+    NEW_RAID_OWNER = "new_raid_owner"
+    # Everyone in the project.
+    ALL_MEMBERS = "all_members"
+
+
+class LinkKind(StrEnum):
+    """What a notification links to."""
+
+    PROJECT = "project"
+    STAGE = "stage"
+    ARTIFACT = "artifact"
+    RAID = "raid"
+    NONE = "none"
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """An audience, a title and body template, and what the notification links to.
+
+    Templates use str.format fields from `message_values`; `subject_field` names the payload
+    field holding the subject's id when the subject is not the event's own aggregate.
+    """
+
+    audience: Audience
+    title: str
+    body: str
+    link: LinkKind
+    subject_field: str | None = None
+
+
+RULES: Mapping[str, Rule] = {
+    "signoff.opened": Rule(
+        Audience.SIGNERS,
+        "Sign-off requested: {stage}",
+        "{actor} asked for sign-off of {stage} in {project} (round {round}).",
+        LinkKind.STAGE,
+        subject_field="stage_id",
+    ),
+    "stage.signed_off": Rule(
+        Audience.PM_AND_ABOVE,
+        "Stage signed off: {stage}",
+        "{stage} in {project} was signed off; the last signature was {actor}'s.",
+        LinkKind.STAGE,
+    ),
+    "stage.rejected": Rule(
+        Audience.PM_AND_ABOVE,
+        "Stage rejected: {stage}",
+        "{actor} rejected {stage} in {project}: {reason}",
+        LinkKind.STAGE,
+    ),
+    # No event carries this action yet: ingestion (a later issue) will record that a scanned
+    # document needs OCR, as `Artifact.OcrNeeded` (derived action `artifact.ocr_needed`) on the
+    # artifact's own stream. The rule is keyed on that action so the bell works the day it lands.
+    "artifact.ocr_needed": Rule(
+        Audience.UPLOADER_AND_PMS,
+        "Document needs OCR: {artifact}",
+        "{artifact} in {project} is a scan: its text must be recognised before it can be searched.",
+        LinkKind.ARTIFACT,
+    ),
+    "project.member_added": Rule(
+        Audience.SUBJECT_MEMBER,
+        "Added to {project}",
+        "{actor} added you to {project} as {role}.",
+        LinkKind.PROJECT,
+    ),
+    "project.member_role_changed": Rule(
+        Audience.SUBJECT_MEMBER,
+        "Your role in {project} changed",
+        "{actor} made you {role} in {project}.",
+        LinkKind.PROJECT,
+    ),
+    "project.member_signer_toggled": Rule(
+        Audience.SUBJECT_MEMBER,
+        "Signing {signing} in {project}",
+        "Your permission to sign in {project} was {signing} by {actor}.",
+        LinkKind.PROJECT,
+    ),
+    "project.member_removed": Rule(
+        Audience.SUBJECT_MEMBER,
+        "Removed from {project}",
+        "{actor} removed you from {project}.",
+        # A former member can no longer open the project.
+        LinkKind.NONE,
+    ),
+    "project.archived": Rule(
+        Audience.ALL_MEMBERS,
+        "{project} archived",
+        "{actor} archived {project}; it is read-only until unarchived.",
+        LinkKind.PROJECT,
+    ),
+    "project.unarchived": Rule(
+        Audience.ALL_MEMBERS,
+        "{project} unarchived",
+        "{actor} unarchived {project}; it accepts changes again.",
+        LinkKind.PROJECT,
+    ),
+    "raiditem.created": Rule(
+        Audience.NEW_RAID_OWNER,
+        "Assigned to you: {raid}",
+        "{actor} made you the owner of the {kind} {raid} in {project}.",
+        LinkKind.RAID,
+    ),
+    "raiditem.updated": Rule(
+        Audience.NEW_RAID_OWNER,
+        "Assigned to you: {raid}",
+        "{actor} made you the owner of {raid} in {project}.",
+        LinkKind.RAID,
+    ),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """A project member as the projection last saw them."""
+
+    user_id: str
+    role: Role
+    signer: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """What an audience is decided from: the event, and the project as it was before it."""
+
+    actor: str
+    payload: Mapping[str, Any]
+    members: Sequence[Member]
+    # An artifact's uploader, or a RAID item's owner before this event (None when unknown).
+    subject_person: str | None = None
+
+
+def recipients(rule: Rule, facts: Facts) -> list[str]:
+    """Who the rule notifies, sorted, never the actor."""
+    members = {m.user_id: m for m in facts.members}
+    audience = rule.audience
+    chosen: set[str]
+    if audience is Audience.SIGNERS:
+        chosen = {
+            m.user_id for m in facts.members if allows(m.role, Permission.SIGN, signer=m.signer)
+        }
+    elif audience is Audience.PM_AND_ABOVE:
+        chosen = {m.user_id for m in facts.members if RANK[m.role] >= RANK[Role.PM]}
+    elif audience is Audience.UPLOADER_AND_PMS:
+        chosen = {m.user_id for m in facts.members if m.role is Role.PM}
+        # Only members hear about project content: an uploader who left is not told.
+        if facts.subject_person in members:
+            chosen.add(facts.subject_person)
+    elif audience is Audience.SUBJECT_MEMBER:
+        user = facts.payload.get("user_id")
+        chosen = {user} if isinstance(user, str) and user else set()
+    elif audience is Audience.NEW_RAID_OWNER:
+        owner = raid_owner(facts.payload)
+        # A RAID owner is free text ("Vendor X"); only a member by that id has a bell.
+        new = owner is not None and owner != facts.subject_person and owner in members
+        chosen = {owner} if new and owner is not None else set()
+    else:
+        chosen = set(members)
+    chosen.discard(facts.actor)
+    return sorted(chosen)
+
+
+def raid_owner(payload: Mapping[str, Any]) -> str | None:
+    """The owner a RAID created/updated event sets, if it sets one."""
+    fields = payload.get("fields")
+    if not isinstance(fields, Mapping):
+        return None
+    owner = fields.get("owner")
+    return owner if isinstance(owner, str) and owner else None
+
+
+def display_actor(actor: str) -> str:
+    """How a message names who acted (an external signer by their email)."""
+    return actor.removeprefix("external:").removeprefix("service:")
+
+
+def message_values(
+    payload: Mapping[str, Any], *, actor: str, project: str, subject: str
+) -> dict[str, str]:
+    """The values every template may use, from the event and the labels the projection knows."""
+    reason = str(payload.get("reason", "")).strip()
+    if len(reason) > MAX_QUOTE:
+        reason = reason[: MAX_QUOTE - 1] + "…"
+    return {
+        "actor": display_actor(actor),
+        "project": project,
+        "stage": subject,
+        "artifact": subject,
+        "raid": subject,
+        "role": str(payload.get("role", "")),
+        "round": str(payload.get("round", "")),
+        "reason": reason or "no reason given",
+        "kind": str(payload.get("kind", "item")),
+        "signing": "granted" if payload.get("signer") else "withdrawn",
+    }
+
+
+class _Values(dict[str, str]):
+    # A template naming a value the event lacks renders "?" rather than stopping the
+    # projection on a poison event: a clumsy message beats a frozen bell.
+    def __missing__(self, key: str) -> str:
+        return "?"
+
+
+def render(rule: Rule, values: Mapping[str, str]) -> tuple[str, str]:
+    """The notification's title and body."""
+    filled = _Values(values)
+    return rule.title.format_map(filled), rule.body.format_map(filled)
+
+
+def link_for(kind: LinkKind, project_id: UUID, subject_id: UUID | None) -> str | None:
+    """The API path the notification opens (None when there is nothing to open)."""
+    base = f"/api/projects/{project_id}"
+    if kind is LinkKind.PROJECT:
+        return base
+    if subject_id is None or kind is LinkKind.NONE:
+        return None
+    if kind is LinkKind.STAGE:
+        return f"{base}/stages/{subject_id}"
+    if kind is LinkKind.ARTIFACT:
+        return f"{base}/artifacts/{subject_id}"
+    return f"{base}/raid/{subject_id}"
