@@ -11,6 +11,7 @@ import click
 
 from adapters.postgres.embedded import EmbeddedPostgres
 from adapters.postgres.migrate import UnmigratedDatabaseError, current_revision, upgrade
+from adapters.postgres.read_db import ReadRoleError
 from application.context import CommandContext, Principal
 from domain.errors import DomainError
 from domain.roles import Role
@@ -49,7 +50,7 @@ def serve(host: str | None, port: int | None) -> None:
     settings = Settings()
     try:
         runtime = build_runtime(settings)
-    except UnmigratedDatabaseError as error:
+    except (UnmigratedDatabaseError, ReadRoleError) as error:
         raise click.ClickException(str(error)) from None
     if settings.run_projections:
         start_projections(runtime)
@@ -197,9 +198,14 @@ def audit_replay(project_id: UUID, org_id: UUID | None) -> None:
     try:
         org = _org_of(runtime, project_id, org_id)
         out = sys.stdout.buffer
-        for line in replay_lines(runtime.app.project_history(org_id=org, project_id=project_id)):
+        history = runtime.app.project_history(org_id=org, project_id=project_id)
+        count = 0
+        for count, line in enumerate(replay_lines(history), start=1):
             out.write(line)
+            if count % 10_000 == 0:
+                click.echo(f"replayed {count} events", err=True)
         out.flush()
+        click.echo(f"replayed {count} events", err=True)
     finally:
         runtime.close()
 

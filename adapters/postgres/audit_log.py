@@ -39,7 +39,8 @@ class PostgresAuditLog:
     def __init__(self, url: DatabaseUrl, *, max_size: int = 4) -> None:
         self._pool: ConnectionPool[psycopg.Connection[DictRow]] = ConnectionPool(
             url.libpq(),
-            min_size=1,
+            # Audits are occasional: no connection is held open until one runs.
+            min_size=0,
             max_size=max_size,
             kwargs={"row_factory": dict_row},
             connection_class=psycopg.Connection[DictRow],
@@ -181,6 +182,11 @@ class PeriodicSealer:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
+
+    @property
+    def stopped(self) -> bool:
+        """Whether the thread has ended (or never started)."""
+        return self._thread is None or not self._thread.is_alive()
 
     def run_once(self) -> SealRun:
         """One pass over the projects changed since the last pass."""

@@ -143,7 +143,7 @@ def test_counts_stay_exact_as_one_and_all_are_marked(api: Api, team: tuple[UUID,
 
 
 def test_state_and_project_filters(api: Api, team: tuple[UUID, UUID]) -> None:
-    org, project = team
+    org, _ = team
     other = api.create_project("olive", org)
     api.add_member(other, by="olive", org=org, user="max")
     notify(api, other, org, "max", 2)

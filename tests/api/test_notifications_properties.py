@@ -86,9 +86,9 @@ def test_counts_always_equal_the_items_in_each_state(module_api: Api, steps: lis
             params = {} if up_to is None else {"up_to": up_to}
             response = api.client.post(f"{URL}/{ALL[mark]}", params=params, headers=dev("max", org))
             assert response.status_code == 200, response.text
-            for position in model:
+            for position, state in model.items():
                 if up_to is None or position <= up_to:
-                    model[position] = next_state(model[position], mark)
+                    model[position] = next_state(state, mark)
         catch_up(api.database_url)
         counts = api.client.get(URL, headers=dev("max", org)).json()["counts"]
         listed = {state: _listed(api, org, state) for state in ("unseen", "unread", "inbox")}

@@ -128,12 +128,13 @@ def scene(es_env: dict[str, str]) -> Iterator[Scene]:
         app.close()
 
 
-def _rows(database_url: str, **where: Any) -> list[dict[str, Any]]:
-    conditions = " AND ".join(f"{k} = %({k})s" for k in where) or "TRUE"
+def _rows(database_url: str, position: int | None = None) -> list[dict[str, Any]]:
     with psycopg.connect(database_url) as conn, conn.cursor() as cur:
         cur.execute(
-            f"SELECT * FROM notifications WHERE {conditions} ORDER BY position, recipient", where
-        )  # noqa: S608
+            "SELECT * FROM notifications WHERE %(position)s::bigint IS NULL"
+            " OR position = %(position)s ORDER BY position, recipient",
+            {"position": position},
+        )
         names = [d.name for d in cur.description or ()]
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 

@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 from psycopg import errors, sql
 
 from adapters.postgres.database import DatabaseUrl
-from adapters.postgres.migrate import upgrade
+from adapters.postgres.migrate import downgrade, upgrade
+from adapters.postgres.projection_rebuild import rebuild
 from adapters.postgres.projection_runner import ProjectionRunner
 from adapters.postgres.read_db import READ_ROLE, ReadDatabase, ReadRoleError
 from projections.audit import AuditProjection
@@ -419,6 +420,29 @@ def test_securing_a_table_copied_with_like_restores_its_policies_and_grant(
         assert app.execute("SELECT org_id FROM audit_copy").fetchall() == [(org_b,)]
 
 
+def test_downgrading_removes_the_backstop_and_upgrading_restores_it(database_url: str) -> None:
+    downgrade(database_url, "0003_projections")
+    with psycopg.connect(database_url) as conn:
+        secured = conn.execute(
+            "SELECT relname FROM pg_class WHERE relrowsecurity OR relforcerowsecurity"
+        ).fetchall()
+        leftover = conn.execute("SELECT count(*) FROM pg_policy").fetchone()
+        function = conn.execute("SELECT to_regprocedure('teaim_secure_table(regclass)')")
+        assert secured == []
+        assert leftover == (0,)
+        assert function.fetchone() == (None,)
+        assert app_privileges(conn, "audit_events") == set()
+        assert app_privileges(conn, "projection_tracking") == set()
+        # Roles are cluster-wide (other databases may use it): it stays, granted nothing here.
+        assert conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (APP,)).fetchone()
+
+    upgrade(database_url)
+
+    with psycopg.connect(database_url) as conn:
+        assert set(policies(conn, "audit_events")) == {"teaim_tenant", "teaim_owner"}
+        assert app_privileges(conn, "audit_events") == {"SELECT", "SELECT (column)"}
+
+
 def test_a_table_without_org_id_cannot_be_secured(database_url: str) -> None:
     with (
         psycopg.connect(database_url) as owner,
@@ -499,6 +523,33 @@ def test_the_projection_runner_writes_under_forced_rls(owner_database: DatabaseU
         read_db.close()
     with pytest.raises(ReadRoleError):
         ReadDatabase(owner_database, require_rls=True)
+
+
+def test_a_rebuilt_model_is_secured_again(owner_database: DatabaseUrl) -> None:
+    owner_dsn = owner_database.libpq()
+    app = open_app(owner_dsn)
+    try:
+        org_a, project_a, _ = seed_org(app)
+        org_b, project_b, _ = seed_org(app)
+        fill(app, org_a, project_a, 10)
+        fill(app, org_b, project_b, 10)
+    finally:
+        app.close()
+
+    rebuild(AuditProjection(), owner_database)  # as the plain owner, under FORCE
+
+    with psycopg.connect(owner_dsn) as conn:
+        secured = conn.execute(
+            "SELECT relrowsecurity, relforcerowsecurity FROM pg_class"
+            " WHERE oid = 'audit_events'::regclass"
+        ).fetchone()
+        assert secured == (True, True)
+        assert set(policies(conn, "audit_events")) == {"teaim_tenant", "teaim_owner"}
+        assert app_privileges(conn, "audit_events") == {"SELECT", "SELECT (column)"}
+    with psycopg.connect(owner_database.with_user(READ_ROLE).libpq()) as reader:
+        set_tenant(reader, org_a)
+        seen = reader.execute("SELECT DISTINCT org_id FROM audit_events").fetchall()
+    assert seen == [(org_a,)]
 
 
 def test_without_the_owner_policy_forced_rls_stops_the_owner(owner_database: DatabaseUrl) -> None:

@@ -1,7 +1,7 @@
 """Read models of the project lists: projects, members, stages, documents, RAID items, memories.
 
 Revision ID: 0005_lists
-Revises: 0003_projections
+Revises: 0004_notifications
 Create Date: 2026-11-24
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 from alembic import op
 
 revision: str = "0005_lists"
-down_revision: str | None = "0003_projections"
+down_revision: str | None = "0004_notifications"
 branch_labels: str | None = None
 depends_on: str | None = None
 

@@ -1,7 +1,7 @@
 """Telemetry read model, and the audit feed's per-project index.
 
 Revision ID: 0006_telemetry
-Revises: 0003_projections
+Revises: 0005_lists
 Create Date: 2026-11-24
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 from alembic import op
 
 revision: str = "0006_telemetry"
-down_revision: str | None = "0003_projections"
+down_revision: str | None = "0005_lists"
 branch_labels: str | None = None
 depends_on: str | None = None
 

@@ -1,7 +1,7 @@
 """Hash chain: a content hash and a per-aggregate chain hash on every stored event.
 
 Revision ID: 0007_chain
-Revises: 0003_projections
+Revises: 0006_telemetry
 Create Date: 2026-11-24
 """
 
@@ -17,7 +17,7 @@ from alembic import op
 from application.chain import GENESIS, UnhashableEventError, chain_link, content_hash
 
 revision: str = "0007_chain"
-down_revision: str | None = "0003_projections"
+down_revision: str | None = "0006_telemetry"
 branch_labels: str | None = None
 depends_on: str | None = None
 

@@ -21,8 +21,8 @@ Creating `teaim_app` needs CREATEROLE; once it exists in the cluster (roles are 
 migrating another database needs only ownership of the tables.
 
 Revision ID: 0008_rls
-Revises: 0003_projections
-Create Date: 2026-11-24
+Revises: 0007_chain
+Create Date: 2026-11-23
 """
 
 from __future__ import annotations
@@ -30,12 +30,9 @@ from __future__ import annotations
 from alembic import op
 
 revision: str = "0008_rls"
-down_revision: str | tuple[str, ...] | None = (
-    "0004_notifications",
-    "0005_lists",
-    "0006_telemetry",
-    "0007_chain",
-)
+# Last on purpose: it secures every tenant table that exists when it runs; a later migration
+# that adds one calls teaim_secure_table() itself.
+down_revision: str | None = "0007_chain"
 branch_labels: str | None = None
 depends_on: str | None = None
 
