@@ -14,6 +14,8 @@ OVERRIDES: dict[str, str] = {
     "SignOff.Created": "signoff.opened",
     "Stage.SignOffRequested": "stage.signoff_requested",
     "Artifact.Registered": "artifact.registered",
+    "ProjectSeal.Started": "audit.seal_started",
+    "ProjectSeal.Sealed": "audit.sealed",
     "AuditAccess.Recorded": "audit.read",
 }
 

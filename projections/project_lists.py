@@ -280,7 +280,7 @@ class StageRows:
         changes: dict[str, Any] = {"signatures_count": stage["signatures_count"] + 1}
         if record.payload.get("request_id") is not None:
             # An external signature spends its link.
-            changes["external_pending_count"] = stage["external_pending_count"]
+            changes["external_pending_count"] = stage["external_pending_count"] - 1
         self._patch_round(stage, record, out, **changes)
 
     def _round_rejected(self, record: EventRecord, out: Batch, lookup: Lookup) -> None:
