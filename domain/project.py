@@ -15,6 +15,7 @@ from domain.errors import (
 )
 from domain.roles import Permission, Role, allows, may_assign
 from domain.stamps import Stamp, validate_user_id
+from domain.text import check_line
 
 CODE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{1,31}$")
 
@@ -47,7 +48,7 @@ def validate_code(code: str) -> str:
 
 def validate_name(name: str, *, what: str = "name") -> str:
     """A human name: non-blank, at most 200 characters, trimmed."""
-    cleaned = name.strip()
+    cleaned = check_line(name, what=what).strip()
     if not cleaned or len(cleaned) > 200:
         raise InvalidValueError(f"{what} must be 1-200 characters")
     return cleaned

@@ -14,6 +14,7 @@ from domain.base import TeaimAggregate
 from domain.errors import InvalidValueError, RuleViolationError
 from domain.project import validate_name
 from domain.stamps import Stamp
+from domain.text import check_text
 
 
 class RaidKind(StrEnum):
@@ -49,6 +50,7 @@ RAID_FIELDS = ("title", "description", "owner", "status", "severity", "due_date"
 
 
 def _check_text(value: str, *, limit: int, what: str) -> str:
+    check_text(value, what=what)
     if len(value) > limit:
         raise InvalidValueError(f"{what} must be at most {limit} characters")
     return value.strip()

@@ -13,6 +13,7 @@ from domain.base import TeaimAggregate
 from domain.errors import InvalidValueError, NotFoundError, RuleViolationError, TokenGoneError
 from domain.stage import validate_reason
 from domain.stamps import Stamp
+from domain.text import check_line
 
 EMAIL_PATTERN = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{2,63}$")
 
@@ -426,7 +427,7 @@ class SignOff(TeaimAggregate):
 
 def validate_signer_name(name: str) -> str:
     """The name an external signer signs with."""
-    cleaned = name.strip()
+    cleaned = check_line(name, what="signer name").strip()
     if not cleaned or len(cleaned) > 200:
         raise InvalidValueError("signer name must be 1-200 characters")
     return cleaned

@@ -10,6 +10,7 @@ from domain.base import TeaimAggregate
 from domain.errors import InvalidValueError, RuleViolationError
 from domain.project import validate_name
 from domain.stamps import Stamp
+from domain.text import check_text
 
 
 class StageState(StrEnum):
@@ -146,7 +147,7 @@ def _validate_order(order: int) -> int:
 
 
 def _validate_reason(reason: str, *, required: bool) -> str:
-    cleaned = reason.strip()
+    cleaned = check_text(reason, what="reason").strip()
     if required and not cleaned:
         raise InvalidValueError("a reason is required")
     if len(cleaned) > 2000:

@@ -15,7 +15,7 @@ StageState = Literal["draft", "in_review", "signed_off", "rejected"]
 SignOffStatus = Literal["open", "completed", "rejected", "cancelled"]
 
 
-class ProjectItem(BaseModel):
+class ProjectListItemOut(BaseModel):
     """A project the caller belongs to, with the caller's role in it."""
 
     id: UUID
@@ -29,14 +29,14 @@ class ProjectItem(BaseModel):
     updated_at: datetime
 
 
-class ProjectPage(BaseModel):
+class ProjectPageOut(BaseModel):
     """A page of projects; `next_cursor` continues it (null at the end)."""
 
-    items: list[ProjectItem]
+    items: list[ProjectListItemOut]
     next_cursor: str | None
 
 
-class MemberItem(BaseModel):
+class MemberListItemOut(BaseModel):
     """A member, their role and signer toggle, and what that lets them do."""
 
     user_id: str
@@ -47,14 +47,14 @@ class MemberItem(BaseModel):
     updated_at: datetime
 
 
-class MemberPage(BaseModel):
+class MemberPageOut(BaseModel):
     """A page of members by user id; `next_cursor` continues it (null at the end)."""
 
-    items: list[MemberItem]
+    items: list[MemberListItemOut]
     next_cursor: str | None
 
 
-class StageItem(BaseModel):
+class StageListItemOut(BaseModel):
     """A stage and where its current sign-off round stands."""
 
     id: UUID
@@ -78,14 +78,14 @@ class StageItem(BaseModel):
     updated_at: datetime
 
 
-class StagePage(BaseModel):
+class StagePageOut(BaseModel):
     """A page of stages by order; `next_cursor` continues it (null at the end)."""
 
-    items: list[StageItem]
+    items: list[StageListItemOut]
     next_cursor: str | None
 
 
-class DocumentItem(BaseModel):
+class DocumentListItemOut(BaseModel):
     """A live (not deleted) document of a project."""
 
     id: UUID
@@ -99,14 +99,14 @@ class DocumentItem(BaseModel):
     updated_at: datetime
 
 
-class DocumentPage(BaseModel):
+class DocumentPageOut(BaseModel):
     """A page of documents; `next_cursor` continues it (null at the end)."""
 
-    items: list[DocumentItem]
+    items: list[DocumentListItemOut]
     next_cursor: str | None
 
 
-class RaidItemRow(BaseModel):
+class RaidListItemOut(BaseModel):
     """A RAID log item as lists show it (the full item is at `/raid/{item_id}`)."""
 
     id: UUID
@@ -122,14 +122,14 @@ class RaidItemRow(BaseModel):
     updated_at: datetime
 
 
-class RaidPage(BaseModel):
+class RaidPageOut(BaseModel):
     """A page of RAID items; `next_cursor` continues it (null at the end)."""
 
-    items: list[RaidItemRow]
+    items: list[RaidListItemOut]
     next_cursor: str | None
 
 
-class MemoryItem(BaseModel):
+class MemoryListItemOut(BaseModel):
     """A project memory."""
 
     id: UUID
@@ -142,8 +142,8 @@ class MemoryItem(BaseModel):
     updated_at: datetime
 
 
-class MemoryPage(BaseModel):
+class MemoryPageOut(BaseModel):
     """A page of memories; `next_cursor` continues it (null at the end)."""
 
-    items: list[MemoryItem]
+    items: list[MemoryListItemOut]
     next_cursor: str | None

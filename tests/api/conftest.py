@@ -27,6 +27,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", StarletteDeprecationWarning)
     from fastapi.testclient import TestClient
 
+from adapters.postgres.projection_runner import ProjectionRunner
 from application.context import CommandContext, Principal
 from domain.base import TeaimAggregate
 from domain.denial import SecurityDenial
@@ -35,6 +36,7 @@ from interfaces.http.app import create_app
 from interfaces.http.auth import SERVICE_USER
 from interfaces.runtime import Runtime, build_runtime
 from interfaces.settings import Settings
+from projections.registry import all_projections
 from tests.conftest import ScratchDatabases
 
 JWT_SECRET = "api-tests-jwt-secret-that-is-long-enough-for-hs256"
@@ -279,6 +281,16 @@ class Api:
         assert response.status_code == 201, response.text
         body: dict[str, Any] = response.json()
         return body
+
+    # Read models ---------------------------------------------------------------------
+
+    def catch_up(self) -> None:
+        """Bring every read model to the head of the log (API tests run no projection runner)."""
+        with psycopg.connect(self.database_url) as conn:
+            for projection in all_projections():
+                runner = ProjectionRunner(projection, self.runtime.database.url)
+                runner.ensure_tracking(conn)
+                runner.catch_up(conn)
 
     # Event store ---------------------------------------------------------------------
 

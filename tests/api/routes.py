@@ -34,6 +34,7 @@ NON_PROJECT_ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/api/org"): "the caller's own org: no id to point elsewhere",
     ("PATCH", "/api/org/settings"): "the caller's own org: no id to point elsewhere",
     ("POST", "/api/projects"): "creates a project in the caller's org",
+    ("GET", "/api/projects"): "the caller's own projects in the caller's org",
     ("GET", "/api/public/signing"): "external signer: the token is the credential",
     ("POST", "/api/public/signing/sign"): "external signer: the token is the credential",
     ("POST", "/api/public/signing/reject"): "external signer: the token is the credential",

@@ -239,7 +239,7 @@ def test_unknown_paths_and_methods_are_problems(api: Api) -> None:
     project = api.create_project("olive", org)
     headers = dev("olive", org)
     assert_problem(api.client.get("/api/nowhere", headers=headers), 404, "not-found")
-    assert_problem(api.client.get("/api/projects", headers=headers), 405, "method-not-allowed")
+    assert_problem(api.client.delete("/api/projects", headers=headers), 405, "method-not-allowed")
     response = api.client.put(f"/api/projects/{project}", json={}, headers=headers)
     assert_problem(response, 405, "method-not-allowed")
     assert_problem(api.client.get(f"/api/projects/{project}/nope", headers=headers), 404)

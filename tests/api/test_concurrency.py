@@ -156,9 +156,12 @@ def test_racing_member_updates_keep_exactly_the_winners_change(api: Api, live: L
         assert len(events) == version + 1
         expected_topic = ["Project.MemberRoleChanged", "Project.MemberSignerToggled"][winner]
         assert type(events[-1]).__qualname__ == expected_topic
+        api.catch_up()
         members = {
             m["user_id"]: m
-            for m in api.client.get(f"/api/projects/{project}/members", headers=owner).json()
+            for m in api.client.get(f"/api/projects/{project}/members", headers=owner).json()[
+                "items"
+            ]
         }
         expected = {"role": "member", "signer": False, **changes[winner]}
         assert {k: members[user][k] for k in ("role", "signer")} == expected
@@ -166,8 +169,11 @@ def test_racing_member_updates_keep_exactly_the_winners_change(api: Api, live: L
         # The loser may simply retry: it now loads the winner's version and succeeds.
         retry = api.client.patch(path, json=changes[1 - winner], headers=owner)
         assert retry.status_code == 200, retry.text
+        api.catch_up()
         got = {
             m["user_id"]: m
-            for m in api.client.get(f"/api/projects/{project}/members", headers=owner).json()
+            for m in api.client.get(f"/api/projects/{project}/members", headers=owner).json()[
+                "items"
+            ]
         }[user]
         assert (got["role"], got["signer"]) == ("lead", True)

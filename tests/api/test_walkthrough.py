@@ -31,9 +31,10 @@ def test_stage_is_signed_off_by_members_and_an_external_signer(api: Api) -> None
         ("gus", Role.GUEST, False),
     ]:
         api.add_member(project, by="olivia", org=org, user=user, role=role, signer=signer)
+    api.catch_up()
     members = c.get(f"/api/projects/{project}/members", headers=dev("gus", org, Role.MEMBER))
     assert members.status_code == 200, members.text
-    by_user = {m["user_id"]: m for m in members.json()}
+    by_user = {m["user_id"]: m for m in members.json()["items"]}
     assert set(by_user) == {"olivia", "pete", "lena", "mia", "gus"}
     for user, member in by_user.items():
         expected = set(MATRIX[Role(member["role"])])

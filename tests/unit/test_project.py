@@ -285,6 +285,13 @@ NOT_PROJECT_WRITES = {
     "project_as_of",
     "seal_project",
     "seal_all_projects",
+    # Reading the audit feed is recorded even for an archived project: a read, not a change.
+    "authorize_audit_read",
+    "record_audit_read",
+    "authorize_telemetry_read",
+    # A recipient's own inbox: marking what they read is not a change to the project.
+    "mark_notification",
+    "mark_all_notifications",
 }
 
 

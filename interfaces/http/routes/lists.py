@@ -24,18 +24,18 @@ from domain.roles import Permission, Role
 from interfaces.http.consistency import MinPositionDep, await_read_models
 from interfaces.http.deps import CtxDep, RuntimeDep
 from interfaces.http.models_lists import (
-    DocumentItem,
-    DocumentPage,
-    MemberItem,
-    MemberPage,
-    MemoryItem,
-    MemoryPage,
-    ProjectItem,
-    ProjectPage,
-    RaidItemRow,
-    RaidPage,
-    StageItem,
-    StagePage,
+    DocumentListItemOut,
+    DocumentPageOut,
+    MemberListItemOut,
+    MemberPageOut,
+    MemoryListItemOut,
+    MemoryPageOut,
+    ProjectListItemOut,
+    ProjectPageOut,
+    RaidListItemOut,
+    RaidPageOut,
+    StageListItemOut,
+    StagePageOut,
     StageState,
 )
 from interfaces.http.problems import ProblemError
@@ -119,7 +119,7 @@ def list_my_projects(
     min_position: MinPositionDep,
     archived: Annotated[bool | None, Query(description="Only (un)archived projects.")] = None,
     sort: Literal["name", "newest", "oldest"] = "name",
-) -> ProjectPage:
+) -> ProjectPageOut:
     """Projects of the caller's org the caller is a member of, with the caller's role."""
     order = list_queries.PROJECT_ORDERS[sort]
     # The internal service acts for its whole tenant: it sees every project of the org.
@@ -140,8 +140,8 @@ def list_my_projects(
             limit=page.limit,
         ),
     )
-    return ProjectPage(
-        items=[ProjectItem.model_validate(row) for row in result.items],
+    return ProjectPageOut(
+        items=[ProjectListItemOut.model_validate(row) for row in result.items],
         next_cursor=result.next_cursor,
     )
 
@@ -152,7 +152,7 @@ def member_page(
     project_id: UUID,
     page: PageParams,
     min_position: int | None,
-) -> MemberPage:
+) -> MemberPageOut:
     """A page of a project's members (served at `/api/projects/{project_id}/members`)."""
     order = list_queries.MEMBER_ORDER
     result = _read(
@@ -166,12 +166,14 @@ def member_page(
         ),
         project_id=project_id,
     )
-    return MemberPage(items=[_member(row) for row in result.items], next_cursor=result.next_cursor)
+    return MemberPageOut(
+        items=[_member(row) for row in result.items], next_cursor=result.next_cursor
+    )
 
 
-def _member(row: dict[str, Any]) -> MemberItem:
+def _member(row: dict[str, Any]) -> MemberListItemOut:
     membership = Membership(role=Role(row["role"]), signer=bool(row["signer"]))
-    return MemberItem(
+    return MemberListItemOut(
         user_id=row["user_id"],
         role=membership.role,
         signer=membership.signer,
@@ -189,7 +191,7 @@ def list_stages(
     page: PageDep,
     min_position: MinPositionDep,
     state: StageState | None = None,
-) -> StagePage:
+) -> StagePageOut:
     """The project's stages by order, each with its current sign-off round's progress."""
     order = list_queries.STAGE_ORDER
     result = _read(
@@ -203,8 +205,8 @@ def list_stages(
         ),
         project_id=project_id,
     )
-    return StagePage(
-        items=[StageItem.model_validate(row) for row in result.items],
+    return StagePageOut(
+        items=[StageListItemOut.model_validate(row) for row in result.items],
         next_cursor=result.next_cursor,
     )
 
@@ -221,10 +223,11 @@ def list_documents(
     ] = None,
     tag: TagsQuery = None,
     sort: Literal["newest", "oldest", "name"] = "newest",
-) -> DocumentPage:
+) -> DocumentPageOut:
     """The project's documents (deleted ones excluded): name search, tag filter, sort."""
     order = document_queries.DOCUMENT_ORDERS[sort]
-    search = (q or "").strip() or None
+    # Stored names hold U+FFFD where a NUL was (PostgreSQL text cannot hold NUL): search alike.
+    search = (q or "").replace("\x00", "\ufffd").strip() or None
     tags = _tags(tag)
     result = _read(
         runtime,
@@ -244,8 +247,8 @@ def list_documents(
         ),
         project_id=project_id,
     )
-    return DocumentPage(
-        items=[DocumentItem.model_validate(row) for row in result.items],
+    return DocumentPageOut(
+        items=[DocumentListItemOut.model_validate(row) for row in result.items],
         next_cursor=result.next_cursor,
     )
 
@@ -260,7 +263,7 @@ def list_raid_items(
     kind: RaidKind | None = None,
     status: RaidStatus | None = None,
     sort: Literal["updated", "due"] = "updated",
-) -> RaidPage:
+) -> RaidPageOut:
     """The project's RAID log, by last change or by due date (undated last)."""
     order = raid_queries.RAID_ORDERS[sort]
     result = _read(
@@ -281,8 +284,8 @@ def list_raid_items(
         ),
         project_id=project_id,
     )
-    return RaidPage(
-        items=[RaidItemRow.model_validate(row) for row in result.items],
+    return RaidPageOut(
+        items=[RaidListItemOut.model_validate(row) for row in result.items],
         next_cursor=result.next_cursor,
     )
 
@@ -297,7 +300,7 @@ def list_memories(
     closed: Annotated[bool | None, Query(description="Only closed (or open) memories.")] = None,
     tag: TagsQuery = None,
     sort: Literal["newest", "oldest"] = "newest",
-) -> MemoryPage:
+) -> MemoryPageOut:
     """The project's memories, newest first by default."""
     order = raid_queries.MEMORY_ORDERS[sort]
     tags = _tags(tag)
@@ -319,7 +322,7 @@ def list_memories(
         ),
         project_id=project_id,
     )
-    return MemoryPage(
-        items=[MemoryItem.model_validate(row) for row in result.items],
+    return MemoryPageOut(
+        items=[MemoryListItemOut.model_validate(row) for row in result.items],
         next_cursor=result.next_cursor,
     )

@@ -17,7 +17,7 @@ from interfaces.http.models import (
     ProjectOut,
     ProjectPatch,
 )
-from interfaces.http.models_lists import MemberPage
+from interfaces.http.models_lists import MemberPageOut
 from interfaces.http.routes import lists
 from interfaces.http.views import command_out, project_out
 
@@ -65,7 +65,7 @@ def list_members(
     ctx: CtxDep,
     page: lists.PageDep,
     min_position: MinPositionDep,
-) -> MemberPage:
+) -> MemberPageOut:
     """The project's members by user id, and what each may do (paginated)."""
     return lists.member_page(runtime, ctx, project_id, page, min_position)
 
