@@ -21,11 +21,13 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
@@ -53,6 +55,8 @@ USER = "max"
 NOTIFICATIONS = 50
 SERVICE_PATH = "/api/notifications"
 BARE_PATH = "/bare"
+# Cheap readiness probes (the service's OpenAPI schema would be built inside the measurement).
+READY = {"bare": BARE_PATH, "service": "/api/health"}
 
 
 class _Clock:
@@ -122,9 +126,23 @@ def _free_port() -> int:
         return port
 
 
+@dataclass
+class Server:
+    """A server process under test."""
+
+    base: str
+    process: subprocess.Popen[bytes]
+
+    def cpu_seconds(self) -> float:
+        """CPU time the process used so far (user + system, all its threads; Linux)."""
+        with open(f"/proc/{self.process.pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
-def server(kind: str, url: DatabaseUrl, org: UUID) -> Iterator[str]:
-    """A server process for `kind`; its base URL while the block runs."""
+def server(kind: str, url: DatabaseUrl, org: UUID) -> Iterator[Server]:
+    """A server process for `kind` while the block runs."""
     port = _free_port()
     command = [
         sys.executable,
@@ -144,13 +162,13 @@ def server(kind: str, url: DatabaseUrl, org: UUID) -> Iterator[str]:
             if process.poll() is not None:
                 raise RuntimeError(f"the {kind} server exited with {process.returncode}")
             try:
-                httpx.get(f"{base}/openapi.json", timeout=1.0)
+                httpx.get(f"{base}{READY[kind]}", timeout=1.0)
                 break
             except httpx.TransportError:
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"the {kind} server did not start") from None
                 time.sleep(0.1)
-        yield base
+        yield Server(base, process)
     finally:
         process.terminate()
         try:
@@ -218,36 +236,66 @@ def python_load(url: str, headers: dict[str, str], connections: int, seconds: fl
     return rate
 
 
-def measure(url: str, headers: dict[str, str], connections: int, seconds: float) -> float:
-    """Warm up, then requests per second over `seconds` with `connections` connections."""
+@dataclass
+class Figures:
+    """Requests per second, and the server's CPU time per request, of one measurement."""
+
+    rate: float
+    cpu_per_request: float
+
+
+def measure(
+    target: Server, path: str, headers: dict[str, str], args: argparse.Namespace
+) -> Figures:
+    """Requests per second over `args.seconds` with `args.connections` connections."""
     load = wrk if shutil.which("wrk") else python_load
-    load(url, headers, connections, min(2.0, seconds))
-    return load(url, headers, connections, seconds)
+    url = f"{target.base}{path}"
+    began, cpu = time.perf_counter(), target.cpu_seconds()
+    rate = load(url, headers, args.connections, args.seconds)
+    elapsed, used = time.perf_counter() - began, target.cpu_seconds() - cpu
+    return Figures(rate=rate, cpu_per_request=used / (rate * elapsed))
 
 
 def main() -> None:
-    """Seed, serve both apps, load each in turn, print both figures and the ratio."""
+    """Seed, serve both apps, load them in alternation, print both figures and the ratio."""
     if len(sys.argv) > 1 and sys.argv[1] == "--serve":
-        serve(*sys.argv[2:5], int(sys.argv[5]))
+        kind, database, tenant, port = sys.argv[2:6]
+        serve(kind, database, tenant, int(port))
         return
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--seconds", type=float, default=5.0, help="per measurement")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating measurements each")
     parser.add_argument("--connections", type=int, default=32)
     args = parser.parse_args()
+    tool = "wrk" if shutil.which("wrk") else "asyncio/httpx"
     with scratch_database() as url:
         org = seed(url)
         auth = {"X-Dev-User": USER, "X-Dev-Org": str(org), "X-Dev-Role": "member"}
         with server("bare", url, org) as bare, server("service", url, org) as service:
-            expected = httpx.get(f"{bare}{BARE_PATH}").json()
-            answer = httpx.get(f"{service}{SERVICE_PATH}", headers=auth).json()
+            expected = httpx.get(f"{bare.base}{BARE_PATH}").json()
+            answer = httpx.get(f"{service.base}{SERVICE_PATH}", headers=auth).json()
             if answer != expected or len(answer["items"]) != NOTIFICATIONS:
                 raise RuntimeError("the two endpoints do not answer with the same page")
-            tool = "wrk" if shutil.which("wrk") else "asyncio/httpx"
-            print(f"load: {tool}, {args.connections} connections, {args.seconds:g}s each")
-            bare_rate = measure(f"{bare}{BARE_PATH}", {}, args.connections, args.seconds)
-            service_rate = measure(f"{service}{SERVICE_PATH}", auth, args.connections, args.seconds)
-    print(f"bare FastAPI endpoint:       {bare_rate:9.0f} req/s")
-    print(f"service /api/notifications:  {service_rate:9.0f} req/s")
+            print(
+                f"load: {tool}, {args.connections} connections, {args.seconds:g}s x {args.rounds}"
+            )
+            warm = argparse.Namespace(**{**vars(args), "seconds": 2.0})
+            measure(bare, BARE_PATH, {}, warm)
+            measure(service, SERVICE_PATH, auth, warm)
+            # Alternating rounds and medians: a neighbour's load on a shared machine hits both.
+            bares, services = [], []
+            for _ in range(args.rounds):
+                bares.append(measure(bare, BARE_PATH, {}, args))
+                services.append(measure(service, SERVICE_PATH, auth, args))
+    bare_rate = statistics.median(f.rate for f in bares)
+    service_rate = statistics.median(f.rate for f in services)
+    bare_cpu = statistics.median(f.cpu_per_request for f in bares)
+    service_cpu = statistics.median(f.cpu_per_request for f in services)
+    print(f"bare FastAPI endpoint:      {bare_rate:7.0f} req/s  ({bare_cpu * 1e6:5.0f} us CPU/req)")
+    print(
+        f"service /api/notifications: {service_rate:7.0f} req/s  "
+        f"({service_cpu * 1e6:5.0f} us CPU/req)"
+    )
     print(f"ratio service/bare: {service_rate / bare_rate:.2f}x")
 
 

@@ -27,7 +27,8 @@ from tests.api.conftest import EPOCH, Api, assert_problem, dev, service
 
 DAY = timedelta(days=1)
 # A stage title that needs every kind of CSV quoting.
-AWKWARD = 'Design, "phase" 1\nnext; été'
+# Commas, quotes, a semicolon and non-ASCII: what CSV quoting must survive (titles are one line).
+AWKWARD = 'Design, "phase" 1; next été'
 
 Item = dict[str, Any]
 

@@ -433,7 +433,7 @@ def test_replay_streams_every_event_of_the_project_in_log_order(api: Api) -> Non
     )
     assert created["payload"]["owner"] == "olive"
     actions = [line["action"] for line in lines]
-    assert actions.count("projectseal.sealed") == 2
+    assert actions.count("audit.sealed") == 2
     signed = next(line for line in lines if line["action"] == "signoff.signed")
     assert signed["stamps"]["actor"] == "sam"
     assert signed["payload"]["comment"] == "approved"

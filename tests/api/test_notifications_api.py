@@ -10,6 +10,7 @@ import pytest
 from adapters.postgres.database import DatabaseUrl
 from adapters.postgres.projection_host import ProjectionHost
 from domain.roles import Role
+from interfaces.http.routes.notifications import NotificationPageOut
 from projections.notifications import NotificationsProjection, notification_id
 from tests.api.conftest import Api, assert_problem, dev, service, service_ctx
 from tests.notifications_support import catch_up
@@ -95,6 +96,7 @@ def test_items_newest_first_with_counts_on_every_page(api: Api, team: tuple[UUID
     org, project = team
     positions = notify(api, project, org, "max", 6)
     first = listing(api, "max", org, limit=4)
+    NotificationPageOut.model_validate(first)  # the rows serialise to the documented model
     assert first["counts"] == {"unseen": 7, "unread": 7, "total": 7}  # 6 + "added to project"
     assert [i["position"] for i in first["items"]] == positions[::-1][:4]
     item = first["items"][0]

@@ -108,7 +108,7 @@ def scene(es_env: dict[str, str]) -> Iterator[Scene]:
             sha256="ab" * 32,
             tags=[],
         ).id
-        artifact = app.repository.get(artifact_id)
+        artifact: object = app.repository.get(artifact_id)
         assert isinstance(artifact, Artifact)
         artifact._trigger(
             OcrStandIn.OcrNeeded,

@@ -267,6 +267,6 @@ def test_marks_through_the_application_share_one_inbox_per_user(world: World) ->
     assert first.id == second.id == inbox_id(world.org_id, "max")
     assert other.id != first.id
     assert second.position > first.position > 0
-    inbox = world.app.repository.get(first.id)
+    inbox: object = world.app.repository.get(first.id)
     assert isinstance(inbox, Inbox)
     assert inbox.version == 3  # opened, marked, all marked

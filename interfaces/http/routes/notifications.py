@@ -134,7 +134,7 @@ def _require_own(runtime: Runtime, ctx: CommandContext, notification_id: UUID) -
 # Routes ------------------------------------------------------------------------------------
 
 
-@router.get("", response_model=NotificationPageOut, response_class=Response)
+@router.get("", response_model=NotificationPageOut)
 def list_notifications(
     runtime: RuntimeDep,
     ctx: CtxDep,
