@@ -53,8 +53,8 @@ class InboxCommands(TeaimBase):
         # history, so a version conflict is retried on the fresh inbox instead of surfacing
         # as a 409 the bell could do nothing useful with. Rule violations are not retried.
         for attempt in range(_ATTEMPTS):
-            stamp = self._stamp(ctx)
             inbox = self._find(Inbox, inbox_id(ctx.principal.org_id, ctx.principal.user_id))
+            stamp = self._stamp(ctx)  # read after loading, like every command
             if inbox is None:
                 inbox = Inbox.open(stamp=stamp)
             change(inbox, stamp)

@@ -1,6 +1,6 @@
 """The bell under load: GET /api/notifications against a bare FastAPI endpoint, same run.
 
-Usage: uv run python -m bench.bell [--seconds 10] [--connections 32]
+Usage: uv run python -m bench.bell [--seconds 5] [--rounds 3] [--connections 32]
 
 One scratch database holds an org, a project and a user with 50 notifications. Two servers,
 each uvicorn in its own process on 127.0.0.1, answer with the same JSON from the same query:
@@ -10,6 +10,9 @@ each uvicorn in its own process on 127.0.0.1, answer with the same JSON from the
            read-your-writes dependency, the notifications route).
 Each is loaded for a fixed time with `wrk` when it is on PATH (Debian package `wrk`), else
 with an asyncio + httpx load generator in a separate process; the ratio is service / bare.
+The fallback generator saturates its own CPU first on a small machine, which flattens the
+ratio; the servers' CPU time per request, printed beside each rate, is the steadier figure.
+Measurements alternate between the two servers and the medians are reported.
 """
 
 from __future__ import annotations

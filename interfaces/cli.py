@@ -57,7 +57,14 @@ def serve(host: str | None, port: int | None) -> None:
     if settings.seal_interval_seconds > 0:
         start_sealer(runtime)
     app = create_app(runtime=runtime, own_runtime=True)
-    uvicorn.run(app, host=host or settings.host, port=port or settings.port, log_level="info")
+    uvicorn.run(
+        app,
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level="info",
+        # Open notification streams would otherwise hold shutdown until clients leave.
+        timeout_graceful_shutdown=5,
+    )
 
 
 @main.command()

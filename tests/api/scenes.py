@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from domain.roles import Role
 from tests.api.conftest import Api, dev
@@ -54,6 +54,9 @@ class Scene:
                 values[name] = self.external_request
             elif name == "user_id":
                 values[name] = self.member
+            elif name == "notification_id":
+                # Inbox routes check ownership themselves: any id exercises the guard.
+                values[name] = uuid4()
             else:
                 raise AssertionError(f"{route}: unknown path parameter {name!r}")
         return values

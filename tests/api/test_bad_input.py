@@ -34,7 +34,7 @@ def _target(api: Api, scene: Scene, route: RouteSpec) -> tuple[str, dict[str, st
     headers = dev(scene.owner, scene.org)
     if route.path.startswith("/api/public/signing"):
         headers = {"X-Signing-Token": scene.token}
-    values = scene.params(route) if route.project_scoped else {}
+    values = scene.params(route) if route.params else {}
     return route.url(**values), headers
 
 

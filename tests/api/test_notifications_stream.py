@@ -169,3 +169,45 @@ def test_a_bad_last_event_id_is_refused(
             assert response.headers["content-type"].startswith("application/problem+json")
         response = client.get(STREAM)
         assert response.status_code == 401
+
+
+def test_racing_marks_of_one_inbox_both_land(
+    api: Api, live: tuple[LiveServer, FastAPI], team: tuple[UUID, UUID]
+) -> None:
+    """Two marks that loaded the same inbox version: the loser retries instead of a 409."""
+    server, _ = live
+    org, project = team
+    first, second = (flip(api, project, org, "max") for _ in range(2))
+    catch_up(api.database_url)
+    with server.client() as client:
+        opened = client.post(
+            f"/api/notifications/{notification_id(first, 'max')}/seen", headers=dev("max", org)
+        )
+        assert opened.status_code == 200, opened.text
+    inbox = UUID(opened.json()["id"])
+    results: list[httpx.Response] = []
+
+    def mark(position: int) -> None:
+        with server.client() as client:
+            target = notification_id(position, "max")
+            results.append(
+                client.post(f"/api/notifications/{target}/read", headers=dev("max", org))
+            )
+
+    # Both commands load the inbox, then meet at the clock before either saves.
+    with api.clock.hold(2):
+        threads = [threading.Thread(target=mark, args=(p,)) for p in (first, second)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+    assert sorted(r.status_code for r in results) == [200, 200], [r.text for r in results]
+    assert api.topics_of(inbox) == ["Inbox.Opened", "Inbox.Marked", "Inbox.Marked", "Inbox.Marked"]
+    catch_up(api.database_url)
+    states = {
+        item["position"]: item["state"]
+        for item in api.client.get(
+            "/api/notifications", params={"state": "all"}, headers=dev("max", org)
+        ).json()["items"]
+    }
+    assert (states[first], states[second]) == ("read", "read")

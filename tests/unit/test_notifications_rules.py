@@ -270,3 +270,15 @@ def test_marks_through_the_application_share_one_inbox_per_user(world: World) ->
     inbox: object = world.app.repository.get(first.id)
     assert isinstance(inbox, Inbox)
     assert inbox.version == 3  # opened, marked, all marked
+
+
+def test_a_busy_inbox_is_snapshotted_and_still_loads(world: World) -> None:
+    max_ctx = world.ctx("max")
+    for _ in range(60):
+        world.app.mark_notification(ctx=max_ctx, notification_id=uuid4(), mark=Mark.READ)
+    inbox_key = inbox_id(world.org_id, "max")
+    assert world.app.snapshots is not None
+    assert list(world.app.snapshots.get(inbox_key)), "no snapshot of a 61-event inbox"
+    inbox: object = world.app.repository.get(inbox_key)
+    assert isinstance(inbox, Inbox)
+    assert (inbox.version, inbox.user_id) == (61, "max")

@@ -16,10 +16,11 @@ from psycopg.sql import SQL, Composable
 
 from adapters.postgres.database import DatabaseUrl
 from adapters.postgres.projection_runner import PROGRESS_CHANNEL
+from projections.notifications import NotificationsProjection
 
 log = logging.getLogger("teaim.notifications")
 
-PROJECTION: Final = "notifications"
+PROJECTION: Final = NotificationsProjection.name
 
 # The list's state filters; each matches a partial or full index of migration 0004.
 STATE_FILTERS: Final[dict[str, str]] = {

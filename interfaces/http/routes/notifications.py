@@ -189,10 +189,9 @@ async def stream_notifications(
         float, Query(ge=1, le=60, description="Seconds between keep-alive comments.")
     ] = 15.0,
 ) -> StreamingResponse:
-    """Server-sent events: `notification` for each new item, `counts` when the badge changes.
-
-    Each event's id is a log position; reconnecting with `Last-Event-ID` resumes after it.
-    """
+    """Server-sent `notification` and `counts` events; ids are positions (`Last-Event-ID`)."""
+    # A `notification` event per new item, a `counts` event whenever the badge changes, and a
+    # keep-alive comment when idle. Reconnecting with Last-Event-ID resumes after that position.
     after: int | None = None
     if last_event_id is not None and last_event_id.strip():
         value = last_event_id.strip()
@@ -201,8 +200,11 @@ async def stream_notifications(
                 422, "validation", "Invalid Last-Event-ID", "Last-Event-ID must be a position"
             )
         after = int(value)
-    wakeups: queries.ProjectionWakeups = request.app.state.notification_wakeups
-    if not await wakeups.ready(_LISTEN_TIMEOUT):
+    wakeups: queries.ProjectionWakeups | None = getattr(
+        request.app.state, "notification_wakeups", None
+    )
+    # None: the app is served without its lifespan, which owns the listener.
+    if wakeups is None or not await wakeups.ready(_LISTEN_TIMEOUT):
         raise ProblemError(
             503, "stream-unavailable", "Stream unavailable", "cannot listen for changes; retry"
         )

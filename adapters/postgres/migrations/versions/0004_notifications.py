@@ -87,21 +87,6 @@ def upgrade() -> None:
         )
         """
     )
-    # Row-level security comes from another branch (0008_rls) that secures the tenant tables
-    # present when it runs; whichever order the branches are applied in, these are covered.
-    op.execute(
-        """
-        DO $$
-        BEGIN
-            IF to_regprocedure('teaim_secure_table(regclass)') IS NOT NULL THEN
-                PERFORM teaim_secure_table('notifications');
-                PERFORM teaim_secure_table('notification_members');
-                PERFORM teaim_secure_table('notification_subjects');
-            END IF;
-        END
-        $$
-        """
-    )
 
 
 def downgrade() -> None:
