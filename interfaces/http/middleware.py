@@ -1,16 +1,23 @@
-"""Request ids on every exchange, and Idempotency-Key replay for commands."""
+"""Request ids on every exchange, and Idempotency-Key replay for commands.
+
+Both are plain ASGI middleware: Starlette's `@app.middleware("http")` wraps every request and
+response in extra tasks and copies, which cost more than the bell's whole query.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import re
 import uuid
-from collections.abc import Awaitable, Callable
 from functools import partial
+from uuid import UUID
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.postgres.idempotency import (
     FingerprintMismatch,
@@ -28,85 +35,155 @@ _MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Response headers worth replaying; hop-by-hop and length headers are recomputed.
 _REPLAYED_HEADERS = ("content-type", "location", "x-event-position")
 
-Handler = Callable[[Request], Awaitable[Response]]
+
+class RequestIdMiddleware:
+    """Gives every request an id (the caller's X-Request-ID if sane) and echoes it back."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = Headers(scope=scope).get("x-request-id", "")
+        request_id = given if _REQUEST_ID.fullmatch(given) else str(uuid.uuid4())
+        # request.state reads this dict: problems and command stamps use the id.
+        scope.setdefault("state", {})["request_id"] = request_id
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)["X-Request-ID"] = request_id
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
 
 
-def install_middleware(app: FastAPI, settings: Settings, store: PostgresIdempotencyStore) -> None:
-    """Add the idempotency and request-id layers (request id outermost)."""
+class IdempotencyMiddleware:
+    """Replays the first answer to a command repeated under the same Idempotency-Key."""
 
-    @app.middleware("http")
-    async def idempotency(request: Request, call_next: Handler) -> Response:
-        key = request.headers.get("idempotency-key")
-        if key is None or request.method not in _MUTATING:
-            return await call_next(request)
+    def __init__(
+        self, app: ASGIApp, *, settings: Settings, store: PostgresIdempotencyStore
+    ) -> None:
+        self.app = app
+        self.settings = settings
+        self.store = store
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in _MUTATING:
+            await self.app(scope, receive, send)
+            return
+        key = Headers(scope=scope).get("idempotency-key")
+        if key is None:
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope, receive)
         if not _IDEMPOTENCY_KEY.fullmatch(key):
-            return problem(
+            await problem(
                 request,
                 422,
                 "validation",
                 "Invalid Idempotency-Key",
                 "Idempotency-Key must be 1-255 visible ASCII characters",
-            )
+            )(scope, receive, send)
+            return
         try:
-            principal = authenticate(request.headers, settings)
+            principal = authenticate(request.headers, self.settings)
         except ProblemError:
             # Unauthenticated requests are refused downstream; there is nothing to remember.
-            return await call_next(request)
+            await self.app(scope, receive, send)
+            return
         body = await request.body()
         fingerprint = hashlib.sha256(
             request.method.encode() + b" " + request.url.path.encode() + b"\n" + body
         ).hexdigest()
-        outcome = await run_in_threadpool(
-            store.reserve, principal.org_id, principal.user_id, key, fingerprint
-        )
+        org, user = principal.org_id, principal.user_id
+        outcome = await run_in_threadpool(self.store.reserve, org, user, key, fingerprint)
         if isinstance(outcome, Replay):
             headers = dict(outcome.headers or {})
             headers["idempotent-replayed"] = "true"
-            return Response(outcome.body or b"", status_code=outcome.status_code, headers=headers)
+            replay = Response(outcome.body or b"", status_code=outcome.status_code, headers=headers)
+            await replay(scope, receive, send)
+            return
         if isinstance(outcome, InProgress):
-            return problem(
+            await problem(
                 request,
                 409,
                 "idempotency-in-progress",
                 "Request in progress",
                 "a request with this Idempotency-Key is still being processed; retry shortly",
-            )
+            )(scope, receive, send)
+            return
         if isinstance(outcome, FingerprintMismatch):
-            return problem(
+            await problem(
                 request,
                 422,
                 "idempotency-mismatch",
                 "Idempotency-Key reused",
                 "this Idempotency-Key was used for a different request",
-            )
+            )(scope, receive, send)
+            return
+
+        await self._run_and_remember(scope, receive, send, body, (org, user, key))
+
+    async def _run_and_remember(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        body: bytes,
+        reservation: tuple[UUID, str, str],
+    ) -> None:
+        """Run the command, store its answer under the reserved key, then send it."""
+        org, user, key = reservation
+        start: Message | None = None
+        chunks: list[bytes] = []
+        body_sent = False
+
+        async def replay_body() -> Message:
+            # The body was read here already: hand it to the route once, then pass through.
+            nonlocal body_sent
+            if not body_sent:
+                body_sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        async def capture(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                start = message
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+
         try:
-            response = await call_next(request)
-            chunks = [chunk async for chunk in response.body_iterator]  # type: ignore[attr-defined]
+            await self.app(scope, replay_body, capture)
         except BaseException:
-            await run_in_threadpool(store.release, principal.org_id, principal.user_id, key)
+            await run_in_threadpool(self.store.release, org, user, key)
             raise
-        payload = b"".join(c if isinstance(c, bytes) else c.encode() for c in chunks)
-        if response.status_code >= 500:
+        assert start is not None
+        payload = b"".join(chunks)
+        status = int(start["status"])
+        if status >= 500:
             # A failure that wrote nothing must stay retryable under the same key.
-            await run_in_threadpool(store.release, principal.org_id, principal.user_id, key)
+            await run_in_threadpool(self.store.release, org, user, key)
         else:
-            kept = {h: response.headers[h] for h in _REPLAYED_HEADERS if h in response.headers}
+            sent = Headers(raw=start.get("headers", []))
+            kept = {h: sent[h] for h in _REPLAYED_HEADERS if h in sent}
             complete = partial(
-                store.complete,
-                principal.org_id,
-                principal.user_id,
+                self.store.complete,
+                org,
+                user,
                 key,
-                status_code=response.status_code,
+                status_code=status,
                 body=payload,
                 headers=kept,
             )
             await run_in_threadpool(complete)
-        return Response(payload, status_code=response.status_code, headers=dict(response.headers))
+        await send(start)
+        await send({"type": "http.response.body", "body": payload, "more_body": False})
 
-    @app.middleware("http")
-    async def request_id(request: Request, call_next: Handler) -> Response:
-        given = request.headers.get("x-request-id", "")
-        request.state.request_id = given if _REQUEST_ID.fullmatch(given) else str(uuid.uuid4())
-        response = await call_next(request)
-        response.headers["X-Request-ID"] = request.state.request_id
-        return response
+
+def install_middleware(app: FastAPI, settings: Settings, store: PostgresIdempotencyStore) -> None:
+    """Add the idempotency and request-id layers (request id outermost)."""
+    app.add_middleware(IdempotencyMiddleware, settings=settings, store=store)
+    app.add_middleware(RequestIdMiddleware)
