@@ -8,6 +8,7 @@ from uuid import UUID
 from domain.base import TeaimAggregate
 from domain.errors import InvalidValueError
 from domain.stamps import Stamp
+from domain.text import check_line
 
 # How the feed was read: a page of the list, or a streamed export (with its format).
 READ_KINDS = frozenset({"list", "export:csv", "export:ndjson"})
@@ -53,6 +54,10 @@ class AuditAccess(TeaimAggregate):
             raise InvalidValueError("a read returns a non-negative number of rows", count=count)
         if len(filters) > MAX_FILTERS:
             raise InvalidValueError("too many filters")
+        for key, value in filters.items():
+            # A NUL here would be recorded and then stop the audit feed for every tenant.
+            check_line(str(key), what="filter name")
+            check_line(str(value), what="filter value")
         access: AuditAccess = cls._create_stamped(
             cls.Recorded,
             id=access_id,

@@ -79,7 +79,7 @@ def hash_token(token: str) -> str:
 
 def validate_email(email: str) -> str:
     """A normalised email address (lower-cased, trimmed)."""
-    cleaned = email.strip().lower()
+    cleaned = check_line(email, what="email").strip().lower()
     if not EMAIL_PATTERN.fullmatch(cleaned):
         raise InvalidValueError("not a valid email address", email=email)
     return cleaned

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -69,16 +70,19 @@ class Runtime:
         if self._closed:
             return
         self._closed = True
-        if self.sealer is not None:
-            self.sealer.stop()
-        if self.projections is not None:
-            self.projections.stop()
-        self.read_db.close()
-        if self.audit_log is not None:
-            self.audit_log.close()
-        self.app.close()
-        self.idempotency_engine.dispose()
-        self.database.close(stop_embedded=self.settings.stop_embedded_on_exit)
+        # Each step runs even if an earlier one fails: a pool left open keeps the embedded
+        # server from stopping.
+        with ExitStack() as steps:
+            steps.callback(self.database.close, stop_embedded=self.settings.stop_embedded_on_exit)
+            steps.callback(self.idempotency_engine.dispose)
+            steps.callback(self.app.close)
+            if self.audit_log is not None:
+                steps.callback(self.audit_log.close)
+            steps.callback(self.read_db.close)
+            if self.projections is not None:
+                steps.callback(self.projections.stop)
+            if self.sealer is not None:
+                steps.callback(self.sealer.stop)
 
 
 def read_database_url(settings: Settings, owner: DatabaseUrl) -> DatabaseUrl:
@@ -106,7 +110,8 @@ def build_runtime(
             config=AppConfig(signing_link_ttl=timedelta(days=settings.signing_link_ttl_days)),
         )
         engine = make_engine(db.url, pool_pre_ping=True, pool_size=settings.db_pool_size)
-        idempotency = PostgresIdempotencyStore(engine)
+        # A reservation older than this belongs to a request that died without releasing it.
+        idempotency = PostgresIdempotencyStore(engine, pending_timeout=timedelta(minutes=5))
     except BaseException:
         db.close(stop_embedded=settings.stop_embedded_on_exit)
         raise

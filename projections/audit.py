@@ -9,6 +9,9 @@ from projections.ops import Batch, Insert
 from projections.records import EventRecord
 
 TABLE = "audit_events"
+# Payload fields an auditor has no use for and nobody should be handed (a signing token's
+# hash); replay, which auditors with AUDIT on the project use, keeps the raw event.
+WITHHELD_DETAILS = frozenset({"token_hash"})
 
 
 class AuditProjection:
@@ -41,7 +44,11 @@ class AuditProjection:
                     "outcome": "denied" if denied else "ok",
                     "correlation_id": record.correlation_id,
                     "occurred_at": record.occurred_at,
-                    "details": record.payload,
+                    "details": {
+                        key: value
+                        for key, value in record.payload.items()
+                        if key not in WITHHELD_DETAILS
+                    },
                 },
             )
         )

@@ -239,6 +239,11 @@ class ProjectionRunner:
                 )
                 stop.wait(backoff)
                 backoff = min(backoff * 2, 5.0)
+            except Exception:
+                # Anything else must not end the thread silently: nothing would restart it.
+                log.exception("projection %s failed; retrying in %.1fs", self.name, backoff)
+                stop.wait(backoff)
+                backoff = min(backoff * 2, 5.0)
 
     # Operator actions ---------------------------------------------------------------------
 

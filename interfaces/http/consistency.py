@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
 
 from interfaces.http.problems import ProblemError
 from interfaces.runtime import Runtime
+
+# ASCII digits, bigint-sized: str.isdigit() also accepts '²', which int() refuses.
+_POSITION = re.compile(r"^[0-9]{1,18}$")
 
 
 def _min_position(
@@ -20,7 +24,7 @@ def _min_position(
     header = request.headers.get("x-min-position")
     if header is None:
         return min_position
-    if not header.isdigit():
+    if not _POSITION.fullmatch(header):
         raise ProblemError(
             422, "validation", "Invalid X-Min-Position", "X-Min-Position must be a position"
         )

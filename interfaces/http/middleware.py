@@ -12,6 +12,7 @@ import uuid
 from functools import partial
 from uuid import UUID
 
+import orjson
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers, MutableHeaders
@@ -33,7 +34,10 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 _MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Response headers worth replaying; hop-by-hop and length headers are recomputed.
-_REPLAYED_HEADERS = ("content-type", "location", "x-event-position")
+_REPLAYED_HEADERS = ("content-type", "location", "x-event-position", "cache-control")
+# A route lists here the JSON fields of its answer that are secrets (a signing token): they
+# are sent once and replaced by null in the copy kept for Idempotency-Key replays.
+SECRET_FIELDS_HEADER = "x-secret-fields"  # noqa: S105 (a header name, not a secret)
 
 
 class RequestIdMiddleware:
@@ -95,7 +99,13 @@ class IdempotencyMiddleware:
             return
         body = await request.body()
         fingerprint = hashlib.sha256(
-            request.method.encode() + b" " + request.url.path.encode() + b"\n" + body
+            request.method.encode()
+            + b" "
+            + request.url.path.encode()
+            + b"?"
+            + scope.get("query_string", b"")
+            + b"\n"
+            + body
         ).hexdigest()
         org, user = principal.org_id, principal.user_id
         outcome = await run_in_threadpool(self.store.reserve, org, user, key, fingerprint)
@@ -169,18 +179,34 @@ class IdempotencyMiddleware:
         else:
             sent = Headers(raw=start.get("headers", []))
             kept = {h: sent[h] for h in _REPLAYED_HEADERS if h in sent}
+            stored = payload
+            if SECRET_FIELDS_HEADER in sent:
+                secrets = [f.strip() for f in sent[SECRET_FIELDS_HEADER].split(",")]
+                stored = _without(payload, secrets)
+                kept["idempotent-withheld"] = ", ".join(secrets)
             complete = partial(
                 self.store.complete,
                 org,
                 user,
                 key,
                 status_code=status,
-                body=payload,
+                body=stored,
                 headers=kept,
             )
             await run_in_threadpool(complete)
         await send(start)
         await send({"type": "http.response.body", "body": payload, "more_body": False})
+
+
+def _without(payload: bytes, fields: list[str]) -> bytes:
+    """The JSON answer with the named fields set to null (kept as is if not a JSON object)."""
+    try:
+        document = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return b""
+    if isinstance(document, dict):
+        document.update({field: None for field in fields if field in document})
+    return orjson.dumps(document)
 
 
 def install_middleware(app: FastAPI, settings: Settings, store: PostgresIdempotencyStore) -> None:

@@ -86,8 +86,8 @@ def stage_out(stage: Stage) -> StageOut:
     )
 
 
-def signature_out(s: Signature) -> SignatureOut:
-    """One decision."""
+def signature_out(s: Signature, *, with_origins: bool = True) -> SignatureOut:
+    """One decision; where it was made from (IP, user agent) only when asked for."""
     return SignatureOut(
         signer=s.signer,
         external=s.external,
@@ -95,20 +95,22 @@ def signature_out(s: Signature) -> SignatureOut:
         decision=s.decision.value,
         comment=s.comment,
         at=s.at,
-        ip=s.ip,
-        user_agent=s.user_agent,
+        ip=s.ip if with_origins else None,
+        user_agent=s.user_agent if with_origins else None,
     )
 
 
-def signoff_out(signoff: SignOff) -> SignOffOut:
-    """A sign-off round, without any token material."""
+def signoff_out(signoff: SignOff, *, with_origins: bool) -> SignOffOut:
+    """A sign-off round, without token material; signers' IPs and agents only for auditors."""
     return SignOffOut(
         id=signoff.id,
         stage_id=signoff.stage_id,
         round=signoff.round,
         status=signoff.status.value,
         required=list(signoff.required),
-        signatures=[signature_out(s) for s in signoff.signatures.values()],
+        signatures=[
+            signature_out(s, with_origins=with_origins) for s in signoff.signatures.values()
+        ],
         external=[
             ExternalRequestOut(
                 request_id=r.request_id,

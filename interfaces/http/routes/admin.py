@@ -47,7 +47,8 @@ def projection_status(ctx: CtxDep, runtime: RuntimeDep) -> list[ProjectionStatus
             lag_events=r.lag_events,
             lag_seconds=r.lag_seconds,
             status=r.status,
-            error=r.error,
+            # Error text may quote another tenant's event: operators (the service) only.
+            error=r.error if principal.is_service else (None if r.error is None else "stopped"),
             failed_position=r.failed_position,
             updated_at=r.updated_at,
         )

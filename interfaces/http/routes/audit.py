@@ -42,10 +42,34 @@ Until = Annotated[
 ]
 
 
+# PostgreSQL text cannot hold NUL, and the filters are recorded in the audit.read event.
+NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]*$"
+# Far enough for any audit question, near enough that offsets and day arithmetic never
+# overflow Python's datetime.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
+
 def check_range(since: datetime | None, until: datetime | None) -> None:
-    """Refuse a reversed time range (422)."""
+    """Refuse a reversed time range, or one outside 1970-9000 (422)."""
+    check_bounds(since, until)
     if since is not None and until is not None and since > until:
         raise ProblemError(422, "validation", "Invalid time range", "`from` is after `to`")
+
+
+def check_bounds(*moments: datetime | None) -> None:
+    """Refuse times outside 1970-9000 (422)."""
+    for bound in moments:
+        if bound is None:
+            continue
+        try:
+            inside = EARLIEST <= bound.astimezone(UTC) <= LATEST
+        except OverflowError:
+            inside = False
+        if not inside:
+            raise ProblemError(
+                422, "validation", "Invalid time range", "times must lie between 1970 and 9000"
+            )
 
 
 def _filters(
@@ -60,15 +84,28 @@ def _filters(
             description="An exact action (`stage.signed_off`), or a prefix ending in `.` or `*`.",
         ),
     ] = None,
-    actor: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    actor: Annotated[
+        str | None, Query(min_length=1, max_length=200, pattern=NO_CONTROL_CHARACTERS)
+    ] = None,
     target: Annotated[
-        str | None, Query(min_length=1, max_length=200, description="The target's id.")
+        str | None,
+        Query(
+            min_length=1,
+            max_length=200,
+            pattern=NO_CONTROL_CHARACTERS,
+            description="The target's id.",
+        ),
     ] = None,
     project_id: UUID | None = None,
     outcome: Literal["ok", "denied"] | None = None,
     q: Annotated[
         str | None,
-        Query(min_length=1, max_length=200, description="Free text over the event details."),
+        Query(
+            min_length=1,
+            max_length=200,
+            pattern=NO_CONTROL_CHARACTERS,
+            description="Free text over the event details.",
+        ),
     ] = None,
 ) -> AuditQuery:
     check_range(since, until)

@@ -177,7 +177,10 @@ def as_of_out(view: ProjectAsOf) -> ProjectAsOfOut:
         stages=[
             StageAsOfOut(
                 stage=stage_out(stage),
-                signoffs=[signoff_out(signoff) for signoff in view.signoffs[stage.id]],
+                # Auditors get signers' IPs and agents from replay; a READ view does not.
+                signoffs=[
+                    signoff_out(signoff, with_origins=False) for signoff in view.signoffs[stage.id]
+                ],
             )
             for stage in view.stages
         ],

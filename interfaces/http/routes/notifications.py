@@ -195,7 +195,8 @@ async def stream_notifications(
     after: int | None = None
     if last_event_id is not None and last_event_id.strip():
         value = last_event_id.strip()
-        if not value.isdigit() or not 0 <= int(value) <= _MAX_POSITION:
+        # ASCII digits only: str.isdigit() also accepts '²', which int() refuses.
+        if not (value.isascii() and value.isdigit() and len(value) <= 18):
             raise ProblemError(
                 422, "validation", "Invalid Last-Event-ID", "Last-Event-ID must be a position"
             )

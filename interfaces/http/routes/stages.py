@@ -7,7 +7,9 @@ from uuid import UUID
 
 from fastapi import APIRouter, Response
 
+from domain.roles import Permission
 from interfaces.http.deps import AppDep, CtxDep, RuntimeDep
+from interfaces.http.middleware import SECRET_FIELDS_HEADER
 from interfaces.http.models import (
     CommandOut,
     ExternalInviteIn,
@@ -59,7 +61,13 @@ def get_signoff(project_id: UUID, stage_id: UUID, app: AppDep, ctx: CtxDep) -> S
     signoff = app.get_signoff(ctx=ctx, project_id=project_id, stage_id=stage_id)
     if signoff is None:
         raise ProblemError(404, "not-found", "Not found", "no sign-off was requested yet")
-    return signoff_out(signoff)
+    # Signers' IPs and user agents are personal data: members who may audit see them.
+    project = app.get_project(ctx=ctx, project_id=project_id)
+    membership = project.membership(ctx.principal.user_id)
+    auditor = ctx.principal.is_service or (
+        membership is not None and membership.allows(Permission.AUDIT)
+    )
+    return signoff_out(signoff, with_origins=auditor)
 
 
 @router.post("/{stage_id}/signoff", status_code=201)
@@ -110,8 +118,12 @@ def invite_external_signer(
     app: AppDep,
     ctx: CtxDep,
     runtime: RuntimeDep,
+    response: Response,
 ) -> ExternalInviteOut:
     """Issue a one-time signing link for an external signer; the token is shown only here."""
+    response.headers["Cache-Control"] = "no-store"
+    # Never kept for Idempotency-Key replays: only the hash of a token may be stored.
+    response.headers[SECRET_FIELDS_HEADER] = "token, signing_url"
     expires_in = None if body.expires_in_hours is None else timedelta(hours=body.expires_in_hours)
     link = app.invite_external_signer(
         ctx=ctx,

@@ -16,7 +16,7 @@ from interfaces.http.models_audit import (
     TelemetrySampleOut,
 )
 from interfaces.http.problems import ProblemError
-from interfaces.http.routes.audit import Since, Until
+from interfaces.http.routes.audit import Since, Until, check_bounds
 
 router = APIRouter(prefix="/api/telemetry", tags=["telemetry"])
 
@@ -33,6 +33,7 @@ def read_org_telemetry(
     until: Until = None,
 ) -> TelemetryOut:
     """Counts per kind, reason and UTC day over a range (default: the last 30 days), and samples."""
+    check_bounds(since, until)
     until = until or runtime.app.clock.now()
     since = since or until - DEFAULT_RANGE
     if since >= until:
