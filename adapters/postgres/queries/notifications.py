@@ -294,6 +294,13 @@ class ProjectionWakeups:
                             self._ring_all()
             except (psycopg.OperationalError, psycopg.InterfaceError) as error:
                 log.warning("notification listener lost its connection (%s); retrying", error)
+                ready.clear()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+            except Exception:
+                # Any other failure must not end the task: streams would silently stop.
+                log.exception("notification listener failed; retrying")
+                ready.clear()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
 
