@@ -165,8 +165,8 @@ class TeaimBase(Application[UUID]):
     ) -> Iterator[None]:
         """Record a refusal the domain itself raises (rank checks), like the guard's own.
 
-        Fix: `may_assign` refusals raised PermissionDeniedError from the aggregate, after the
-        guard had passed, and left no `security.denied` event, unlike every other refusal.
+        A rank refusal comes from the aggregate, after the guard passed; it is recorded as a
+        `security.denied` event like every other refusal.
         """
         try:
             yield

@@ -169,8 +169,8 @@ class StageCommands(ProjectCommands):
         )
         project.require_writable()
         _, signoff = self._open_round(project, stage_id)
-        # Fix: `expires_in or default` turned an explicit timedelta(0) into a 7-day link
-        # instead of refusing it; only an omitted lifetime takes the default.
+        # Only an omitted lifetime takes the default: an explicit zero must be refused, not
+        # silently turned into a 7-day link.
         ttl = self.config.signing_link_ttl if expires_in is None else expires_in
         if not timedelta(minutes=5) <= ttl <= self.config.signing_link_max_ttl:
             raise InvalidValueError(

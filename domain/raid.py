@@ -61,8 +61,8 @@ def _iso_date(value: object) -> date:
 
 
 def _parse(parser: Callable[[Any], T], value: object, key: str) -> T:
-    # Fix: an unknown status or severity, or a malformed due date, escaped as a bare
-    # ValueError (a 500 for any caller but the HTTP layer); refusals are DomainErrors.
+    # Refusals are DomainErrors: a bare ValueError from an enum or date parser would be a 500
+    # for every caller but the HTTP layer's own validation.
     try:
         return parser(value)
     except ValueError:

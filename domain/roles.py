@@ -94,9 +94,8 @@ ORG_MATRIX: dict[Role, frozenset[OrgPermission]] = {
     Role.GUEST: frozenset(),
 }
 
-# Fix: the admin and pm lines promised peers could be managed ("up to pm"), but may_assign
-# only lets non-owners manage roles strictly below their own; the card the API serves must
-# say what the guards enforce.
+# The card the API serves must say exactly what the guards enforce: non-owners manage only
+# roles strictly below their own (may_assign).
 LEGEND: dict[Role, str] = {
     Role.OWNER: "Accountable for the project; everything, including granting ownership.",
     Role.ADMIN: "Runs the project on the owner's behalf; everything, managing members below admin.",
