@@ -10,8 +10,7 @@ to a projection of its own by registering it under its own name.
 
 from __future__ import annotations
 
-from dataclasses import replace
-from typing import Any, ClassVar, Protocol
+from typing import ClassVar, Protocol
 
 from projections.base import Lookup
 from projections.documents import DocumentRows
@@ -52,35 +51,4 @@ class ProjectListsProjection:
         """Hand the event to the list its aggregate feeds (most events feed none)."""
         part = self._parts.get(record.aggregate)
         if part is not None:
-            part.handle(_storable(record), out, lookup)
-
-
-def _storable(record: EventRecord) -> EventRecord:
-    """The record with NUL characters made U+FFFD: PostgreSQL text and jsonb cannot hold NUL.
-
-    The domain accepts free text (names, titles, bodies) that may contain one; stored as is,
-    such an event would stop every list. The replacement is deterministic, so rebuilds agree.
-    """
-    if not _has_nul(record.payload):
-        return record
-    return replace(record, payload=_without_nul(record.payload))
-
-
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(item) for item in value)
-    return False
-
-
-def _without_nul(value: Any) -> Any:
-    if isinstance(value, str):
-        return value.replace("\x00", "\ufffd")
-    if isinstance(value, dict):
-        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_without_nul(item) for item in value]
-    return value
+            part.handle(record, out, lookup)

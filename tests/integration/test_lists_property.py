@@ -464,8 +464,8 @@ def _check_sequence(world: World, commands: list[tuple[tuple[Any, ...], int]]) -
 
 
 def stored(text: str | None) -> str | None:
-    """How the lists store free text (PostgreSQL text cannot hold NUL)."""
-    return None if text is None else text.replace("\x00", "\ufffd")
+    """How the lists store free text: as the aggregate holds it (the domain refuses NUL)."""
+    return text
 
 
 def _assert_matches_write_side(world: World, scene: Scene) -> None:

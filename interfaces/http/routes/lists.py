@@ -226,7 +226,8 @@ def list_documents(
 ) -> DocumentPageOut:
     """The project's documents (deleted ones excluded): name search, tag filter, sort."""
     order = document_queries.DOCUMENT_ORDERS[sort]
-    # Stored names hold U+FFFD where a NUL was (PostgreSQL text cannot hold NUL): search alike.
+    # PostgreSQL cannot take a NUL as a parameter (and no stored name holds one: the domain
+    # refuses control characters): search for its usual stand-in, U+FFFD, instead.
     search = (q or "").replace("\x00", "\ufffd").strip() or None
     tags = _tags(tag)
     result = _read(
