@@ -32,7 +32,7 @@ def test_the_snapshot_interval_setting_reaches_the_application(database_url: str
     # A fresh process (no aggregate cache) loads from the stored snapshot onwards.
     again = build_runtime(settings, clock=TestClock())
     try:
-        project = again.app.repository.get(project_id)
+        project: object = again.app.repository.get(project_id)
         assert isinstance(project, Project)
         assert (project.version, project.name) == (5, "P3")
     finally:

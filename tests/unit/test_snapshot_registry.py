@@ -119,7 +119,8 @@ def test_a_small_interval_takes_snapshots_at_that_interval() -> None:
     project_id = project_with_renames(app, 7)  # versions 1..8
     assert snapshot_versions(app, project_id) == [3, 6]
     # A load starts from the newest snapshot and still gives the folded state.
-    loaded = app.repository.get(project_id)
+    loaded: object = app.repository.get(project_id)
+    assert isinstance(loaded, Project)
     assert loaded.version == 8
     assert state(loaded) == state(fold(app, project_id))
 
