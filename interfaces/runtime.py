@@ -103,16 +103,27 @@ def build_runtime(
         assert_migrated(db.url.libpq())
         env = db.url.eventsourcing_env(pool_size=settings.db_pool_size)
         env["AGGREGATE_CACHE_MAXSIZE"] = str(settings.aggregate_cache_size)
+        # Auditors read the event store itself, which only owner connections may touch.
+        audit_log = PostgresAuditLog(db.url)
+    except BaseException:
+        db.close(stop_embedded=settings.stop_embedded_on_exit)
+        raise
+    try:
         app = Teaim(
             env,
             clock=clock or SystemClock(),
             secrets=OsSecrets(),
-            config=AppConfig(signing_link_ttl=timedelta(days=settings.signing_link_ttl_days)),
+            audit_log=audit_log,
+            config=AppConfig(
+                signing_link_ttl=timedelta(days=settings.signing_link_ttl_days),
+                snapshot_interval=settings.snapshot_interval,
+            ),
         )
         engine = make_engine(db.url, pool_pre_ping=True, pool_size=settings.db_pool_size)
         # A reservation older than this belongs to a request that died without releasing it.
         idempotency = PostgresIdempotencyStore(engine, pending_timeout=timedelta(minutes=5))
     except BaseException:
+        audit_log.close()
         db.close(stop_embedded=settings.stop_embedded_on_exit)
         raise
     try:
@@ -122,11 +133,9 @@ def build_runtime(
     except BaseException:
         app.close()
         engine.dispose()
+        audit_log.close()
         db.close(stop_embedded=settings.stop_embedded_on_exit)
         raise
-    # Auditors read the event store itself, which only owner connections may touch.
-    audit_log = PostgresAuditLog(db.url)
-    app.use_audit_log(audit_log)
     return Runtime(
         settings=settings,
         database=db,
