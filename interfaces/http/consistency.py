@@ -1,4 +1,6 @@
 """Read-your-writes: a query may name the position of a command it must see."""
+# `_min_position` is async although it does no I/O: a plain `def` dependency costs a hop
+# through the thread pool on every query.
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from interfaces.runtime import Runtime
 _POSITION = re.compile(r"^[0-9]{1,18}$")
 
 
-def _min_position(
+async def _min_position(
     request: Request,
     min_position: Annotated[
         int | None,
