@@ -8,7 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Path, Response
 
 from interfaces.http.consistency import MinPositionDep
-from interfaces.http.deps import AppDep, CtxDep, RuntimeDep
+from interfaces.http.deps import AppDep, CtxDep, PageDep, ReaderDep, RuntimeDep, ViewsDep
 from interfaces.http.models import (
     CommandOut,
     MemberIn,
@@ -17,7 +17,7 @@ from interfaces.http.models import (
     ProjectOut,
     ProjectPatch,
 )
-from interfaces.http.models_lists import MemberPageOut
+from interfaces.http.models.lists import MemberPageOut
 from interfaces.http.routes import lists
 from interfaces.http.views import command_out, project_out
 
@@ -62,12 +62,13 @@ def unarchive_project(project_id: UUID, app: AppDep, ctx: CtxDep) -> CommandOut:
 def list_members(
     project_id: UUID,
     runtime: RuntimeDep,
-    ctx: CtxDep,
-    page: lists.PageDep,
+    views: ViewsDep,
+    reader: ReaderDep,
+    page: PageDep,
     min_position: MinPositionDep,
 ) -> MemberPageOut:
     """The project's members by user id, and what each may do (paginated)."""
-    return lists.member_page(runtime, ctx, project_id, page, min_position)
+    return lists.member_page(runtime, views, reader, project_id, page, min_position)
 
 
 @router.post("/{project_id}/members", status_code=201)
