@@ -77,9 +77,7 @@ class AuditEvent:
 class AuditView(Protocol):
     """Queries over the audit feed of one org."""
 
-    def page(
-        self, org_id: UUID, filters: AuditFilters, page: PageRequest
-    ) -> Page[AuditEvent]:
+    def page(self, org_id: UUID, filters: AuditFilters, page: PageRequest) -> Page[AuditEvent]:
         """Matching events newest first; the cursor is a position cursor."""
         ...
 

@@ -9,8 +9,8 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
-from psycopg.abc import Query
 from psycopg.rows import DictRow, TupleRow, dict_row, tuple_row
+from psycopg.sql import SQL, Composed
 from psycopg_pool import ConnectionPool
 
 from adapters.postgres.database import DatabaseUrl
@@ -74,7 +74,7 @@ class ReadDatabase:
             yield cur
 
     def tenant_rows(
-        self, org_id: UUID, query: Query, params: Sequence[Any] | Mapping[str, Any]
+        self, org_id: UUID, query: str | SQL | Composed, params: Sequence[Any] | Mapping[str, Any]
     ) -> list[TupleRow]:
         """One statement's rows in a transaction scoped to one org, in one round trip.
 

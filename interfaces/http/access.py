@@ -1,4 +1,6 @@
-"""Who reads, and what they may read: the read checks every query route passes through.
+"""Who reads, what they may read, and what they read through.
+
+The read checks every query route passes through, and the queries it may then call.
 
 Each check is the application's own guard (the same rule and the same recorded `security.denied`
 event as its commands), so a refusal looks and is audited the same whichever side refused.
@@ -12,15 +14,24 @@ from uuid import UUID
 from application.app import Teaim
 from application.context import CommandContext, Principal
 from domain.roles import Role
+from interfaces.http.consistency import await_read_models
 from interfaces.http.problems import ProblemError
+from interfaces.runtime import Runtime
+from projections.views import Views
 
 
 @dataclass(frozen=True, slots=True)
 class Reader:
-    """The authenticated caller of a query."""
+    """The authenticated caller of a query, and the read models' queries."""
 
     ctx: CommandContext
-    app: Teaim
+    runtime: Runtime
+    views: Views
+
+    @property
+    def app(self) -> Teaim:
+        """The application, whose guards decide."""
+        return self.runtime.app
 
     @property
     def principal(self) -> Principal:
@@ -36,6 +47,10 @@ class Reader:
     def user_id(self) -> str:
         """The reader's user id."""
         return self.ctx.principal.user_id
+
+    def caught_up(self, read_models: tuple[str, ...], min_position: int | None) -> None:
+        """Wait (bounded) until the read models applied `min_position`, else 503."""
+        await_read_models(self.runtime, read_models, min_position)
 
     def project(self, project_id: UUID) -> None:
         """Members only: an outsider gets what a missing project gets (404), recorded."""

@@ -48,13 +48,17 @@ async def _app(runtime: RuntimeDep) -> Teaim:
 AppDep = Annotated[Teaim, Depends(_app)]
 
 
-async def _views(request: Request) -> Views:
+def _views_of(request: Request) -> Views:
     # Built on first use and kept with the app: the queries hold only the runtime's pools.
     state = request.app.state
     views: Views | None = getattr(state, "views", None)
     if views is None:
         views = state.views = build_views(state.runtime)
     return views
+
+
+async def _views(request: Request) -> Views:
+    return _views_of(request)
 
 
 ViewsDep = Annotated[Views, Depends(_views)]
@@ -82,7 +86,8 @@ CtxDep = Annotated[CommandContext, Depends(_command_context)]
 
 
 async def _reader(request: Request, _credentials: BearerDep) -> Reader:
-    return Reader(ctx=_context(request), app=request.app.state.runtime.app)
+    runtime: Runtime = request.app.state.runtime
+    return Reader(ctx=_context(request), runtime=runtime, views=_views_of(request))
 
 
 # The one authorisation dependency of queries: the authenticated caller and its read checks.

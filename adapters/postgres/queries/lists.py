@@ -52,6 +52,7 @@ _PARAM: dict[Kind, str] = {
 }
 _MAX_TEXT_KEY = 800
 
+
 @dataclass(frozen=True, slots=True)
 class Key:
     """One column of a sort key: the SQL it orders by and how its value rides in a cursor."""

@@ -12,7 +12,7 @@ from uuid import UUID
 
 import psycopg
 from psycopg.rows import TupleRow
-from psycopg.sql import SQL, Composable
+from psycopg.sql import SQL, Composable, Composed
 
 from adapters.postgres.database import DatabaseUrl
 from adapters.postgres.projection_runner import PROGRESS_CHANNEL
@@ -80,7 +80,7 @@ def _items(rows: Sequence[TupleRow], skip: int) -> list[Notification]:
     return [Notification(*row[skip:]) for row in rows if row[skip] is not None]
 
 
-def _page_statement(state: str, *, project: bool, before: bool) -> Composable:
+def _page_statement(state: str, *, project: bool, before: bool) -> Composed:
     conditions: list[Composable] = [SQL(STATE_FILTERS[state])]
     if project:
         conditions.append(SQL("project_id = %(project)s"))
@@ -277,9 +277,10 @@ class ProjectionWakeups:
         self._subscribers.add(wakeup)
         return wakeup
 
-    def unsubscribe(self, wakeup: Wakeup) -> None:
+    def unsubscribe(self, wakeup: object) -> None:
         """Forget a stream that ended."""
-        self._subscribers.discard(wakeup)
+        if isinstance(wakeup, Wakeup):
+            self._subscribers.discard(wakeup)
 
     def _ring_all(self) -> None:
         for wakeup in list(self._subscribers):

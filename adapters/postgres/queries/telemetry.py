@@ -57,7 +57,8 @@ class PostgresTelemetry:
             )
         reports = []
         for kind in sorted({*KINDS.values(), *per_day, *samples}):
-            series, by_reason = [], {}
+            series: list[DayCount] = []
+            by_reason: dict[str, int] = {}
             for day in days:
                 reasons = per_day[kind].get(day, {})
                 series.append(DayCount(day, sum(reasons.values()), dict(sorted(reasons.items()))))

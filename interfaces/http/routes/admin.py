@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from interfaces.http.deps import ReaderDep, ViewsDep
+from interfaces.http.deps import ReaderDep
 from interfaces.http.models.audit import ProjectionStatusOut
 from interfaces.http.problems import error_responses
 
@@ -12,7 +12,7 @@ router = APIRouter(prefix="/api/admin", tags=["admin"])
 
 
 @router.get("/projections", responses=error_responses(401, 403))
-def projection_status(reader: ReaderDep, views: ViewsDep) -> list[ProjectionStatusOut]:
+def projection_status(reader: ReaderDep) -> list[ProjectionStatusOut]:
     """Position and lag of every projection (org owners/admins and the service)."""
     reader.operations()
     operator = reader.principal.is_service
@@ -29,5 +29,5 @@ def projection_status(reader: ReaderDep, views: ViewsDep) -> list[ProjectionStat
             failed_position=s.failed_position,
             updated_at=s.updated_at,
         )
-        for s in views.status.states()
+        for s in reader.views.status.states()
     ]

@@ -14,8 +14,8 @@ from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import StreamingResponse
 from pydantic import AwareDatetime
 
-from interfaces.http.consistency import MinPositionDep, await_read_models
-from interfaces.http.deps import PositionPageDep, ReaderDep, RuntimeDep, ViewsDep
+from interfaces.http.consistency import MinPositionDep
+from interfaces.http.deps import PositionPageDep, ReaderDep
 from interfaces.http.models.audit import AuditEventOut, AuditPageOut
 from interfaces.http.problems import ProblemError, error_responses
 from projections.audit_view import COLUMNS, AuditEvent, AuditFilters
@@ -163,8 +163,6 @@ def decode_cursor(cursor: str | None) -> int | None:
 
 @router.get("/list", responses=FEED_ERRORS)
 def list_audit(
-    runtime: RuntimeDep,
-    views: ViewsDep,
     query: FiltersDep,
     page: PositionPageDep,
     min_position: MinPositionDep,
@@ -173,9 +171,9 @@ def list_audit(
 ) -> AuditPageOut:
     """The org's audit feed, or one project's slice, newest first (the read is recorded)."""
     reader.audit_feed(query.project_id)
-    await_read_models(runtime, FEED, min_position)
-    found = views.audit.page(reader.org_id, query, page)
-    recorded = runtime.app.record_audit_read(
+    reader.caught_up(FEED, min_position)
+    found = reader.views.audit.page(reader.org_id, query, page)
+    recorded = reader.app.record_audit_read(
         ctx=reader.ctx,
         kind="list",
         filters=_as_recorded(query, cursor=page.cursor),
@@ -198,8 +196,6 @@ def list_audit(
     },
 )
 def export_audit(
-    runtime: RuntimeDep,
-    views: ViewsDep,
     query: FiltersDep,
     min_position: MinPositionDep,
     reader: ReaderDep,
@@ -219,9 +215,9 @@ def export_audit(
             f"an export covers at most {MAX_EXPORT_RANGE.days} days; split it",
         )
     reader.audit_feed(query.project_id)
-    await_read_models(runtime, FEED, min_position)
-    export = views.audit.export(reader.org_id, query)
-    recorded = runtime.app.record_audit_read(
+    reader.caught_up(FEED, min_position)
+    export = reader.views.audit.export(reader.org_id, query)
+    recorded = reader.app.record_audit_read(
         ctx=reader.ctx,
         kind=f"export:{export_format}",
         filters=_as_recorded(query),

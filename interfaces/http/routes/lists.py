@@ -15,8 +15,9 @@ from fastapi import APIRouter, Query
 
 from domain.artifact import normalise_tags
 from domain.raid import RaidKind, RaidStatus
-from interfaces.http.consistency import MinPositionDep, await_read_models
-from interfaces.http.deps import PageDep, ReaderDep, RuntimeDep, ViewsDep
+from interfaces.http.access import Reader
+from interfaces.http.consistency import MinPositionDep
+from interfaces.http.deps import PageDep, ReaderDep
 from interfaces.http.models.lists import (
     DocumentPageOut,
     MemberPageOut,
@@ -33,8 +34,8 @@ from interfaces.http.models.lists import (
     stage_page_out,
 )
 from interfaces.http.problems import error_responses
-from interfaces.runtime import Runtime
 from projections.lists import ProjectListsProjection
+from projections.paging import PageRequest
 
 READ_MODELS = (ProjectListsProjection.name,)
 # A list of the caller's org; and a list inside one project (members only).
@@ -54,17 +55,13 @@ def _tags(tags: list[str] | None) -> list[str]:
     return normalise_tags(tags) if tags else []
 
 
-def _project_read(
-    runtime: Runtime, reader: ReaderDep, project_id: UUID, min_position: int | None
-) -> None:
+def _project_read(reader: Reader, project_id: UUID, min_position: int | None) -> None:
     reader.project(project_id)
-    await_read_models(runtime, READ_MODELS, min_position)
+    reader.caught_up(READ_MODELS, min_position)
 
 
 @router.get("/api/projects", responses=ORG_LIST_ERRORS)
 def list_my_projects(
-    runtime: RuntimeDep,
-    views: ViewsDep,
     reader: ReaderDep,
     page: PageDep,
     min_position: MinPositionDep,
@@ -72,47 +69,42 @@ def list_my_projects(
     sort: Literal["name", "newest", "oldest"] = "name",
 ) -> ProjectPageOut:
     """Projects of the caller's org the caller is a member of, with the caller's role."""
-    await_read_models(runtime, READ_MODELS, min_position)
+    reader.caught_up(READ_MODELS, min_position)
     # The internal service acts for its whole tenant: it sees every project of the org.
     member = None if reader.principal.is_service else reader.user_id
     return project_page_out(
-        views.lists.projects(reader.org_id, member=member, archived=archived, sort=sort, page=page)
+        reader.views.lists.projects(
+            reader.org_id, member=member, archived=archived, sort=sort, page=page
+        )
     )
 
 
 def member_page(
-    runtime: Runtime,
-    views: ViewsDep,
-    reader: ReaderDep,
-    project_id: UUID,
-    page: PageDep,
-    min_position: int | None,
+    reader: Reader, project_id: UUID, page: PageRequest, min_position: int | None
 ) -> MemberPageOut:
     """A page of a project's members (served at `/api/projects/{project_id}/members`)."""
-    _project_read(runtime, reader, project_id, min_position)
-    return member_page_out(views.lists.members(reader.org_id, project_id, page=page))
+    _project_read(reader, project_id, min_position)
+    return member_page_out(reader.views.lists.members(reader.org_id, project_id, page=page))
 
 
 @router.get("/api/projects/{project_id}/stages", responses=PROJECT_LIST_ERRORS)
 def list_stages(
     project_id: UUID,
-    runtime: RuntimeDep,
-    views: ViewsDep,
     reader: ReaderDep,
     page: PageDep,
     min_position: MinPositionDep,
     state: StageState | None = None,
 ) -> StagePageOut:
     """The project's stages by order, each with its current sign-off round's progress."""
-    _project_read(runtime, reader, project_id, min_position)
-    return stage_page_out(views.lists.stages(reader.org_id, project_id, state=state, page=page))
+    _project_read(reader, project_id, min_position)
+    return stage_page_out(
+        reader.views.lists.stages(reader.org_id, project_id, state=state, page=page)
+    )
 
 
 @router.get("/api/projects/{project_id}/documents", responses=PROJECT_LIST_ERRORS)
 def list_documents(
     project_id: UUID,
-    runtime: RuntimeDep,
-    views: ViewsDep,
     reader: ReaderDep,
     page: PageDep,
     min_position: MinPositionDep,
@@ -127,8 +119,8 @@ def list_documents(
     # refuses control characters): search for its usual stand-in, U+FFFD, instead.
     search = (q or "").replace("\x00", "\ufffd").strip() or None
     tags = _tags(tag)
-    _project_read(runtime, reader, project_id, min_position)
-    found = views.documents.documents(
+    _project_read(reader, project_id, min_position)
+    found = reader.views.documents.documents(
         reader.org_id, project_id, search=search, tags=tags, sort=sort, page=page
     )
     return document_page_out(found)
@@ -137,8 +129,6 @@ def list_documents(
 @router.get("/api/projects/{project_id}/raid", responses=PROJECT_LIST_ERRORS)
 def list_raid_items(
     project_id: UUID,
-    runtime: RuntimeDep,
-    views: ViewsDep,
     reader: ReaderDep,
     page: PageDep,
     min_position: MinPositionDep,
@@ -147,8 +137,8 @@ def list_raid_items(
     sort: Literal["updated", "due"] = "updated",
 ) -> RaidPageOut:
     """The project's RAID log, by last change or by due date (undated last)."""
-    _project_read(runtime, reader, project_id, min_position)
-    found = views.raid.raid_items(
+    _project_read(reader, project_id, min_position)
+    found = reader.views.raid.raid_items(
         reader.org_id, project_id, kind=kind, status=status, sort=sort, page=page
     )
     return raid_page_out(found)
@@ -157,8 +147,6 @@ def list_raid_items(
 @router.get("/api/projects/{project_id}/memories", responses=PROJECT_LIST_ERRORS)
 def list_memories(
     project_id: UUID,
-    runtime: RuntimeDep,
-    views: ViewsDep,
     reader: ReaderDep,
     page: PageDep,
     min_position: MinPositionDep,
@@ -168,8 +156,8 @@ def list_memories(
 ) -> MemoryPageOut:
     """The project's memories, newest first by default."""
     tags = _tags(tag)
-    _project_read(runtime, reader, project_id, min_position)
-    found = views.raid.memories(
+    _project_read(reader, project_id, min_position)
+    found = reader.views.raid.memories(
         reader.org_id, project_id, closed=closed, tags=tags, sort=sort, page=page
     )
     return memory_page_out(found)

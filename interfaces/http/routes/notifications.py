@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from application.context import CommandContext
 from domain.errors import NotFoundError
 from domain.inbox import Mark
-from interfaces.http.consistency import MinPositionDep, await_read_models
+from interfaces.http.consistency import MinPositionDep
 from interfaces.http.deps import CtxDep, PositionPageDep, ReaderDep, RuntimeDep, ViewsDep
 from interfaces.http.models import CommandOut
 from interfaces.http.models.notifications import NotificationPageOut
@@ -84,8 +84,6 @@ def _require_own(
     responses=error_responses(401, 404, 422, 503),
 )
 def list_notifications(
-    runtime: RuntimeDep,
-    views: ViewsDep,
     reader: ReaderDep,
     page: PositionPageDep,
     min_position: MinPositionDep,
@@ -96,11 +94,11 @@ def list_notifications(
     project: Annotated[UUID | None, Query(description="Only this project's.")] = None,
 ) -> Response:
     """The caller's notifications, newest first, with exact unseen/unread/total counts."""
-    await_read_models(runtime, READ_MODELS, min_position)
+    reader.caught_up(READ_MODELS, min_position)
     if project is not None:
         # A project filter is a project-scoped read: members only, refusals recorded.
         reader.project(project)
-    found = views.notifications.page(
+    found = reader.views.notifications.page(
         reader.org_id, reader.user_id, state=state, project_id=project, page=page
     )
     # Records straight to orjson (dataclasses, UUIDs and aware datetimes natively): the
@@ -119,7 +117,6 @@ def list_notifications(
 )
 async def stream_notifications(
     request: Request,
-    views: ViewsDep,
     reader: ReaderDep,
     last_event_id: Annotated[
         str | None,
@@ -141,9 +138,7 @@ async def stream_notifications(
                 422, "validation", "Invalid Last-Event-ID", "Last-Event-ID must be a position"
             )
         after = int(value)
-    wakeups: Wakeups | None = getattr(
-        request.app.state, "notification_wakeups", None
-    )
+    wakeups: Wakeups | None = getattr(request.app.state, "notification_wakeups", None)
     # None: the app is served without its lifespan, which owns the listener.
     if wakeups is None or not await wakeups.ready(_LISTEN_TIMEOUT):
         raise ProblemError(
@@ -152,7 +147,7 @@ async def stream_notifications(
     org_id, recipient = reader.org_id, reader.user_id
 
     def changes(since: int | None) -> Changes:
-        return views.notifications.changes_since(
+        return reader.views.notifications.changes_since(
             org_id, recipient, after=since, limit=_STREAM_BATCH
         )
 
@@ -244,9 +239,7 @@ def mark_unread(
 
 
 @router.post("/{notification_id}/archive", responses=_MARK_ERRORS)
-def archive(
-    notification_id: UUID, runtime: RuntimeDep, views: ViewsDep, ctx: CtxDep
-) -> CommandOut:
+def archive(notification_id: UUID, runtime: RuntimeDep, views: ViewsDep, ctx: CtxDep) -> CommandOut:
     """Archive one of the caller's notifications (it leaves the inbox and its counts)."""
     return _mark(runtime, views, ctx, notification_id, Mark.ARCHIVED)
 

@@ -8,7 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Path, Response
 
 from interfaces.http.consistency import MinPositionDep
-from interfaces.http.deps import AppDep, CtxDep, PageDep, ReaderDep, RuntimeDep, ViewsDep
+from interfaces.http.deps import AppDep, CtxDep, PageDep, ReaderDep
 from interfaces.http.models import (
     CommandOut,
     MemberIn,
@@ -61,14 +61,12 @@ def unarchive_project(project_id: UUID, app: AppDep, ctx: CtxDep) -> CommandOut:
 @router.get("/{project_id}/members")
 def list_members(
     project_id: UUID,
-    runtime: RuntimeDep,
-    views: ViewsDep,
     reader: ReaderDep,
     page: PageDep,
     min_position: MinPositionDep,
 ) -> MemberPageOut:
     """The project's members by user id, and what each may do (paginated)."""
-    return lists.member_page(runtime, views, reader, project_id, page, min_position)
+    return lists.member_page(reader, project_id, page, min_position)
 
 
 @router.post("/{project_id}/members", status_code=201)

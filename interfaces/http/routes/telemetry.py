@@ -6,8 +6,8 @@ from datetime import timedelta
 
 from fastapi import APIRouter
 
-from interfaces.http.consistency import MinPositionDep, await_read_models
-from interfaces.http.deps import ReaderDep, RuntimeDep, ViewsDep
+from interfaces.http.consistency import MinPositionDep
+from interfaces.http.deps import ReaderDep
 from interfaces.http.models.audit import TelemetryOut, telemetry_out
 from interfaces.http.problems import ProblemError, error_responses
 from interfaces.http.routes.audit import Since, Until, check_bounds
@@ -20,8 +20,6 @@ MAX_RANGE = timedelta(days=366)
 
 @router.get("", responses=error_responses(401, 403, 422, 503))
 def read_org_telemetry(
-    runtime: RuntimeDep,
-    views: ViewsDep,
     reader: ReaderDep,
     min_position: MinPositionDep,
     since: Since = None,
@@ -29,7 +27,7 @@ def read_org_telemetry(
 ) -> TelemetryOut:
     """Counts per kind, reason and UTC day over a range (default: the last 30 days), and samples."""
     check_bounds(since, until)
-    until = until or runtime.app.clock.now()
+    until = until or reader.app.clock.now()
     since = since or until - DEFAULT_RANGE
     if since >= until:
         raise ProblemError(422, "validation", "Invalid time range", "`from` must be before `to`")
@@ -38,6 +36,6 @@ def read_org_telemetry(
             422, "validation", "Time range too long", f"at most {MAX_RANGE.days} days at a time"
         )
     reader.telemetry()
-    await_read_models(runtime, ("telemetry",), min_position)
-    reports = views.telemetry.report(reader.org_id, since=since, until=until)
+    reader.caught_up(("telemetry",), min_position)
+    reports = reader.views.telemetry.report(reader.org_id, since=since, until=until)
     return telemetry_out(since, until, reports)
