@@ -20,11 +20,12 @@ from pydantic import AwareDatetime, BaseModel
 from application.auditing import AuditedEvent, ProjectAsOf, VerifyReport
 from interfaces.http.deps import AppDep, CtxDep
 from interfaces.http.models import ProjectOut, SignOffOut, StageOut
+from interfaces.http.problems import error_responses
 from interfaces.http.views import project_out, signoff_out, stage_out
 from projections.naming import action_name
 from projections.records import UndecodableEventError, decode_event
 
-router = APIRouter(tags=["auditors"])
+router = APIRouter(tags=["auditors"], responses=error_responses(401, 403, 404, 422))
 
 NDJSON = "application/x-ndjson"
 

@@ -18,10 +18,16 @@ from interfaces.http.models import (
     ProjectPatch,
 )
 from interfaces.http.models.lists import MemberPageOut
+from interfaces.http.problems import error_responses
 from interfaces.http.routes import lists
 from interfaces.http.views import command_out, project_out
 
-router = APIRouter(prefix="/api/projects", tags=["projects"])
+router = APIRouter(
+    prefix="/api/projects",
+    tags=["projects"],
+    # 404 also answers a project the caller is not a member of (recorded).
+    responses=error_responses(401, 403, 404, 409, 422),
+)
 
 UserPath = Annotated[str, Path(min_length=1, max_length=200)]
 
