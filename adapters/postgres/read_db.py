@@ -144,8 +144,3 @@ def _check_role(url: DatabaseUrl) -> None:
             f" owner): queries must connect as {READ_ROLE!r} or a role like it"
         )
         raise ReadRoleError(msg)
-
-
-def rows(cur: psycopg.Cursor[DictRow]) -> list[dict[str, Any]]:
-    """All remaining rows of a cursor as plain dicts."""
-    return [dict(row) for row in cur.fetchall()]
