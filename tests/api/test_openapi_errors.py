@@ -52,3 +52,16 @@ def test_declared_errors_are_problems(api: Api) -> None:
                 (content,) = response["content"].values()
                 assert content["schema"] == {"$ref": problem}, (method, path, status)
                 assert response["description"], (method, path, status)
+
+
+def test_the_bell_documents_its_parameters_and_its_bearer(api: Api) -> None:
+    # The bell reads its parameters as one model (for speed): the schema must still show them.
+    schema = api.client.get("/openapi.json").json()
+    bell = schema["paths"]["/api/notifications"]["get"]
+    params = {p["name"]: p for p in bell["parameters"]}
+    assert set(params) == {"state", "project", "limit", "cursor", "min_position"}
+    assert all(p["in"] == "query" and not p["required"] for p in params.values())
+    assert params["limit"]["schema"]["maximum"] == 200
+    assert "archived" in params["state"]["schema"]["enum"]
+    assert bell["security"] == [{"HTTPBearer": []}]
+    assert "HTTPBearer" in schema["components"]["securitySchemes"]

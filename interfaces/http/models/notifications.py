@@ -6,9 +6,31 @@ from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+from interfaces.http.consistency import MIN_POSITION_DOC
+from projections.notifications_view import StateFilter
+from projections.paging import DEFAULT_LIMIT, MAX_CURSOR_LENGTH, MAX_LIMIT
 
 NoticeStateOut = Literal["unseen", "seen", "read", "archived"]
+
+
+class NotificationQueryIn(BaseModel):
+    """The bell's query parameters."""
+
+    # Unknown parameters are ignored, as for every other route.
+    model_config = ConfigDict(extra="ignore")
+
+    state: StateFilter = Field(
+        "inbox",
+        description="inbox (default: not archived), unread (unseen or seen), a state, all.",
+    )
+    project: UUID | None = Field(None, description="Only this project's.")
+    limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Items per page.")
+    cursor: str | None = Field(
+        None, max_length=MAX_CURSOR_LENGTH, description="`next_cursor` of the previous page."
+    )
+    min_position: int | None = Field(None, ge=0, description=MIN_POSITION_DOC)
 
 
 class NotificationOut(BaseModel):
