@@ -28,15 +28,12 @@ from projections.lists_view import (
     StageListItem,
 )
 from projections.paging import (
-    MAX_CURSOR_LENGTH,
     InvalidCursorError,
     Page,
     PageRequest,
     decode_cursor,
     encode_cursor,
 )
-
-__all__ = ["MAX_CURSOR_LENGTH", "InvalidCursorError", "Key", "ListQuery", "Order", "fetch_page"]
 
 T = TypeVar("T")
 
