@@ -19,6 +19,7 @@ from interfaces.http.routes import (
     notifications,
     orgs,
     projects,
+    scheduler,
     signing,
     stages,
     telemetry,
@@ -75,4 +76,5 @@ def create_app(
         lists,
     ):
         app.include_router(module.router)
+    app.include_router(scheduler.router)
     return app
