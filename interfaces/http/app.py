@@ -6,7 +6,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
 
+from adapters.metrics import (
+    HttpMetrics,
+    PoolCollector,
+    ProjectionLagCollector,
+    psycopg_pool_use,
+    sqlalchemy_pool_use,
+)
+from adapters.postgres.usage import UsageRecorder
 from interfaces.http.middleware import install_middleware
 from interfaces.http.problems import install_problem_handlers
 from interfaces.http.routes import (
@@ -17,6 +26,7 @@ from interfaces.http.routes import (
     lists,
     meta,
     notifications,
+    observability,
     orgs,
     projects,
     signing,
@@ -25,6 +35,7 @@ from interfaces.http.routes import (
 )
 from interfaces.runtime import Runtime, build_runtime
 from interfaces.settings import Settings
+from projections.registry import all_projections
 
 
 def create_app(
@@ -39,14 +50,20 @@ def create_app(
     # shutdown, so code after uvicorn.run() may never run.
     owned = runtime is None if own_runtime is None else own_runtime
     live = runtime or build_runtime(settings)
+    registry = metrics_registry(live)
+    usage = UsageRecorder(live.idempotency_engine, interval=settings.usage_flush_seconds)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        usage.start()
         try:
             yield
         finally:
-            if owned:
-                live.close()
+            try:
+                usage.stop()
+            finally:
+                if owned:
+                    live.close()
 
     app = FastAPI(
         title="TEAIM",
@@ -56,8 +73,10 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.runtime = live
+    app.state.metrics_registry = registry
+    app.state.usage = usage
     install_problem_handlers(app)
-    install_middleware(app, settings, live.idempotency)
+    install_middleware(app, settings, live.idempotency, metrics=HttpMetrics(registry), usage=usage)
     for module in (
         meta,
         orgs,
@@ -71,6 +90,25 @@ def create_app(
         telemetry,
         lists,
         notifications,
+        observability,
     ):
         app.include_router(module.router)
     return app
+
+
+def metrics_registry(runtime: Runtime) -> CollectorRegistry:
+    """This app's metrics: its requests (added by the middleware), projection lag, pools."""
+    registry = CollectorRegistry()
+    names = [p.name for p in all_projections()]
+    registry.register(ProjectionLagCollector(runtime.database.url, names))
+    event_store = runtime.app.recorder.datastore.pool  # type: ignore[attr-defined]
+    registry.register(
+        PoolCollector(
+            {
+                "read": lambda: psycopg_pool_use(runtime.read_db.pool_stats()),
+                "events": lambda: psycopg_pool_use(event_store.get_stats()),
+                "write": lambda: sqlalchemy_pool_use(runtime.idempotency_engine),
+            }
+        )
+    )
+    return registry
