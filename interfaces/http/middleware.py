@@ -11,6 +11,7 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Iterable, Iterator
 from functools import partial
 from uuid import UUID
 
@@ -20,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Match, Router
+from starlette.routing import BaseRoute, Match, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.metrics import HttpMetrics
@@ -70,6 +71,7 @@ class RequestMiddleware:
         self.router = router
         self.metrics = metrics
         self.usage = usage
+        self._routes: list[BaseRoute] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -125,11 +127,24 @@ class RequestMiddleware:
         if route is not None:
             return str(getattr(route, "path_format", None) or getattr(route, "path", UNMATCHED))
         # Answered before routing (an idempotent replay, an early refusal): match it here.
-        for candidate in self.router.routes:
+        if self._routes is None:
+            self._routes = list(_leaf_routes(self.router.routes))
+        for candidate in self._routes:
             match, _ = candidate.matches(scope)
             if match is not Match.NONE:
                 return str(getattr(candidate, "path_format", None) or UNMATCHED)
         return UNMATCHED
+
+
+def _leaf_routes(routes: Iterable[BaseRoute]) -> Iterator[BaseRoute]:
+    """The routes themselves: FastAPI keeps an included router as one entry that holds them
+    (the app includes its routers without a prefix, so their paths are whole)."""
+    for route in routes:
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            yield from _leaf_routes(included.routes)
+        else:
+            yield route
 
 
 class IdempotencyMiddleware:
