@@ -10,6 +10,7 @@ from uuid import uuid4
 
 import orjson
 import pytest
+from fastapi.testclient import TestClient  # conftest imported it first, warnings handled
 
 from adapters.postgres.database import DatabaseUrl
 from domain.roles import Role
@@ -21,7 +22,6 @@ from tests.api.conftest import (
     JWT_SECRET,
     SERVICE_TOKEN,
     Api,
-    TestClient,
     TestClock,
     bearer,
     dev,

@@ -8,13 +8,14 @@ from uuid import UUID
 
 import pytest
 from fastapi import FastAPI
+from fastapi.testclient import TestClient  # conftest imported it first, warnings handled
 from prometheus_client.parser import text_string_to_metric_families
 
 from adapters.metrics import record_job_run
 from adapters.postgres.usage import UsageRecorder
 from domain.roles import Role
 from projections.registry import all_projections
-from tests.api.conftest import Api, TestClient, assert_problem, bearer, dev, service
+from tests.api.conftest import Api, assert_problem, bearer, dev, service
 
 METRICS_TOKEN = "metrics-tests-token-0123456789"
 UUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
