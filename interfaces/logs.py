@@ -172,10 +172,24 @@ def _fields(record: logging.LogRecord) -> dict[str, Any]:
     return fields
 
 
-def _timestamp(created: float) -> str:
-    seconds = int(created)
-    millis = int((created - seconds) * 1000)
-    return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(seconds))}.{millis:03d}Z"
+class _Timestamps:
+    """ISO 8601 UTC with milliseconds; the seconds part formatted once per second (a busy
+    process writes hundreds of lines a second, and strftime costs more than the rest)."""
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._prefix = ""
+
+    def __call__(self, created: float) -> str:
+        second = int(created)
+        if second != self._second:
+            # Two threads may both format a new second; either result is the same string.
+            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = second
+        return f"{self._prefix}.{int((created - second) * 1000):03d}Z"
+
+
+_timestamp = _Timestamps()
 
 
 class JsonFormatter(logging.Formatter):
@@ -234,6 +248,11 @@ def configure_logging(
     )
     handler = _OurHandler(stream or sys.stderr)
     handler.setFormatter(formatter)
+    # Neither format shows the process, thread or source line of a record: not collecting them
+    # makes every record (one per request) cheaper to create.
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     root = logging.getLogger()
     for old in [h for h in root.handlers if isinstance(h, _OurHandler)]:
         root.removeHandler(old)
