@@ -16,6 +16,7 @@ import psycopg
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+from psycopg_pool import ConnectionPool
 from sqlalchemy import Engine
 from sqlalchemy.pool import QueuePool
 
@@ -106,6 +107,12 @@ def psycopg_pool_use(stats: Mapping[str, int]) -> PoolUse:
     )
 
 
+def event_store_pool_use(recorder: object) -> PoolUse:
+    """Use of the eventsourcing PostgreSQL recorder's psycopg pool (the command side's)."""
+    pool: ConnectionPool[Any] = recorder.datastore.pool  # type: ignore[attr-defined]
+    return psycopg_pool_use(pool.get_stats())
+
+
 def sqlalchemy_pool_use(engine: Engine) -> PoolUse:
     """Use of a SQLAlchemy engine's pool (the write engine's)."""
     pool = engine.pool
@@ -155,7 +162,7 @@ class PoolCollector(Collector):
 class ProjectionLagCollector(Collector):
     """Each read model's position, lag in events and seconds, and whether it stopped."""
 
-    def __init__(self, url: DatabaseUrl, names: Sequence[str]) -> None:
+    def __init__(self, url: Callable[[], DatabaseUrl], names: Sequence[str]) -> None:
         self._url = url
         self._names = list(names)
 
@@ -165,7 +172,7 @@ class ProjectionLagCollector(Collector):
             "teaim_projection_status_up", "1 when the projections' status could be read."
         )
         try:
-            with psycopg.connect(self._url.libpq(), connect_timeout=5) as conn:
+            with psycopg.connect(self._url().libpq(), connect_timeout=5) as conn:
                 rows = statuses(conn, self._names)
         except psycopg.Error:
             log.warning("cannot read the projections' status", exc_info=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID
@@ -48,7 +49,8 @@ class RouteUsage:
 class UsageRecorder:
     """Counts requests per org, hour, route and status; writes them out every `interval`."""
 
-    def __init__(self, engine: Engine, *, interval: float) -> None:
+    def __init__(self, engine: Callable[[], Engine], *, interval: float) -> None:
+        # Looked up when writing: the app (and this) may be built before the runtime's pools.
         self._engine = engine
         self._interval = interval
         self._pending: dict[_Key, list[float]] = {}
@@ -94,7 +96,7 @@ class UsageRecorder:
             for (org, hour, method, route, status), (count, total_ms) in sorted(pending.items())
         ]
         try:
-            with self._engine.begin() as conn:
+            with self._engine().begin() as conn:
                 conn.execute(_UPSERT, rows)
         except Exception:
             self._restore(pending)

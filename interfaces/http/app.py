@@ -12,6 +12,7 @@ from adapters.metrics import (
     HttpMetrics,
     PoolCollector,
     ProjectionLagCollector,
+    event_store_pool_use,
     psycopg_pool_use,
     sqlalchemy_pool_use,
 )
@@ -51,7 +52,7 @@ def create_app(
     owned = runtime is None if own_runtime is None else own_runtime
     live = runtime or build_runtime(settings)
     registry = metrics_registry(live)
-    usage = UsageRecorder(live.idempotency_engine, interval=settings.usage_flush_seconds)
+    usage = UsageRecorder(lambda: live.idempotency_engine, interval=settings.usage_flush_seconds)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -97,16 +98,18 @@ def create_app(
 
 
 def metrics_registry(runtime: Runtime) -> CollectorRegistry:
-    """This app's metrics: its requests (added by the middleware), projection lag, pools."""
+    """This app's metrics: its requests (added by the middleware), projection lag, pools.
+
+    Sources are looked up when scraped, so building the app touches no database.
+    """
     registry = CollectorRegistry()
     names = [p.name for p in all_projections()]
-    registry.register(ProjectionLagCollector(runtime.database.url, names))
-    event_store = runtime.app.recorder.datastore.pool  # type: ignore[attr-defined]
+    registry.register(ProjectionLagCollector(lambda: runtime.database.url, names))
     registry.register(
         PoolCollector(
             {
                 "read": lambda: psycopg_pool_use(runtime.read_db.pool_stats()),
-                "events": lambda: psycopg_pool_use(event_store.get_stats()),
+                "events": lambda: event_store_pool_use(runtime.app.recorder),
                 "write": lambda: sqlalchemy_pool_use(runtime.idempotency_engine),
             }
         )
