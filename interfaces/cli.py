@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 import uuid
 from uuid import UUID
@@ -32,8 +33,10 @@ from interfaces.settings import Settings
 @click.option("-v", "--verbose", is_flag=True, help="Log at INFO level.")
 def main(verbose: bool) -> None:
     """TEAIM: event-sourced backend for client projects run through signed-off stages."""
-    # Commands other than serve log warnings only, unless asked; serve uses LOG_LEVEL.
-    configure_from_settings(Settings(), level="INFO" if verbose else "WARNING")
+    # Commands other than serve log warnings only, unless asked; serve uses LOG_LEVEL. Like
+    # logging.basicConfig, this leaves a host that set logging up already (a test) alone.
+    if not logging.getLogger().handlers:
+        configure_from_settings(Settings(), level="INFO" if verbose else "WARNING")
 
 
 @main.command()

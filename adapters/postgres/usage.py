@@ -15,15 +15,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID
 
-from sqlalchemy import Engine, text
+import psycopg
 
+from adapters.postgres.database import DatabaseUrl
 from adapters.postgres.read_db import ReadDatabase
 
 log = logging.getLogger("teaim.usage")
 
-_UPSERT = text(
+_UPSERT = (
     "INSERT INTO request_usage (org_id, hour, method, route, status, requests, duration_ms)"
-    " VALUES (:org_id, :hour, :method, :route, :status, :requests, :duration_ms)"
+    " VALUES (%(org_id)s, %(hour)s, %(method)s, %(route)s, %(status)s, %(requests)s,"
+    " %(duration_ms)s)"
     " ON CONFLICT (org_id, hour, method, route, status) DO UPDATE SET"
     " requests = request_usage.requests + EXCLUDED.requests,"
     " duration_ms = request_usage.duration_ms + EXCLUDED.duration_ms"
@@ -49,9 +51,11 @@ class RouteUsage:
 class UsageRecorder:
     """Counts requests per org, hour, route and status; writes them out every `interval`."""
 
-    def __init__(self, engine: Callable[[], Engine], *, interval: float) -> None:
-        # Looked up when writing: the app (and this) may be built before the runtime's pools.
-        self._engine = engine
+    def __init__(self, url: Callable[[], DatabaseUrl], *, interval: float) -> None:
+        # A connection of its own per write (one every few seconds): no pool of the runtime's
+        # is used, so writing the last counts still works however shutdown is ordered. The
+        # URL is looked up when writing: the app may be built before the runtime has one.
+        self._url = url
         self._interval = interval
         self._pending: dict[_Key, list[float]] = {}
         self._lock = threading.Lock()
@@ -96,8 +100,11 @@ class UsageRecorder:
             for (org, hour, method, route, status), (count, total_ms) in sorted(pending.items())
         ]
         try:
-            with self._engine().begin() as conn:
-                conn.execute(_UPSERT, rows)
+            with (
+                psycopg.connect(self._url().libpq(), connect_timeout=10) as conn,
+                conn.cursor() as cur,
+            ):
+                cur.executemany(_UPSERT, rows)
         except Exception:
             self._restore(pending)
             raise

@@ -52,7 +52,7 @@ def create_app(
     owned = runtime is None if own_runtime is None else own_runtime
     live = runtime or build_runtime(settings)
     registry = metrics_registry(live)
-    usage = UsageRecorder(lambda: live.idempotency_engine, interval=settings.usage_flush_seconds)
+    usage = UsageRecorder(lambda: live.database.url, interval=settings.usage_flush_seconds)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
