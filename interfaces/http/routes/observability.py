@@ -46,7 +46,7 @@ class UsageOut(BaseModel):
 
 @router.get(
     "/metrics",
-    include_in_schema=False,
+    response_class=Response,
     responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}, 401: _PROBLEM, 404: _PROBLEM},
 )
 async def metrics(request: Request, runtime: RuntimeDep) -> Response:
