@@ -32,6 +32,7 @@ from projections.base import Lookup
 from projections.dispatch import EventHandlers, event_class_of, handles, is_event
 from projections.notification_rules import (
     EVENT_RULES,
+    PLANNED_RULES,
     Facts,
     Member,
     Rule,
@@ -78,66 +79,20 @@ class NotificationsProjection(EventHandlers):
         self, event: TeaimAggregate.Event, record: EventRecord, out: Batch, lookup: Lookup
     ) -> None:
         """Notify whom the event's rule names, with the project as it was before the event."""
-        project_id = record.project_id
-        if project_id is None:
-            return
-        rule = EVENT_RULES[event_class_of(event)]
-        # The rule names the payload fields it reads (checked against the event class).
-        payload = record.payload
-        subject_id = _subject_id(rule, record)
-        subject = _one(lookup, SUBJECTS, {"org_id": record.org_id, "subject_id": subject_id})
-        members = [
-            Member(user_id=row["user_id"], role=Role(row["role"]), signer=bool(row["signer"]))
-            for row in lookup.rows(MEMBERS, {"org_id": record.org_id, "project_id": project_id})
-        ]
-        facts = Facts(
-            actor=record.actor,
-            payload=payload,
-            members=members,
-            subject_person=None if subject is None else subject["person"],
-        )
-        who = recipients(rule, facts)
-        if not who:
-            return
-        project = _one(lookup, SUBJECTS, {"org_id": record.org_id, "subject_id": project_id})
-        # A subject created by this very event is not tracked yet: the event labels it.
-        created = _created_subject(event, record)
-        subject_label = (
-            subject["label"] if subject is not None else created.label if created else None
-        )
-        title, body = render(
-            rule,
-            message_values(
-                payload,
-                actor=record.actor,
-                project=project["label"] if project is not None else "a project",
-                subject=subject_label or "?",
-            ),
-        )
-        link = link_for(rule.link, project_id, subject_id)
-        for recipient in who:
-            out.add(
-                Insert(
-                    NOTIFICATIONS,
-                    {
-                        "id": notification_id(record.position, recipient),
-                        "org_id": record.org_id,
-                        "project_id": project_id,
-                        "recipient": recipient,
-                        "position": record.position,
-                        "action": record.action,
-                        "actor": record.actor,
-                        "title": title,
-                        "body": body,
-                        "link": link,
-                        "created_at": record.occurred_at,
-                        "state": NoticeState.UNSEEN.value,
-                        "seen_at": None,
-                        "read_at": None,
-                        "archived_at": None,
-                    },
-                )
-            )
+        _notify_by_rule(EVENT_RULES[event_class_of(event)], event, record, out, lookup)
+
+    @handles(TeaimAggregate.Event)
+    def _notify_planned(
+        self, event: TeaimAggregate.Event, record: EventRecord, out: Batch, lookup: Lookup
+    ) -> None:
+        """Notify by a rule written ahead of its event class, matched by the action it will have.
+
+        The one place the bell matches an action name: no class exists to match yet. A test
+        fails as soon as a domain class has a planned action, so the rule moves to EVENT_RULES.
+        """
+        rule = PLANNED_RULES.get(record.action)
+        if rule is not None:
+            _notify_by_rule(rule, event, record, out, lookup)
 
     # Marks -----------------------------------------------------------------------------
 
@@ -257,6 +212,69 @@ class NotificationsProjection(EventHandlers):
             changes["person"] = event.owner or None
         if changes:
             out.add(Patch(SUBJECTS, {"subject_id": record.originator_id}, changes))
+
+
+def _notify_by_rule(
+    rule: Rule, event: TeaimAggregate.Event, record: EventRecord, out: Batch, lookup: Lookup
+) -> None:
+    """Insert one notification per recipient the rule names (none outside a project)."""
+    project_id = record.project_id
+    if project_id is None:
+        return
+    # The rule names the payload fields it reads (checked against the event class).
+    payload = record.payload
+    subject_id = _subject_id(rule, record)
+    subject = _one(lookup, SUBJECTS, {"org_id": record.org_id, "subject_id": subject_id})
+    members = [
+        Member(user_id=row["user_id"], role=Role(row["role"]), signer=bool(row["signer"]))
+        for row in lookup.rows(MEMBERS, {"org_id": record.org_id, "project_id": project_id})
+    ]
+    facts = Facts(
+        actor=record.actor,
+        payload=payload,
+        members=members,
+        subject_person=None if subject is None else subject["person"],
+    )
+    who = recipients(rule, facts)
+    if not who:
+        return
+    project = _one(lookup, SUBJECTS, {"org_id": record.org_id, "subject_id": project_id})
+    # A subject created by this very event is not tracked yet: the event labels it.
+    created = _created_subject(event, record)
+    subject_label = subject["label"] if subject is not None else created.label if created else None
+    title, body = render(
+        rule,
+        message_values(
+            payload,
+            actor=record.actor,
+            project=project["label"] if project is not None else "a project",
+            subject=subject_label or "?",
+        ),
+    )
+    link = link_for(rule.link, project_id, subject_id)
+    for recipient in who:
+        out.add(
+            Insert(
+                NOTIFICATIONS,
+                {
+                    "id": notification_id(record.position, recipient),
+                    "org_id": record.org_id,
+                    "project_id": project_id,
+                    "recipient": recipient,
+                    "position": record.position,
+                    "action": record.action,
+                    "actor": record.actor,
+                    "title": title,
+                    "body": body,
+                    "link": link,
+                    "created_at": record.occurred_at,
+                    "state": NoticeState.UNSEEN.value,
+                    "seen_at": None,
+                    "read_at": None,
+                    "archived_at": None,
+                },
+            )
+        )
 
 
 def _apply_mark(row: dict[str, Any], mark: Mark, at: datetime, out: Batch) -> None:
