@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, TypeGuard, TypeVar, cast
+from typing import Any, ClassVar, TypeGuard, TypeVar, cast, overload
 
 from domain.base import TeaimAggregate
 from projections.base import Lookup
@@ -31,6 +31,8 @@ from projections.ops import Batch
 from projections.records import EventRecord
 
 E = TypeVar("E", bound=TeaimAggregate.Event)
+E2 = TypeVar("E2", bound=TeaimAggregate.Event)
+E3 = TypeVar("E3", bound=TeaimAggregate.Event)
 S = TypeVar("S")
 Handler = Callable[[S, E, EventRecord, Batch, Lookup], None]
 _Bound = Callable[[Any, EventRecord, Batch, Lookup], None]
@@ -38,12 +40,28 @@ _Bound = Callable[[Any, EventRecord, Batch, Lookup], None]
 _MARK = "__handles__"
 
 
-def handles(*classes: type[E]) -> Callable[[Handler[S, E]], Handler[S, E]]:
-    """Register the decorated method as the handler of these domain event classes."""
+@overload
+def handles(first: type[E], /) -> Callable[[Handler[S, E]], Handler[S, E]]: ...
+@overload
+def handles(
+    first: type[E], second: type[E2], /
+) -> Callable[[Handler[S, E | E2]], Handler[S, E | E2]]: ...
+@overload
+def handles(
+    first: type[E], second: type[E2], third: type[E3], /
+) -> Callable[[Handler[S, E | E2 | E3]], Handler[S, E | E2 | E3]]: ...
+@overload
+def handles(*classes: type[E]) -> Callable[[Handler[S, E]], Handler[S, E]]: ...
+def handles(*classes: type[Any]) -> Callable[[Handler[Any, Any]], Handler[Any, Any]]:
+    """Register the decorated method as the handler of these domain event classes.
+
+    With two or three classes the handler may take their union (mypy then checks each field
+    it reads on every one of them); with more, their common base.
+    """
     if not classes:
         raise TypeError("handles() needs at least one event class")
 
-    def register(handler: Handler[S, E]) -> Handler[S, E]:
+    def register(handler: Handler[Any, Any]) -> Handler[Any, Any]:
         setattr(handler, _MARK, classes)
         return handler
 
