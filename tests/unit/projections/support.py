@@ -33,7 +33,7 @@ from tests.unit.conftest import EPOCH, make_app
 MAPPER = make_app().mapper
 
 
-def stored(event: TeaimAggregate.Event) -> StoredEvent:
+def stored(event: Any) -> StoredEvent:
     """How the application stores an event."""
     return MAPPER.to_stored_event(event)
 
