@@ -20,13 +20,13 @@ their handlers run after the projection's own, part by part.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeGuard, TypeVar, cast, overload
 
 from domain.base import TeaimAggregate
 from projections.base import Lookup
-from projections.events import EventClass, EventView, event_class
+from projections.events import Converter, EventClass, EventView, event_class, payload_fields
 from projections.ops import Batch
 from projections.records import EventRecord
 
@@ -81,6 +81,7 @@ class Registration:
 @dataclass(frozen=True, slots=True)
 class _Plan:
     event_class: EventClass
+    fields: Mapping[str, Converter]
     handlers: tuple[_Bound, ...]
 
 
@@ -119,9 +120,10 @@ class EventHandlers:
         plan = self._plans.get(record.topic)
         if plan is None:
             cls = event_class(record.topic)
-            plan = self._plans[record.topic] = _Plan(cls, tuple(self._handlers_for(cls)))
+            plan = _Plan(cls, payload_fields(cls), tuple(self._handlers_for(cls)))
+            self._plans[record.topic] = plan
         if plan.handlers:
-            event = EventView(plan.event_class, record.payload)
+            event = EventView(plan.event_class, record.payload, plan.fields)
             for handler in plan.handlers:
                 handler(event, record, out, lookup)
 

@@ -86,9 +86,15 @@ class EventView:
 
     __slots__ = ("_fields", "_payload", "event_class")
 
-    def __init__(self, cls: EventClass, payload: Mapping[str, Any]) -> None:
+    def __init__(
+        self,
+        cls: EventClass,
+        payload: Mapping[str, Any],
+        fields: Mapping[str, Converter] | None = None,
+    ) -> None:
         self.event_class = cls
-        self._fields = payload_fields(cls)
+        # Dispatch passes the class's fields it looked up once per topic.
+        self._fields = payload_fields(cls) if fields is None else fields
         self._payload = payload
 
     def __getattr__(self, name: str) -> Any:
