@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 import orjson
@@ -27,9 +26,12 @@ _STAMP_FIELDS = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class EventRecord:
-    """One stored event, decoded for read models (JSON-friendly payload values)."""
+class EventRecord(NamedTuple):
+    """One stored event, decoded for read models (JSON-friendly payload values).
+
+    A named tuple rather than a frozen dataclass: as immutable, and built several times
+    faster, which counts once per event of every catch-up.
+    """
 
     position: int
     originator_id: UUID

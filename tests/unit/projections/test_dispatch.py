@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import ClassVar
 from uuid import UUID, uuid4
 
@@ -112,7 +111,7 @@ def test_the_class_is_resolved_once_per_topic(monkeypatch: pytest.MonkeyPatch) -
 def test_a_topic_naming_no_event_class_stops_the_projection() -> None:
     log = Log()
     record = log.record(Stage.Renamed, uuid4(), title="x")
-    vanished = dataclasses.replace(record, topic=VANISHED)
+    vanished = record._replace(topic=VANISHED)
     with pytest.raises(UnknownEventError, match=r"Stage\.Vanished"):
         _heard_by([vanished])
     event = stored(log.event(Stage.Renamed, uuid4(), title="x"))
