@@ -4,50 +4,27 @@ from __future__ import annotations
 
 import hmac
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
-from uuid import UUID
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from prometheus_client import CONTENT_TYPE_LATEST
-from pydantic import BaseModel
 from starlette.responses import Response
 
 from adapters.metrics import exposition
 from adapters.postgres.usage import usage_by_route
 from domain.roles import Role
 from interfaces.http.deps import CtxDep, RuntimeDep
-from interfaces.http.problems import ProblemError
+from interfaces.http.models.observability import RouteUsageOut, UsageOut
+from interfaces.http.problems import ProblemError, error_responses
 
 router = APIRouter(tags=["observability"])
-
-_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
-
-
-class RouteUsageOut(BaseModel):
-    """Requests the org made to one route that got one status."""
-
-    method: str
-    route: str
-    status: int
-    requests: int
-    mean_ms: float
-
-
-class UsageOut(BaseModel):
-    """The caller's org's requests by route and status since `since` (whole hours, UTC)."""
-
-    org_id: UUID
-    since: datetime
-    hours: int
-    requests: int
-    routes: list[RouteUsageOut]
 
 
 @router.get(
     "/metrics",
     response_class=Response,
-    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}, 401: _PROBLEM, 404: _PROBLEM},
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}, **error_responses(401, 404)},
 )
 async def metrics(request: Request, runtime: RuntimeDep) -> Response:
     """Prometheus text format; only for the bearer of METRICS_TOKEN (absent when unset)."""
@@ -65,7 +42,7 @@ async def metrics(request: Request, runtime: RuntimeDep) -> Response:
 
 @router.get(
     "/api/admin/usage",
-    responses={401: _PROBLEM, 403: _PROBLEM, 422: _PROBLEM},
+    responses=error_responses(401, 403, 422),
 )
 def usage(
     ctx: CtxDep,
