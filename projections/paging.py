@@ -18,8 +18,10 @@ from typing import Generic, TypeVar
 
 import orjson
 
-# Every cursor a query issues fits well inside this (text keys are capped far below it).
-MAX_CURSOR_LENGTH = 1024
+# Every cursor a query issues fits inside this. The longest key is a name sort: a name of
+# 200 characters (the domain's cap) of 4-byte UTF-8 is 800 bytes, plus an id, the order and
+# the JSON around them, about 900 bytes, which base64 makes about 1,200 characters.
+MAX_CURSOR_LENGTH = 2048
 # Log positions are bigints.
 MAX_POSITION = 2**63 - 1
 POSITION_ORDER = "position"

@@ -167,6 +167,23 @@ def test_my_projects_sort_by_name_newest_and_oldest(api: Api) -> None:
             assert ids(walk(api, "/api/projects", h, limit, sort=sort)) == ids(expected), sort
 
 
+def test_a_name_sort_over_the_longest_names_pages_to_the_end(api: Api) -> None:
+    # The longest cursor a list issues: a name at the domain's cap, of 4-byte characters.
+    org = api.new_org()
+    h = dev("olive", org)
+    made = set()
+    for n, char in enumerate(["\U0001f600", "\U0001f601", "\U0001f602"]):
+        body = {"code": f"L-{n}", "name": char * 200}
+        made.add(created(api, "/api/projects", body, h)["id"])
+    project = UUID(next(iter(made)))
+    for n in range(3):
+        register(api, project, h, "\U0001f4c4" * 199 + str(n), [])
+    sync(api)
+    assert set(ids(walk(api, "/api/projects", h, 1, sort="name"))) == made
+    documents = walk(api, f"/api/projects/{project}/documents", h, 1, sort="name")
+    assert len(documents) == 3
+
+
 # Members -------------------------------------------------------------------------------
 
 
