@@ -25,6 +25,7 @@ from interfaces.runtime import (
     start_projections,
     start_sealer,
 )
+from interfaces.serve_workers import serve_workers
 from interfaces.settings import Settings
 
 
@@ -41,7 +42,14 @@ def main(verbose: bool) -> None:
 @main.command()
 @click.option("--host", default=None, help="Interface to bind (default from HOST, 127.0.0.1).")
 @click.option("--port", default=None, type=int, help="Port (default from PORT, 8000).")
-def serve(host: str | None, port: int | None) -> None:
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="API processes; above 1, this process runs the background work and supervises them.",
+)
+def serve(host: str | None, port: int | None, workers: int) -> None:
     """Run the HTTP API (starting the embedded database when DATABASE_URL is unset)."""
     import uvicorn
 
@@ -56,6 +64,11 @@ def serve(host: str | None, port: int | None) -> None:
         start_projections(runtime)
     if settings.seal_interval_seconds > 0:
         start_sealer(runtime)
+    if workers > 1:
+        serve_workers(
+            runtime, workers=workers, host=host or settings.host, port=port or settings.port
+        )
+        return
     app = create_app(runtime=runtime, own_runtime=True)
     uvicorn.run(
         app,

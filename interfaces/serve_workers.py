@@ -1,0 +1,91 @@
+"""`teaim serve --workers N`: N uvicorn API workers on one database, background work in the parent.
+
+The parent process owns everything that must exist once: the embedded PostgreSQL (started
+before any worker, stopped after the last one has exited) and the background work `teaim
+serve` runs (projections, the sealer). It then supervises N spawned API workers that share
+its listening socket. Each worker builds its own runtime from the environment the parent
+hands down: the parent's database as DATABASE_URL (so no worker starts or stops a server),
+and no projections or sealing (so N workers never run N copies of them).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from fastapi import FastAPI
+
+from interfaces.runtime import Runtime
+from interfaces.settings import Settings
+
+# uvicorn spawns each worker afresh, so it needs the app as an import path, not an object.
+WORKER_APP = "interfaces.serve_workers:api_worker_app"
+
+# Seconds a worker gives open requests (and notification streams) to finish on SIGTERM.
+GRACEFUL_SHUTDOWN_SECONDS = 5
+# The supervisor pings each worker and replaces one that does not answer in time. A spawned
+# worker answers only once it has imported the whole service, which on a busy two-core host
+# takes longer than uvicorn's 5 s default: the workers were being killed mid start-up.
+WORKER_HEALTHCHECK_SECONDS = 30
+
+
+def api_worker_app() -> FastAPI:
+    """The app factory each API worker calls: queries and commands only, no background work."""
+    from interfaces.http.app import create_app
+
+    # The runtime this builds is the worker's own and is closed by the app's lifespan.
+    return create_app(Settings())
+
+
+def worker_environment(runtime: Runtime) -> dict[str, str]:
+    """What each API worker must see in its environment, whatever the parent's .env says."""
+    return {
+        # The parent's database, embedded or not: the workers connect, never start or stop it.
+        # The embedded server trusts its unix socket, so this URI carries no password.
+        "DATABASE_URL": runtime.settings.database_url or runtime.database.url.libpq(),
+        "RUN_PROJECTIONS": "0",
+        "SEAL_INTERVAL_SECONDS": "0",
+        "STOP_EMBEDDED_ON_EXIT": "0",
+    }
+
+
+def serve_workers(runtime: Runtime, *, workers: int, host: str, port: int) -> None:
+    """Serve the API from `workers` processes until SIGINT/SIGTERM, then close `runtime`.
+
+    uvicorn's supervisor forwards SIGTERM to every worker and waits for each to exit (each
+    finishes its requests and closes its pools in its lifespan). Only then does this return
+    and close the parent's runtime: projections, sealer, and the embedded server last.
+    """
+    import uvicorn
+
+    try:
+        with _environment(worker_environment(runtime)):
+            uvicorn.run(
+                WORKER_APP,
+                factory=True,
+                workers=workers,
+                host=host,
+                port=port,
+                log_level="info",
+                timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+                timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
+            )
+    finally:
+        runtime.close()
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    # Spawned workers inherit os.environ at start (and restart): uvicorn offers no other
+    # channel to them. Restored afterwards so nothing else in this process sees the change.
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
