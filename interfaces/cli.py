@@ -16,6 +16,7 @@ from application.context import CommandContext, Principal
 from domain.errors import DomainError
 from domain.roles import Role
 from interfaces.cli_projections import projections_group
+from interfaces.cli_scheduler import scheduler_group
 from interfaces.http.auth import SERVICE_USER
 from interfaces.http.routes.auditors import replay_lines, verify_out
 from interfaces.runtime import (
@@ -23,7 +24,7 @@ from interfaces.runtime import (
     build_runtime,
     open_database,
     start_projections,
-    start_sealer,
+    start_scheduler,
 )
 from interfaces.serve_workers import serve_workers
 from interfaces.settings import Settings
@@ -60,10 +61,14 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
         runtime = build_runtime(settings)
     except (UnmigratedDatabaseError, ReadRoleError) as error:
         raise click.ClickException(str(error)) from None
-    if settings.run_projections:
-        start_projections(runtime)
-    if settings.seal_interval_seconds > 0:
-        start_sealer(runtime)
+    try:
+        if settings.run_projections:
+            start_projections(runtime)
+        if settings.run_scheduler:
+            start_scheduler(runtime)
+    except BaseException:
+        runtime.close()  # stops whatever did start, newest first
+        raise
     if workers > 1:
         serve_workers(
             runtime, workers=workers, host=host or settings.host, port=port or settings.port
@@ -167,6 +172,7 @@ def orgs_create(name: str, org_id: UUID | None) -> None:
 
 
 main.add_command(projections_group)
+main.add_command(scheduler_group)
 
 
 @main.group()

@@ -9,13 +9,17 @@ from datetime import timedelta
 
 from sqlalchemy import Engine
 
-from adapters.postgres.audit_log import PeriodicSealer, PostgresAuditLog
+from adapters.postgres.audit_log import PostgresAuditLog
 from adapters.postgres.database import DatabaseUrl, make_engine
 from adapters.postgres.embedded import EmbeddedPostgres
 from adapters.postgres.idempotency import PostgresIdempotencyStore
 from adapters.postgres.migrate import assert_migrated
 from adapters.postgres.projection_host import ProjectionHost
 from adapters.postgres.read_db import READ_ROLE, ReadDatabase
+from adapters.postgres.scheduler_runs import PostgresSchedulerRuns
+from adapters.scheduler.jobs import JobSpec
+from adapters.scheduler.scheduler import ClusterScheduler, JobFinishedHook
+from adapters.scheduler.standard_jobs import housekeeping_job, seal_job
 from adapters.system import OsSecrets, SystemClock
 from application.app import Teaim
 from application.config import AppConfig
@@ -52,7 +56,12 @@ def open_database(settings: Settings) -> Database:
 
 @dataclass
 class Runtime:
-    """Everything a running service holds; built once per process, closed once."""
+    """Everything a running service holds; built once per process, closed once.
+
+    Components are registered on one lifecycle as they start and closed in reverse order
+    (threads before the pools they use, pools before the database), each close running even
+    if an earlier one fails: a pool left open keeps the embedded server from stopping.
+    """
 
     settings: Settings
     database: Database
@@ -60,29 +69,20 @@ class Runtime:
     idempotency: PostgresIdempotencyStore
     idempotency_engine: Engine
     read_db: ReadDatabase
+    scheduler_runs: PostgresSchedulerRuns
+    jobs: list[JobSpec]
+    lifecycle: ExitStack = field(repr=False)
     projections: ProjectionHost | None = None
     audit_log: PostgresAuditLog | None = None
-    sealer: PeriodicSealer | None = None
+    scheduler: ClusterScheduler | None = None
     _closed: bool = field(default=False, repr=False)
 
     def close(self) -> None:
-        """Release connections, then stop the embedded database if we started it."""
+        """Stop what started, newest first, then stop the embedded database if we started it."""
         if self._closed:
             return
         self._closed = True
-        # Each step runs even if an earlier one fails: a pool left open keeps the embedded
-        # server from stopping.
-        with ExitStack() as steps:
-            steps.callback(self.database.close, stop_embedded=self.settings.stop_embedded_on_exit)
-            steps.callback(self.idempotency_engine.dispose)
-            steps.callback(self.app.close)
-            if self.audit_log is not None:
-                steps.callback(self.audit_log.close)
-            steps.callback(self.read_db.close)
-            if self.projections is not None:
-                steps.callback(self.projections.stop)
-            if self.sealer is not None:
-                steps.callback(self.sealer.stop)
+        self.lifecycle.close()
 
 
 def read_database_url(settings: Settings, owner: DatabaseUrl) -> DatabaseUrl:
@@ -97,9 +97,13 @@ def read_database_url(settings: Settings, owner: DatabaseUrl) -> DatabaseUrl:
 def build_runtime(
     settings: Settings, database: Database | None = None, *, clock: Clock | None = None
 ) -> Runtime:
-    """Wire adapters into the application; refuse an unmigrated database."""
-    db = database or open_database(settings)
-    try:
+    """Wire adapters into the application; refuse an unmigrated database.
+
+    A failure part-way closes whatever was already opened, in reverse order.
+    """
+    with ExitStack() as lifecycle:
+        db = database or open_database(settings)
+        lifecycle.callback(db.close, stop_embedded=settings.stop_embedded_on_exit)
         assert_migrated(db.url.libpq())
         env = db.url.eventsourcing_env(pool_size=settings.db_pool_size)
         env["AGGREGATE_CACHE_MAXSIZE"] = str(settings.aggregate_cache_size)
@@ -109,48 +113,77 @@ def build_runtime(
             secrets=OsSecrets(),
             config=AppConfig(signing_link_ttl=timedelta(days=settings.signing_link_ttl_days)),
         )
+        lifecycle.callback(app.close)
         engine = make_engine(db.url, pool_pre_ping=True, pool_size=settings.db_pool_size)
+        lifecycle.callback(engine.dispose)
         # A reservation older than this belongs to a request that died without releasing it.
         idempotency = PostgresIdempotencyStore(engine, pending_timeout=timedelta(minutes=5))
-    except BaseException:
-        db.close(stop_embedded=settings.stop_embedded_on_exit)
-        raise
-    try:
         read_db = ReadDatabase(
             read_database_url(settings, db.url), max_size=settings.db_pool_size, require_rls=True
         )
-    except BaseException:
-        app.close()
-        engine.dispose()
-        db.close(stop_embedded=settings.stop_embedded_on_exit)
-        raise
-    # Auditors read the event store itself, which only owner connections may touch.
-    audit_log = PostgresAuditLog(db.url)
-    app.use_audit_log(audit_log)
-    return Runtime(
-        settings=settings,
-        database=db,
-        app=app,
-        idempotency=idempotency,
-        idempotency_engine=engine,
-        read_db=read_db,
-        audit_log=audit_log,
-    )
+        lifecycle.callback(read_db.close)
+        # Auditors read the event store itself, which only owner connections may touch.
+        audit_log = PostgresAuditLog(db.url)
+        lifecycle.callback(audit_log.close)
+        app.use_audit_log(audit_log)
+        scheduler_runs = PostgresSchedulerRuns(db.url)
+        lifecycle.callback(scheduler_runs.close)
+        return Runtime(
+            settings=settings,
+            database=db,
+            app=app,
+            idempotency=idempotency,
+            idempotency_engine=engine,
+            read_db=read_db,
+            scheduler_runs=scheduler_runs,
+            jobs=scheduled_jobs(settings, app, scheduler_runs),
+            audit_log=audit_log,
+            # Handed over: from here on the runtime's close() runs these steps.
+            lifecycle=lifecycle.pop_all(),
+        )
+
+
+def scheduled_jobs(settings: Settings, app: Teaim, runs: PostgresSchedulerRuns) -> list[JobSpec]:
+    """Every timed job of the service (the same list in every process, so any may fire it)."""
+    jobs = [
+        housekeeping_job(
+            runs,
+            timedelta(seconds=settings.scheduler_housekeeping_seconds),
+            keep=timedelta(days=settings.scheduler_retention_days),
+        )
+    ]
+    if settings.seal_interval_seconds > 0:
+        jobs.append(seal_job(app, timedelta(seconds=settings.seal_interval_seconds)))
+    return jobs
 
 
 def start_projections(runtime: Runtime) -> ProjectionHost:
     """Run every projection inside this process (what `teaim serve` does by default)."""
     if runtime.projections is None:
-        runtime.projections = ProjectionHost(all_projections(), runtime.database.url)
-        runtime.projections.start()
+        host = ProjectionHost(all_projections(), runtime.database.url)
+        # Registered first: stopping a host that never started is harmless.
+        runtime.lifecycle.callback(host.stop)
+        runtime.projections = host
+        host.start()
     return runtime.projections
 
 
-def start_sealer(runtime: Runtime) -> PeriodicSealer:
-    """Seal every changed project now and then every SEAL_INTERVAL_SECONDS (`teaim serve`)."""
-    if runtime.sealer is None:
-        runtime.sealer = PeriodicSealer(
-            runtime.app, interval_seconds=runtime.settings.seal_interval_seconds
+def start_scheduler(
+    runtime: Runtime,
+    *,
+    on_job_finished: JobFinishedHook | None = None,
+    process: str | None = None,
+) -> ClusterScheduler:
+    """Fire the timed jobs from this process too (`teaim serve` by default, `scheduler run`).
+
+    `on_job_finished(job_id, outcome, seconds)` is called after each run this process took
+    part in (metrics).
+    """
+    if runtime.scheduler is None:
+        scheduler = ClusterScheduler(
+            runtime.jobs, runtime.scheduler_runs, process=process, on_job_finished=on_job_finished
         )
-        runtime.sealer.start()
-    return runtime.sealer
+        runtime.lifecycle.callback(scheduler.stop)
+        runtime.scheduler = scheduler
+        scheduler.start()
+    return runtime.scheduler

@@ -2,10 +2,10 @@
 
 The parent process owns everything that must exist once: the embedded PostgreSQL (started
 before any worker, stopped after the last one has exited) and the background work `teaim
-serve` runs (projections, the sealer). It then supervises N spawned API workers that share
+serve` runs (projections, the scheduler). It then supervises N spawned API workers that share
 its listening socket. Each worker builds its own runtime from the environment the parent
 hands down: the parent's database as DATABASE_URL (so no worker starts or stops a server),
-and no projections or sealing (so N workers never run N copies of them).
+and no projections or scheduler (so N workers never run N copies of them).
 """
 
 from __future__ import annotations
@@ -45,7 +45,8 @@ def worker_environment(runtime: Runtime) -> dict[str, str]:
         # The embedded server trusts its unix socket, so this URI carries no password.
         "DATABASE_URL": runtime.settings.database_url or runtime.database.url.libpq(),
         "RUN_PROJECTIONS": "0",
-        "SEAL_INTERVAL_SECONDS": "0",
+        # The job list (and so GET /api/admin/scheduler) stays the parent's; only firing is off.
+        "RUN_SCHEDULER": "0",
         "STOP_EMBEDDED_ON_EXIT": "0",
     }
 
@@ -55,7 +56,7 @@ def serve_workers(runtime: Runtime, *, workers: int, host: str, port: int) -> No
 
     uvicorn's supervisor forwards SIGTERM to every worker and waits for each to exit (each
     finishes its requests and closes its pools in its lifespan). Only then does this return
-    and close the parent's runtime: projections, sealer, and the embedded server last.
+    and close the parent's runtime: scheduler, projections, and the embedded server last.
     """
     import uvicorn
 

@@ -50,10 +50,22 @@ class Settings(BaseSettings):
         default=True,
         description="Run the projections inside `teaim serve` (else: `teaim projections run`).",
     )
+    run_scheduler: bool = Field(
+        default=True,
+        description="Run the scheduler inside `teaim serve` (else: `teaim scheduler run`).",
+    )
     seal_interval_seconds: float = Field(
         default=3600.0,
         ge=0,
-        description="How often `teaim serve` seals changed projects' hash chains (0: never).",
+        description="How often the scheduler seals changed projects' hash chains (0: never).",
+    )
+    scheduler_housekeeping_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="How often the scheduler marks runs of dead processes abandoned.",
+    )
+    scheduler_retention_days: float = Field(
+        default=30.0, gt=0, description="How long the scheduler's run log keeps finished runs."
     )
     stop_embedded_on_exit: bool = Field(
         default=True, description="Stop the embedded database the service itself started."

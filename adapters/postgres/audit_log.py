@@ -1,9 +1,7 @@
-"""The auditors' reads of the raw event store, and the periodic sealer that uses them."""
+"""The auditors' reads of the raw event store (the scheduler's sealing job uses them too)."""
 
 from __future__ import annotations
 
-import logging
-import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -15,9 +13,7 @@ from psycopg_pool import ConnectionPool
 
 from adapters.postgres.database import DatabaseUrl
 from adapters.postgres.read_db import TENANT_SETTING
-from application.auditing import AuditedEvent, AuditingCommands, ChainHead, SealRun
-
-log = logging.getLogger("teaim.audit")
+from application.auditing import AuditedEvent, ChainHead
 
 # Rows fetched per round trip of a server-side cursor: memory stays flat however long the
 # history, and a round trip per 500 rows costs little next to decoding them.
@@ -153,60 +149,3 @@ def _head(row: dict[str, Any]) -> ChainHead:
         position=int(row["notification_id"]),
         chain_hash=bytes(row["chain_hash"]),
     )
-
-
-class PeriodicSealer:
-    """Seals every project with new events on a fixed interval, in a thread, until stopped.
-
-    Simple on purpose (one process runs it: `teaim serve`); sealing is idempotent, so a second
-    process doing the same would only lose harmless races. The first pass runs at start-up,
-    so a service restarted more often than the interval still seals.
-    """
-
-    def __init__(self, app: AuditingCommands, *, interval_seconds: float) -> None:
-        self._app = app
-        self._interval = interval_seconds
-        self._stop = threading.Event()
-        self._since = 0
-        self._thread: threading.Thread | None = None
-        self.runs = 0
-
-    def start(self) -> None:
-        """Start the thread (once)."""
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="teaim-sealer", daemon=True)
-            self._thread.start()
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """Ask the thread to stop and wait for the pass in progress to end."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    @property
-    def stopped(self) -> bool:
-        """Whether the thread has ended (or never started)."""
-        return self._thread is None or not self._thread.is_alive()
-
-    def run_once(self) -> SealRun:
-        """One pass over the projects changed since the last pass."""
-        run = self._app.seal_all_projects(
-            since_position=self._since, correlation_id=f"sealer-{uuid4()}"
-        )
-        # A project that failed lost a race to another sealer or is gone: it is sealed again
-        # when it next changes (or by `teaim audit seal`), so the pass always moves on.
-        if run.failed:
-            log.warning("could not seal %d project(s): %s", len(run.failed), run.failed)
-        self._since = run.through_position
-        self.runs += 1
-        return run
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                run = self.run_once()
-                if run.sealed:
-                    log.info("sealed %d project(s)", len(run.sealed))
-            except Exception:
-                log.exception("sealing pass failed; retrying after the interval")
-            self._stop.wait(self._interval)

@@ -19,6 +19,7 @@ from interfaces.http.routes import (
     notifications,
     orgs,
     projects,
+    scheduler,
     signing,
     stages,
     telemetry,
@@ -73,4 +74,5 @@ def create_app(
         notifications,
     ):
         app.include_router(module.router)
+    app.include_router(scheduler.router)
     return app

@@ -42,6 +42,7 @@ NON_PROJECT_ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/api/audit/export"): "the caller's own org feed (project slice checked by the app)",
     ("GET", "/api/telemetry"): "the caller's own org: no id to point elsewhere",
     ("GET", "/api/admin/projections"): "service-wide status, no tenant data (owners/admins)",
+    ("GET", "/api/admin/scheduler"): "service-wide job status, no tenant data (owners/admins)",
     ("GET", "/api/notifications"): "the caller's own inbox",
     ("GET", "/api/notifications/stream"): "the caller's own inbox",
     ("POST", "/api/notifications/seen"): "the caller's own inbox",

@@ -6,7 +6,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -18,13 +18,14 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapters.postgres.audit_log import PeriodicSealer
+from adapters.scheduler.scheduler import ClusterScheduler
+from adapters.scheduler.standard_jobs import SEAL_JOB
 from application.chain import GENESIS, chain_link, content_hash
 from domain.roles import Role
 from domain.seal import seal_id_for
 from interfaces.cli import main
 from interfaces.http.auth import SERVICE_USER
-from interfaces.runtime import start_sealer
+from interfaces.runtime import start_scheduler
 from tests.api.conftest import DENIAL_TOPIC, Api, assert_problem, dev, service, service_ctx
 
 NDJSON = "application/x-ndjson"
@@ -382,29 +383,37 @@ def test_seal_all_projects_seals_every_changed_project_of_every_org(api: Api) ->
         assert verify(api, history) | {"seals": 1} == verify(api, history)
 
 
-def test_the_periodic_sealer_seals_what_changed_since_its_last_pass(api: Api) -> None:
+def test_the_sealing_job_seals_what_changed_since_its_last_run(api: Api) -> None:
     history = build_history(api, seal=False)
-    sealer = PeriodicSealer(api.runtime.app, interval_seconds=3600)
+    scheduler = ClusterScheduler(api.runtime.jobs, api.runtime.scheduler_runs, process="test")
+    job = scheduler.jobs[SEAL_JOB]
+    slots = iter(job.slot_at_or_before(datetime.now(UTC)) + k * job.every for k in range(3))
 
-    assert sealer.run_once().sealed == [history.project]
-    assert sealer.run_once().sealed == []
+    def run_once() -> list[UUID]:
+        fired = scheduler.fire(SEAL_JOB, next(slots))
+        assert fired.outcome == "ok", fired.error
+        assert fired.result is not None
+        return [UUID(project) for project in fired.result["sealed"]]
+
+    assert run_once() == [history.project]
+    assert run_once() == []
     later = build_history(api, seal=False)
-    assert sealer.run_once().sealed == [later.project]
+    assert run_once() == [later.project]
 
 
-def test_serve_starts_a_sealer_that_seals_at_once_and_stops_with_the_runtime(api: Api) -> None:
+def test_serve_starts_a_scheduler_that_seals_at_once_and_stops_with_the_runtime(api: Api) -> None:
     history = build_history(api, seal=False)
     assert api.runtime.settings.seal_interval_seconds == 3600
 
-    sealer = start_sealer(api.runtime)
+    scheduler = start_scheduler(api.runtime)
     deadline = time.monotonic() + 30
-    while sealer.runs == 0:
-        assert time.monotonic() < deadline, "the sealer never ran"
+    while not any(run.outcome == "ok" for run in api.runtime.scheduler_runs.runs(SEAL_JOB)):
+        assert time.monotonic() < deadline, "the sealing job never ran"
         time.sleep(0.01)
     assert verify(api, history)["seals"] == 1
 
     api.runtime.close()
-    assert sealer.stopped
+    assert not scheduler.running
 
 
 # Replay --------------------------------------------------------------------------------------

@@ -1,10 +1,12 @@
-"""Several `teaim` processes on one database: API processes, projection workers, one log.
+"""Several `teaim` processes on one database: API processes, workers, schedulers, one log.
 
 Real processes, started as an operator would: `teaim serve` twice (one of them with two
-uvicorn workers), `teaim projections run`, and `teaim orgs create`. Commands go through both
-APIs at once, several of them on the same aggregates, so the processes race for the same
-versions and the same log. Afterwards the log must be gap-free, every read model must equal a
-rebuild from the log, and SIGTERM must have stopped every process cleanly.
+uvicorn workers), `teaim projections run`, `teaim scheduler run` twice and `teaim orgs
+create`. Commands go through both APIs at once, several of them on the same aggregates, so the
+processes race for the same versions and the same log, while three schedulers race for every
+run of a job due each second. Afterwards the log must be gap-free, every read model must equal
+a rebuild from the log, each scheduled run must have fired in one process only, and SIGTERM
+must have stopped every process cleanly.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
@@ -42,6 +45,9 @@ SERVICE_TOKEN = "several-processes-service-token-0123456789"
 START_DEADLINE = 120.0
 STOP_DEADLINE = 60.0
 MEMBERS_PER_SIDE = 4
+# Seal runs every second: three schedulers then race for a run each second.
+SEAL_EVERY_SECONDS = "1"
+SEAL_RUNS = 3
 CONFLICT_RETRIES = 50
 
 
@@ -103,11 +109,11 @@ class Processes:
         self.started: list[Running] = []
 
     def start(self, name: str, *args: str, port: int | None = None, **env: str) -> Running:
-        """Start `teaim ARGS` in the background."""
+        """Start `teaim -v ARGS` in the background (INFO logs: uvicorn's and the scheduler's)."""
         log = self.workdir / f"{name}.log"
         with log.open("wb") as out:
             process = subprocess.Popen(
-                [*teaim_command(), *args],
+                [*teaim_command(), "-v", *args],
                 # Not the repository: a developer's .env there must not reach these processes.
                 cwd=self.workdir,
                 env={**self.env, **env},
@@ -178,8 +184,8 @@ def base_env(**values: str) -> dict[str, str]:
         DEV_AUTH="1",
         SERVICE_TOKEN=SERVICE_TOKEN,
         DB_POOL_SIZE="4",
-        # Sealing adds events of its own on a timer; this test drives every write itself.
-        SEAL_INTERVAL_SECONDS="0",
+        # Only the processes a test names run a scheduler.
+        RUN_SCHEDULER="0",
     )
     env.update(values)
     return env
@@ -285,15 +291,47 @@ def finished_pids(api: Running) -> set[int]:
     return {int(pid) for pid in re.findall(r"Finished server process \[(\d+)\]", api.output())}
 
 
-def test_two_apis_and_a_worker_share_one_database(database_url: str, tmp_path: Path) -> None:
+def fired_runs(running: Running) -> list[tuple[str, datetime]]:
+    """The runs this process says it executed (claimed and ran): (job id, scheduled time)."""
+    return [
+        (job, datetime.fromisoformat(at))
+        for job, at in re.findall(r"job (\S+) run (\S+): (?:ok|failed) in", running.output())
+    ]
+
+
+def executed_runs(url: str) -> list[tuple[str, datetime, str]]:
+    """The run log's executed runs (job, scheduled time, outcome); missed ones never ran."""
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT job_id, scheduled_at, outcome FROM scheduler_runs"
+            " WHERE outcome <> 'missed' ORDER BY id"
+        ).fetchall()
+    return [(str(job), at, str(outcome)) for job, at, outcome in rows]
+
+
+def seal_runs_done(url: str) -> bool:
+    """At least SEAL_RUNS seal runs ended well."""
+    return sum(
+        1 for job, _, outcome in executed_runs(url) if "seal" in job and outcome == "ok"
+    ) >= (SEAL_RUNS)
+
+
+def test_two_apis_workers_and_schedulers_share_one_database(
+    database_url: str, tmp_path: Path
+) -> None:
     env = base_env(DATABASE_URL=database_url, DATA_DIR=str(tmp_path / "var"))
+    scheduling = {"RUN_SCHEDULER": "1", "SEAL_INTERVAL_SECONDS": SEAL_EVERY_SECONDS}
     with processes(tmp_path, env) as teaim, ExitStack() as cleanup:
-        # A lone API process: no projections of its own.
+        # A lone API process: no projections or scheduler of its own.
         api_a = teaim.serve("api-a", RUN_PROJECTIONS="0")
-        # Two uvicorn workers under a parent that runs the projections, next to a separate
-        # projection worker: two hosts race for every projection's tracking row.
-        api_b = teaim.serve("api-b", "--workers", "2")
+        # Two uvicorn workers under a parent that runs the projections and a scheduler, next
+        # to a separate projection worker (two hosts race for every projection's tracking
+        # row) and two scheduler workers (three schedulers race for every run).
+        api_b = teaim.serve("api-b", "--workers", "2", **scheduling)
         worker = teaim.start("projections", "projections", "run")
+        schedulers = [
+            teaim.start(f"scheduler-{n}", "scheduler", "run", **scheduling) for n in range(2)
+        ]
         cleanup.callback(teaim.stop_all)
 
         orgs = [UUID(teaim.run("orgs", "create", f"Org {n}").strip()) for n in range(2)]
@@ -353,6 +391,7 @@ def test_two_apis_and_a_worker_share_one_database(database_url: str, tmp_path: P
                     assert {UUID(s["id"]) for s in items} == expected_stages
                     assert {s["state"] for s in items} == {"signed_off"}
 
+        wait_for(lambda: seal_runs_done(database_url), deadline=90, what="scheduled seal runs")
         wait_for(lambda: caught_up(database_url), deadline=60, what="projections to catch up")
 
         # SIGTERM reaches every process and every uvicorn worker, and each shuts down
@@ -365,6 +404,16 @@ def test_two_apis_and_a_worker_share_one_database(database_url: str, tmp_path: P
         assert api_b.stop() == 0, api_b.output()[-3000:]
         assert finished_pids(api_b) == b_workers, api_b.output()[-3000:]
         assert worker.stop() == 0, worker.output()[-3000:]
+        for scheduler in schedulers:
+            assert scheduler.stop() == 0, scheduler.output()[-3000:]
+
+    # Each scheduled run fired in exactly one process, and the run log agrees with them all.
+    fired = [run for running in (api_b, *schedulers) for run in fired_runs(running)]
+    assert len(fired) == len(set(fired)), sorted(fired)
+    logged = executed_runs(database_url)
+    assert sorted(fired) == sorted((job, at) for job, at, _ in logged)
+    # Stopped gracefully: no run was left claimed but unfinished.
+    assert "running" not in {outcome for _, _, outcome in logged}
 
     # The notification log is gap-free, though the processes raced for every append.
     with psycopg.connect(database_url) as conn:

@@ -1,0 +1,86 @@
+"""The timed jobs TEAIM runs today: sealing changed projects, and the run log's housekeeping."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Protocol
+
+from adapters.postgres.scheduler_runs import PostgresSchedulerRuns
+from adapters.scheduler.jobs import JobResult, JobRun, JobSpec
+from application.auditing import SealRun
+
+log = logging.getLogger("teaim.scheduler")
+
+SEAL_JOB = "audit.seal"
+HOUSEKEEPING_JOB = "scheduler.housekeeping"
+# Ids listed in a run's result are capped: the record is for operators, not an index.
+_LISTED = 100
+
+
+class Sealing(Protocol):
+    """The one application command the sealing job issues."""
+
+    def seal_all_projects(self, *, since_position: int = 0, correlation_id: str) -> SealRun:
+        """Seal every project with events after `since_position`."""
+        ...
+
+
+def seal_job(app: Sealing, every: timedelta) -> JobSpec:
+    """Seal every project changed since the last successful run (idempotent per project)."""
+
+    def run(job: JobRun) -> JobResult:
+        previous = job.previous_result or {}
+        since = int(previous.get("through_position", 0))
+        # The run key as correlation id: the seals a run makes point back to its record.
+        sealed = app.seal_all_projects(
+            since_position=since,
+            correlation_id=f"scheduler:{job.job_id}:{job.scheduled_at.isoformat()}",
+        )
+        # A project that failed lost a race to another sealer or is gone: it is sealed again
+        # when it next changes (or by `teaim audit seal`), so the pass always moves on.
+        if sealed.failed:
+            log.warning("could not seal %d project(s): %s", len(sealed.failed), sealed.failed)
+        if sealed.sealed:
+            log.info("sealed %d project(s)", len(sealed.sealed))
+        return {
+            "since_position": since,
+            "through_position": sealed.through_position,
+            "sealed_count": len(sealed.sealed),
+            "unchanged_count": len(sealed.unchanged),
+            "failed_count": len(sealed.failed),
+            "sealed": [str(p) for p in sealed.sealed[:_LISTED]],
+            "failed": [str(p) for p in sealed.failed[:_LISTED]],
+        }
+
+    return JobSpec(
+        id=SEAL_JOB,
+        every=every,
+        run=run,
+        description="Seal the hash chains of every project changed since the last seal run",
+    )
+
+
+def housekeeping_job(
+    runs: PostgresSchedulerRuns, every: timedelta, *, keep: timedelta = timedelta(days=30)
+) -> JobSpec:
+    """Mark runs whose process died as abandoned, and prune old runs from the run log."""
+
+    def run(_job: JobRun) -> JobResult:
+        abandoned = runs.reap_abandoned()
+        for record in abandoned:
+            log.warning(
+                "job %s run %s abandoned by %s (process gone)",
+                record.job_id,
+                record.scheduled_at.isoformat(),
+                record.process,
+            )
+        pruned = runs.prune(keep)
+        return {"abandoned": len(abandoned), "pruned": pruned}
+
+    return JobSpec(
+        id=HOUSEKEEPING_JOB,
+        every=every,
+        run=run,
+        description="Mark runs of dead processes abandoned; prune runs older than the retention",
+    )
