@@ -161,7 +161,11 @@ class ClusterScheduler:
         log.info("job %s run %s: %s in %.3fs", job_id, key.isoformat(), outcome, seconds)
         return FiredRun(job_id, key, outcome, error, result)
 
-    def _fire_scheduled(self, job_id: str, run_time: datetime) -> None:
+    def _fire_scheduled(self, job_id: str, run_time: datetime | None = None) -> None:
+        # A default only to satisfy APScheduler's check of the arguments `add_job` is given:
+        # RunTimeExecutor always passes the run time.
+        if run_time is None:
+            raise TypeError("a scheduled run needs its run time (use RunTimeExecutor)")
         try:
             self.fire(job_id, run_time)
         except Exception:
