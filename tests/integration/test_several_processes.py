@@ -108,7 +108,9 @@ class Processes:
         self.env = env
         self.started: list[Running] = []
 
-    def start(self, name: str, *args: str, port: int | None = None, **env: str) -> Running:
+    def start(
+        self, name: str, *args: str, port: int | None = None, env: dict[str, str] | None = None
+    ) -> Running:
         """Start `teaim -v ARGS` in the background (INFO logs: uvicorn's and the scheduler's)."""
         log = self.workdir / f"{name}.log"
         with log.open("wb") as out:
@@ -116,7 +118,7 @@ class Processes:
                 [*teaim_command(), "-v", *args],
                 # Not the repository: a developer's .env there must not reach these processes.
                 cwd=self.workdir,
-                env={**self.env, **env},
+                env={**self.env, **(env or {})},
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
@@ -125,10 +127,10 @@ class Processes:
         self.started.append(running)
         return running
 
-    def serve(self, name: str, *args: str, **env: str) -> Running:
+    def serve(self, name: str, *args: str, env: dict[str, str] | None = None) -> Running:
         """`teaim serve` on a free port, returned once it answers."""
         port = free_port()
-        api = self.start(name, "serve", "--port", str(port), *args, port=port, **env)
+        api = self.start(name, "serve", "--port", str(port), *args, port=port, env=env)
         wait_for(lambda: answers(api), deadline=START_DEADLINE, what=f"{name} to answer")
         return api
 
@@ -323,14 +325,14 @@ def test_two_apis_workers_and_schedulers_share_one_database(
     scheduling = {"RUN_SCHEDULER": "1", "SEAL_INTERVAL_SECONDS": SEAL_EVERY_SECONDS}
     with processes(tmp_path, env) as teaim, ExitStack() as cleanup:
         # A lone API process: no projections or scheduler of its own.
-        api_a = teaim.serve("api-a", RUN_PROJECTIONS="0")
+        api_a = teaim.serve("api-a", env={"RUN_PROJECTIONS": "0"})
         # Two uvicorn workers under a parent that runs the projections and a scheduler, next
         # to a separate projection worker (two hosts race for every projection's tracking
         # row) and two scheduler workers (three schedulers race for every run).
-        api_b = teaim.serve("api-b", "--workers", "2", **scheduling)
+        api_b = teaim.serve("api-b", "--workers", "2", env=scheduling)
         worker = teaim.start("projections", "projections", "run")
         schedulers = [
-            teaim.start(f"scheduler-{n}", "scheduler", "run", **scheduling) for n in range(2)
+            teaim.start(f"scheduler-{n}", "scheduler", "run", env=scheduling) for n in range(2)
         ]
         cleanup.callback(teaim.stop_all)
 
