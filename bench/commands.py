@@ -2,19 +2,25 @@
 
 Usage: uv run python -m bench.commands [--seconds 4]
 
-Both sides run in the same process against the same database in the same run, so the
-ratio is meaningful on a shared, noisy machine where absolute figures drift.
+Both sides run against the same database in the same run, so the ratio is meaningful on a
+shared, noisy machine where absolute figures drift.
   baseline: psycopg, one INSERT per transaction (autocommit), one connection per writer;
-  commands: Teaim.update_memory (guard loads the project, loads the memory, saves one event).
+  commands: Teaim.update_memory (guard loads the project, loads the memory, saves one event),
+            from threads sharing one application, or from processes (spawned) each with an
+            application of its own, as `teaim serve --workers N` runs them.
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import secrets
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from itertools import count
+from multiprocessing.queues import Queue
+from multiprocessing.synchronize import Barrier
 from uuid import UUID, uuid4
 
 import psycopg
@@ -88,6 +94,71 @@ def command_throughput(url: DatabaseUrl, writers: int, seconds: float) -> Throug
         app.close()
 
 
+def process_throughput(url: DatabaseUrl, writers: int, seconds: float) -> Throughput:
+    """`writers` spawned processes, each with its own application, updating its own memory."""
+    env = url.eventsourcing_env(pool_size=2)
+    app = Teaim(env, clock=_Clock(), secrets=_Secrets())
+    try:
+        org = uuid4()
+        service = CommandContext(Principal("service:bench", org, Role.OWNER, True), "bench")
+        app.create_org(ctx=service, name="Bench")
+    finally:
+        app.close()
+    spawn = multiprocessing.get_context("spawn")
+    # Every process sets up first; the clocks start together once all are ready.
+    ready = spawn.Barrier(writers)
+    results: Queue[tuple[int, float]] = spawn.Queue()
+    processes = [
+        spawn.Process(
+            target=_process_writer,
+            args=(url.libpq(), org, index, seconds, ready, results),
+            name=f"bench-writer-{index}",
+        )
+        for index in range(writers)
+    ]
+    for process in processes:
+        process.start()
+    # Each writer reports (operations, seconds) or dies: a bounded wait, never a hang.
+    reports = [results.get(timeout=seconds + 120) for _ in processes]
+    for process in processes:
+        process.join(30)
+        if process.exitcode != 0:
+            raise RuntimeError(f"{process.name} exited with {process.exitcode}")
+    return Throughput(
+        operations=sum(n for n, _ in reports),
+        seconds=sum(elapsed for _, elapsed in reports) / len(reports),
+    )
+
+
+def _process_writer(
+    url: str,
+    org: UUID,
+    index: int,
+    seconds: float,
+    ready: Barrier,
+    results: Queue[tuple[int, float]],
+) -> None:
+    env = DatabaseUrl.parse(url).eventsourcing_env(pool_size=2)
+    env["AGGREGATE_CACHE_MAXSIZE"] = "1000"
+    app = Teaim(env, clock=_Clock(), secrets=_Secrets())
+    try:
+        ctx = CommandContext(Principal(f"process-writer-{index}", org, Role.ADMIN), "bench")
+        project = app.create_project(ctx=ctx, code=f"M{index}-{uuid4().hex[:6]}", name="B")
+        memory = app.create_memory(ctx=ctx, project_id=project.id, title="start", body="", tags=[])
+        update = _updater(app, ctx, project.id, memory.id)
+        update()  # warm: plans, caches, connections
+        ready.wait(timeout=120)
+        began = time.perf_counter()
+        deadline = began + seconds
+        operations = 0
+        while time.perf_counter() < deadline:
+            update()
+            operations += 1
+        results.put((operations, time.perf_counter() - began))
+    finally:
+        app.close()
+
+
 def _updater(
     app: Teaim, ctx: CommandContext, project_id: UUID, memory_id: UUID
 ) -> Callable[[], None]:
@@ -117,13 +188,17 @@ def main() -> None:
         base4 = raw_insert_baseline(url, 4, args.seconds)
         cmd1 = command_throughput(url, 1, args.seconds)
         cmd4 = command_throughput(url, 4, args.seconds)
+        proc4 = process_throughput(url, 4, args.seconds)
     print(f"baseline raw insert, 1 writer:  {base1.per_second:9.1f} inserts/s")
     print(f"baseline raw insert, 4 writers: {base4.per_second:9.1f} inserts/s")
     print(f"commands, 1 writer:             {cmd1.per_second:9.1f} commands/s")
     print(f"commands, 4 writers:            {cmd4.per_second:9.1f} commands/s")
+    print(f"commands, 4 processes:          {proc4.per_second:9.1f} commands/s")
     print(f"ratio commands/baseline, 1 writer:  {cmd1.per_second / base1.per_second:.2f}x")
     print(f"ratio commands/baseline, 4 writers: {cmd4.per_second / base1.per_second:.2f}x")
+    print(f"ratio commands/baseline, 4 processes: {proc4.per_second / base1.per_second:.2f}x")
     print(f"ratio commands 4 writers / raw 4 writers: {cmd4.per_second / base4.per_second:.2f}x")
+    print(f"ratio commands 4 processes / raw 4 writers: {proc4.per_second / base4.per_second:.2f}x")
 
 
 if __name__ == "__main__":
