@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import queue
 import secrets
 import time
 from collections.abc import Callable
@@ -118,12 +119,20 @@ def process_throughput(url: DatabaseUrl, writers: int, seconds: float) -> Throug
     ]
     for process in processes:
         process.start()
-    # Each writer reports (operations, seconds) or dies: a bounded wait, never a hang.
-    reports = [results.get(timeout=seconds + 120) for _ in processes]
+    reports: list[tuple[int, float]] = []
+    deadline = time.monotonic() + seconds + 180
+    while len(reports) < writers:
+        try:
+            reports.append(results.get(timeout=1.0))
+        except queue.Empty:
+            # A writer that died never reports: fail now rather than wait out the deadline.
+            failed = [p for p in processes if p.exitcode not in (None, 0)]
+            if failed or time.monotonic() > deadline:
+                for process in processes:
+                    process.kill()
+                raise RuntimeError(f"writers failed or hung: {failed or processes}") from None
     for process in processes:
         process.join(30)
-        if process.exitcode != 0:
-            raise RuntimeError(f"{process.name} exited with {process.exitcode}")
     return Throughput(
         operations=sum(n for n, _ in reports),
         seconds=sum(elapsed for _, elapsed in reports) / len(reports),

@@ -25,9 +25,10 @@ WORKER_APP = "interfaces.serve_workers:api_worker_app"
 # Seconds a worker gives open requests (and notification streams) to finish on SIGTERM.
 GRACEFUL_SHUTDOWN_SECONDS = 5
 # The supervisor pings each worker and replaces one that does not answer in time. A spawned
-# worker answers only once it has imported the whole service, which on a busy two-core host
-# takes longer than uvicorn's 5 s default: the workers were being killed mid start-up.
-WORKER_HEALTHCHECK_SECONDS = 30
+# worker answers only once it has imported the whole service: 1-2 s on an idle host, but over
+# 20 s on an overloaded one, where uvicorn's 5 s default (and 30 s) killed workers mid
+# start-up. The cost: a hung worker is replaced after a minute.
+WORKER_HEALTHCHECK_SECONDS = 60
 
 
 def api_worker_app() -> FastAPI:
