@@ -18,15 +18,18 @@ import queue
 import secrets
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import count
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Barrier
+from typing import cast
 from uuid import UUID, uuid4
 
 import psycopg
 
 from adapters.postgres.database import DatabaseUrl
+from adapters.postgres.recorder import GroupCommitRecorder
 from application.app import Teaim
 from application.context import CommandContext, Principal
 from bench._support import Throughput, run_threads, scratch_database
@@ -73,7 +76,31 @@ def raw_insert_baseline(url: DatabaseUrl, writers: int, seconds: float) -> Throu
             conn.close()
 
 
-def command_throughput(url: DatabaseUrl, writers: int, seconds: float) -> Throughput:
+@dataclass(frozen=True)
+class Commands:
+    """Commands per second, and how many saves each group commit carried on average."""
+
+    throughput: Throughput
+    saves_per_commit: float
+
+    @property
+    def per_second(self) -> float:
+        """Commands per second."""
+        return self.throughput.per_second
+
+
+def _commit_counts(app: Teaim) -> tuple[int, int]:
+    """(transactions, saves) the event store's writer committed so far."""
+    stats = cast(GroupCommitRecorder, app.recorder).stats()
+    return stats.batches, stats.requests
+
+
+def _per_commit(before: tuple[int, int], after: tuple[int, int]) -> float:
+    batches, saves = after[0] - before[0], after[1] - before[1]
+    return saves / batches if batches else 0.0
+
+
+def command_throughput(url: DatabaseUrl, writers: int, seconds: float) -> Commands:
     """`writers` threads each updating their own memory through the application."""
     env = url.eventsourcing_env(pool_size=writers + 2)
     env["AGGREGATE_CACHE_MAXSIZE"] = "1000"
@@ -90,12 +117,14 @@ def command_throughput(url: DatabaseUrl, writers: int, seconds: float) -> Throug
                 ctx=ctx, project_id=project.id, title="start", body="", tags=[]
             )
             workers.append(_updater(app, ctx, project.id, memory.id))
-        return run_threads(workers, seconds=seconds)
+        before = _commit_counts(app)
+        throughput = run_threads(workers, seconds=seconds)
+        return Commands(throughput, _per_commit(before, _commit_counts(app)))
     finally:
         app.close()
 
 
-def process_throughput(url: DatabaseUrl, writers: int, seconds: float) -> Throughput:
+def process_throughput(url: DatabaseUrl, writers: int, seconds: float) -> Commands:
     """`writers` spawned processes, each with its own application, updating its own memory."""
     env = url.eventsourcing_env(pool_size=2)
     app = Teaim(env, clock=_Clock(), secrets=_Secrets())
@@ -108,7 +137,7 @@ def process_throughput(url: DatabaseUrl, writers: int, seconds: float) -> Throug
     spawn = multiprocessing.get_context("spawn")
     # Every process sets up first; the clocks start together once all are ready.
     ready = spawn.Barrier(writers)
-    results: Queue[tuple[int, float]] = spawn.Queue()
+    results: Queue[tuple[int, float, int, int]] = spawn.Queue()
     processes = [
         spawn.Process(
             target=_process_writer,
@@ -119,7 +148,7 @@ def process_throughput(url: DatabaseUrl, writers: int, seconds: float) -> Throug
     ]
     for process in processes:
         process.start()
-    reports: list[tuple[int, float]] = []
+    reports: list[tuple[int, float, int, int]] = []
     deadline = time.monotonic() + seconds + 180
     while len(reports) < writers:
         try:
@@ -133,9 +162,12 @@ def process_throughput(url: DatabaseUrl, writers: int, seconds: float) -> Throug
                 raise RuntimeError(f"writers failed or hung: {failed or processes}") from None
     for process in processes:
         process.join(30)
-    return Throughput(
-        operations=sum(n for n, _ in reports),
-        seconds=sum(elapsed for _, elapsed in reports) / len(reports),
+    throughput = Throughput(
+        operations=sum(r[0] for r in reports),
+        seconds=sum(r[1] for r in reports) / len(reports),
+    )
+    return Commands(
+        throughput, _per_commit((0, 0), (sum(r[2] for r in reports), sum(r[3] for r in reports)))
     )
 
 
@@ -145,7 +177,7 @@ def _process_writer(
     index: int,
     seconds: float,
     ready: Barrier,
-    results: Queue[tuple[int, float]],
+    results: Queue[tuple[int, float, int, int]],
 ) -> None:
     env = DatabaseUrl.parse(url).eventsourcing_env(pool_size=2)
     env["AGGREGATE_CACHE_MAXSIZE"] = "1000"
@@ -157,13 +189,16 @@ def _process_writer(
         update = _updater(app, ctx, project.id, memory.id)
         update()  # warm: plans, caches, connections
         ready.wait(timeout=120)
+        batches, saves = _commit_counts(app)
         began = time.perf_counter()
         deadline = began + seconds
         operations = 0
         while time.perf_counter() < deadline:
             update()
             operations += 1
-        results.put((operations, time.perf_counter() - began))
+        elapsed = time.perf_counter() - began
+        after = _commit_counts(app)
+        results.put((operations, elapsed, after[0] - batches, after[1] - saves))
     finally:
         app.close()
 
@@ -203,6 +238,10 @@ def main() -> None:
     print(f"commands, 1 writer:             {cmd1.per_second:9.1f} commands/s")
     print(f"commands, 4 writers:            {cmd4.per_second:9.1f} commands/s")
     print(f"commands, 4 processes:          {proc4.per_second:9.1f} commands/s")
+    print(
+        f"saves per group commit: 1 writer {cmd1.saves_per_commit:.2f},"
+        f" 4 writers {cmd4.saves_per_commit:.2f}, 4 processes {proc4.saves_per_commit:.2f}"
+    )
     print(f"ratio commands/baseline, 1 writer:  {cmd1.per_second / base1.per_second:.2f}x")
     print(f"ratio commands/baseline, 4 writers: {cmd4.per_second / base1.per_second:.2f}x")
     print(f"ratio commands/baseline, 4 processes: {proc4.per_second / base1.per_second:.2f}x")
