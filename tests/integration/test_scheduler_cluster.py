@@ -8,6 +8,7 @@ others carry on without a gap and mark its run abandoned.
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -106,8 +107,10 @@ def test_each_run_fires_once_across_processes_and_survives_one_dying(
 
     wait_for(
         "the survivors marked the dead process's run abandoned",
-        lambda: rows(url, "SELECT outcome FROM scheduler_runs WHERE job_id = %s", HANG_JOB)
-        == [("abandoned",)],
+        lambda: (
+            rows(url, "SELECT outcome FROM scheduler_runs WHERE job_id = %s", HANG_JOB)
+            == [("abandoned",)]
+        ),
     )
     wait_for(
         "ten more ticks ran after the kill",
@@ -122,17 +125,16 @@ def test_each_run_fires_once_across_processes_and_survives_one_dying(
     runs = tick_runs(url)
     slots = [run[0] for run in runs]
     # None missed: every slot of the grid between the first and the last has its run.
-    assert all(later - earlier == TICK for earlier, later in zip(slots, slots[1:], strict=False))
+    assert all(later - earlier == TICK for earlier, later in itertools.pairwise(slots))
     # Fired once: the job's own work ran exactly once per run key, whoever claimed it...
-    fires = Counter(
-        row[0] for row in rows(url, "SELECT scheduled_at FROM test_fires WHERE job_id = %s", TICK_JOB)
-    )
+    fired = rows(url, "SELECT scheduled_at FROM test_fires WHERE job_id = %s", TICK_JOB)
+    fires = Counter(row[0] for row in fired)
     finished = {run[0] for run in runs if run[2] == "ok"}
     assert all(count == 1 for count in fires.values()), fires.most_common(3)
     assert finished <= set(fires)
     # ...except where the killed process died between claiming a run and finishing it.
-    unfinished = {(run[0], run[1], run[2]) for run in runs if run[2] != "ok"}
-    assert all(process == hang_process and outcome == "abandoned" for _, process, outcome in unfinished)
+    unfinished = [(process, outcome) for _, process, outcome in runs if outcome != "ok"]
+    assert all(run == (hang_process, "abandoned") for run in unfinished), unfinished
     # The survivors kept the grid going after the kill, and the dead process did not.
     after = [run for run in runs if run[0] > killed_at]
     assert len(after) >= 10

@@ -1,0 +1,247 @@
+"""Feeds a reactor from the log: one leader per reactor, effects outside any transaction.
+
+The reactor's position lives in `projection_tracking` (named `reactor:<name>`), so
+`projection_runner.statuses` and `resume` serve reactors too. Unlike a projection's, the
+position does not move in the transaction that applies an event: for each event the reactor
+reacts to, the runner
+
+1. asks the reactor whether the aggregate already holds the effect's outcome (then skips it);
+2. performs the effect, with no transaction open;
+3. has the reactor record the outcome as a command (its own transaction on the event store);
+4. moves the position past the event.
+
+A crash after 3 and before 4 replays the event: step 1 sees the outcome, so the effect is not
+repeated. A crash between 2 and 3 repeats the effect (at least once): the effect id, handed to
+the target as an idempotency key, is what makes that repeat harmless.
+
+Only one runner per reactor works at a time (a session advisory lock per batch), so two
+processes never perform the same effect concurrently; the others wait and take over when the
+leader's session ends.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.utils import get_topic
+from psycopg import Connection
+
+from adapters.postgres.database import DatabaseUrl
+from adapters.postgres.projection_runner import EVENTS_CHANNEL
+from application.reactors import Reaction, Reactor
+from domain.base import TeaimAggregate
+
+log = logging.getLogger("teaim.reactors")
+
+# First key of the two-key advisory lock that elects a reactor's leader (second: its name's hash).
+LEADER_LOCK_CLASS = 0x7EA1_4E
+TRACKING_PREFIX = "reactor:"
+
+DecodeEvent = Callable[[StoredEvent], object]
+
+
+class ReactorStoppedError(Exception):
+    """The reactor is stopped on an event whose effect kept failing; it needs an operator."""
+
+
+class ReactionFailedError(Exception):
+    """An effect or its recording failed; the event is retried (the position did not move)."""
+
+
+class ReactorRunner:
+    """Runs one reactor over the log; safe to run in several processes at once."""
+
+    def __init__(
+        self,
+        reactor: Reactor[Any],
+        url: DatabaseUrl,
+        decode: DecodeEvent,
+        *,
+        batch_size: int = 100,
+        max_attempts: int = 5,
+    ) -> None:
+        self.reactor = reactor
+        self.url = url
+        self.decode = decode
+        self.batch_size = batch_size
+        self.max_attempts = max_attempts
+        self.name = f"{TRACKING_PREFIX}{reactor.name}"
+        self._topics = frozenset(get_topic(cls) for cls in reactor.events)
+        # Consecutive failures at one position: (position, count).
+        self._failures: tuple[int, int] = (0, 0)
+
+    # Tracking ---------------------------------------------------------------------------
+
+    def ensure_tracking(self, conn: Connection[Any]) -> None:
+        """Create the tracking row (position 0) if this reactor never ran."""
+        with conn.transaction():
+            conn.execute(
+                "INSERT INTO projection_tracking (name) VALUES (%s) ON CONFLICT DO NOTHING",
+                (self.name,),
+            )
+
+    def position(self, conn: Connection[Any]) -> int:
+        """The tracked position (0 when never run)."""
+        with conn.transaction():
+            row = conn.execute(
+                "SELECT position FROM projection_tracking WHERE name = %s", (self.name,)
+            ).fetchone()
+        return 0 if row is None else int(row[0])
+
+    # One batch ----------------------------------------------------------------------------
+
+    def step(self, conn: Connection[Any]) -> int:
+        """React to the next batch of events; how many events the position moved past.
+
+        0 when at the head of the log, or when another runner leads this reactor right now.
+        Raises ReactionFailedError (retry later) or ReactorStoppedError (operator needed).
+        """
+        with conn.transaction():
+            led = conn.execute(
+                "SELECT pg_try_advisory_lock(%s, hashtext(%s))", (LEADER_LOCK_CLASS, self.name)
+            ).fetchone()
+        if led is None or not led[0]:
+            return 0
+        try:
+            return self._step(conn)
+        finally:
+            if not conn.closed:
+                with conn.transaction():
+                    conn.execute(
+                        "SELECT pg_advisory_unlock(%s, hashtext(%s))",
+                        (LEADER_LOCK_CLASS, self.name),
+                    )
+
+    def _step(self, conn: Connection[Any]) -> int:
+        with conn.transaction():
+            tracked = conn.execute(
+                "SELECT position, status FROM projection_tracking WHERE name = %s", (self.name,)
+            ).fetchone()
+            if tracked is None:
+                raise RuntimeError(f"reactor {self.name} has no tracking row")
+            position, status = int(tracked[0]), tracked[1]
+            if status == "stopped":
+                raise ReactorStoppedError(f"reactor {self.name} is stopped")
+            rows = conn.execute(
+                "SELECT notification_id, originator_id, originator_version, topic, state"
+                " FROM teaim_events WHERE notification_id > %s ORDER BY notification_id LIMIT %s",
+                (position, self.batch_size),
+            ).fetchall()
+        # No transaction is open from here on: effects happen outside any.
+        for notification_id, originator_id, version, topic, state in rows:
+            if topic in self._topics:
+                stored = StoredEvent(
+                    originator_id=originator_id,
+                    originator_version=version,
+                    topic=topic,
+                    state=bytes(state),
+                )
+                reaction = self._reaction(conn, notification_id, stored)
+                if reaction is not None:
+                    self._react(conn, notification_id, reaction)
+                    # Past this event only now that its outcome is recorded.
+                    self._advance(conn, notification_id)
+        if rows:
+            self._advance(conn, rows[-1][0])
+        return len(rows)
+
+    def _reaction(
+        self, conn: Connection[Any], position: int, stored: StoredEvent
+    ) -> Reaction | None:
+        try:
+            event = self.decode(stored)
+            if not isinstance(event, TeaimAggregate.Event):
+                raise TypeError(f"{type(event).__qualname__} is not a TEAIM event")
+            return self.reactor.reaction(event)
+        except Exception as error:
+            # A poison event: it would fail the same way on every retry.
+            message = f"event at position {position}: {type(error).__name__}: {error}"
+            self._stop(conn, position, message)
+            raise ReactorStoppedError(message) from error
+
+    def _react(self, conn: Connection[Any], position: int, reaction: Reaction) -> None:
+        where = f"reactor {self.name} effect {reaction.effect_id} org {reaction.org_id}"
+        if self.reactor.outcome_recorded(reaction):
+            log.info("%s: outcome already recorded, not repeating the effect", where)
+            return
+        try:
+            outcome = self.reactor.perform(reaction)
+            self.reactor.record(reaction, outcome)
+        except Exception as error:
+            failed_at, count = self._failures
+            count = count + 1 if failed_at == position else 1
+            self._failures = (position, count)
+            message = f"event at position {position}: {type(error).__name__}: {error}"
+            if count >= self.max_attempts:
+                self._stop(conn, position, message)
+                raise ReactorStoppedError(message) from error
+            log.warning("%s failed (attempt %d of %d): %s", where, count, self.max_attempts, error)
+            raise ReactionFailedError(message) from error
+        self._failures = (0, 0)
+        log.info("%s: effect performed and outcome recorded", where)
+
+    def _advance(self, conn: Connection[Any], position: int) -> None:
+        with conn.transaction():
+            conn.execute(
+                "UPDATE projection_tracking SET position = %s, updated_at = now()"
+                " WHERE name = %s AND position < %s",
+                (position, self.name, position),
+            )
+
+    def _stop(self, conn: Connection[Any], position: int, error: str) -> None:
+        with conn.transaction():
+            conn.execute(
+                "UPDATE projection_tracking SET status = 'stopped', error = %s,"
+                " failed_position = %s, updated_at = now() WHERE name = %s",
+                (error[:4000], position, self.name),
+            )
+        log.error("reactor %s stopped on event %s: %s", self.name, position, error)
+
+    # Catch-up and tailing ---------------------------------------------------------------
+
+    def catch_up(self, conn: Connection[Any]) -> int:
+        """React until the log is exhausted (or another runner leads); events passed."""
+        total = 0
+        while True:
+            passed = self.step(conn)
+            if passed == 0:
+                return total
+            total += passed
+
+    def run(self, stop: threading.Event, *, idle_timeout: float = 1.0) -> None:
+        """Tail the log until `stop`, retrying failed effects with a growing pause."""
+        backoff = 0.1
+        while not stop.is_set():
+            try:
+                with (
+                    psycopg.connect(self.url.libpq(), autocommit=True) as listener,
+                    psycopg.connect(
+                        self.url.libpq(), application_name=f"teaim-{self.name}"
+                    ) as worker,
+                ):
+                    listener.execute(f"LISTEN {EVENTS_CHANNEL}")
+                    self.ensure_tracking(worker)
+                    while not stop.is_set():
+                        try:
+                            self.catch_up(worker)
+                            backoff = 0.1
+                        except ReactionFailedError:
+                            stop.wait(backoff)
+                            backoff = min(backoff * 2, 30.0)
+                            continue
+                        except ReactorStoppedError as stopped:
+                            log.error("reactor %s stopped: %s", self.name, stopped)
+                            stop.wait(idle_timeout)
+                            continue
+                        for _ in listener.notifies(timeout=idle_timeout, stop_after=1):
+                            pass
+            except Exception:
+                # Connection lost or anything unforeseen: never end the thread silently.
+                log.exception("reactor %s failed; retrying in %.1fs", self.name, backoff)
+                stop.wait(backoff)
+                backoff = min(backoff * 2, 30.0)
