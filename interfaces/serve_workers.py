@@ -10,14 +10,18 @@ and no projections or scheduler (so N workers never run N copies of them).
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import psycopg
 from fastapi import FastAPI
 
 from interfaces.runtime import Runtime
 from interfaces.settings import Settings
+
+log = logging.getLogger("teaim")
 
 # uvicorn spawns each worker afresh, so it needs the app as an import path, not an object.
 WORKER_APP = "interfaces.serve_workers:api_worker_app"
@@ -52,6 +56,30 @@ def worker_environment(runtime: Runtime) -> dict[str, str]:
     }
 
 
+def connections_needed(settings: Settings, workers: int) -> int:
+    """The most connections N workers and this parent may open (docs/decisions/0009)."""
+    # Per worker at worst: event store and idempotency pools (DB_POOL_SIZE + 10 overflow
+    # each), the query pool (DB_POOL_SIZE) and the auditors' (4); the parent's background
+    # work needs about 30.
+    return workers * (3 * settings.db_pool_size + 24) + 30
+
+
+def warn_if_too_many_connections(runtime: Runtime, workers: int) -> None:
+    """Say so when the workers' pools could exhaust the server's max_connections."""
+    needed = connections_needed(runtime.settings, workers)
+    with psycopg.connect(runtime.database.url.libpq()) as conn:
+        row = conn.execute("SELECT current_setting('max_connections')::int").fetchone()
+    allowed = int(row[0]) if row is not None else 0
+    if needed > allowed:
+        log.warning(
+            "%d workers may open up to %d connections and the server allows %d:"
+            " lower DB_POOL_SIZE or raise max_connections",
+            workers,
+            needed,
+            allowed,
+        )
+
+
 def serve_workers(runtime: Runtime, *, workers: int, host: str, port: int) -> None:
     """Serve the API from `workers` processes until SIGINT/SIGTERM, then close `runtime`.
 
@@ -62,6 +90,7 @@ def serve_workers(runtime: Runtime, *, workers: int, host: str, port: int) -> No
     import uvicorn
 
     try:
+        warn_if_too_many_connections(runtime, workers)
         with _environment(worker_environment(runtime)):
             uvicorn.run(
                 WORKER_APP,
