@@ -37,6 +37,7 @@ WORKER_HEALTHCHECK_SECONDS = 60
 
 def api_worker_app() -> FastAPI:
     """The app factory each API worker calls: queries and commands only, no background work."""
+    # Imported here, as `serve` does: the CLI's other commands need not load the web stack.
     from interfaces.http.app import create_app
 
     # The runtime this builds is the worker's own and is closed by the app's lifespan.
