@@ -10,8 +10,7 @@ from types import FrameType
 import click
 
 from adapters.postgres.migrate import UnmigratedDatabaseError
-from adapters.postgres.scheduler_runs import RunRecord
-from adapters.scheduler.status import job_statuses
+from adapters.scheduler.status import RunRecord, job_statuses
 from interfaces.runtime import Runtime, build_runtime, start_scheduler
 from interfaces.settings import Settings
 

@@ -25,12 +25,22 @@ from adapters.postgres.database import DatabaseUrl
 
 log = logging.getLogger("teaim.scheduler")
 
-# First key of the two-key advisory locks that mark a live run (the second is the run's id).
-# The two-key lock space is apart from the one-key space the migration lock uses.
+# First key of the two-key advisory locks that mark a live run (the second is a hash of the
+# run key). The two-key lock space is apart from the one-key space the migration lock uses.
 RUN_LOCK_CLASS = 0x7EA1_5C
+# The second key, from a row's columns (or placeholders): the same expression everywhere.
+_RUN_LOCK = "{cls}, hashtext({job} || '@' || (extract(epoch FROM {at}) * 1000000)::bigint::text)"
+_LOCK_PARAMS = _RUN_LOCK.format(cls="%s", job="%s::text", at="%s::timestamptz")
+# A running row whose lock nobody holds (the try succeeds) belongs to a dead session.
+_REAP_SQL = (
+    "UPDATE scheduler_runs SET outcome = 'abandoned', finished_at = clock_timestamp(),"  # noqa: S608 (constant fragments)
+    " error = 'the process running it ended before recording an outcome'"
+    " WHERE outcome = 'running' AND pg_try_advisory_xact_lock("
+    + _RUN_LOCK.format(cls="%s", job="job_id", at="scheduled_at")
+    + ") RETURNING *"
+)
 
 _ERROR_LIMIT = 4000
-FINISHED = ("ok", "failed", "abandoned", "missed")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,9 +70,14 @@ class Claim:
     """A run this process won: it holds the connection (and the run's lock) until finished."""
 
     def __init__(
-        self, run_id: int, conn: psycopg.Connection[DictRow], previous: Mapping[str, Any] | None
+        self,
+        job_id: str,
+        scheduled_at: datetime,
+        conn: psycopg.Connection[DictRow],
+        previous: Mapping[str, Any] | None,
     ) -> None:
-        self.run_id = run_id
+        self.job_id = job_id
+        self.scheduled_at = scheduled_at
         self.conn = conn
         self.previous_result = previous
 
@@ -97,12 +112,19 @@ class PostgresSchedulerRuns:
                 row = conn.execute(
                     "INSERT INTO scheduler_runs (job_id, scheduled_at, process, outcome)"
                     " VALUES (%s, %s, %s, 'running')"
-                    " ON CONFLICT (job_id, scheduled_at) DO NOTHING RETURNING id",
+                    " ON CONFLICT (job_id, scheduled_at) DO NOTHING RETURNING job_id",
                     (job_id, scheduled_at, process[:200]),
                 ).fetchone()
                 if row is not None:
                     # Taken before the row commits, so no reaper ever sees it running unlocked.
-                    conn.execute("SELECT pg_advisory_lock(%s, %s)", _lock_key(int(row["id"])))
+                    locked = conn.execute(
+                        f"SELECT pg_try_advisory_lock({_LOCK_PARAMS}) AS locked",
+                        (RUN_LOCK_CLASS, job_id, scheduled_at),
+                    ).fetchone()
+                    if locked is None or not locked["locked"]:
+                        # Only a hash collision with another live run: the run goes ahead,
+                        # and at worst the reaper calls it abandoned until it finishes.
+                        log.warning("run %s@%s shares its lock with another", job_id, scheduled_at)
                     previous = conn.execute(
                         "SELECT result FROM scheduler_runs WHERE job_id = %s AND outcome = 'ok'"
                         " AND result IS NOT NULL ORDER BY scheduled_at DESC LIMIT 1",
@@ -114,7 +136,7 @@ class PostgresSchedulerRuns:
         if row is None:
             self._pool.putconn(conn)
             return None
-        return Claim(int(row["id"]), conn, None if previous is None else previous["result"])
+        return Claim(job_id, scheduled_at, conn, None if previous is None else previous["result"])
 
     def finish(
         self,
@@ -132,15 +154,19 @@ class PostgresSchedulerRuns:
                 # while it went on, the real outcome is still the truer record.
                 conn.execute(
                     "UPDATE scheduler_runs SET outcome = %s, finished_at = clock_timestamp(),"
-                    " error = %s, result = %s WHERE id = %s",
+                    " error = %s, result = %s WHERE job_id = %s AND scheduled_at = %s",
                     (
                         outcome,
                         None if error is None else error[:_ERROR_LIMIT],
                         None if result is None else Jsonb(dict(result)),
-                        claim.run_id,
+                        claim.job_id,
+                        claim.scheduled_at,
                     ),
                 )
-                conn.execute("SELECT pg_advisory_unlock(%s, %s)", _lock_key(claim.run_id))
+                conn.execute(
+                    f"SELECT pg_advisory_unlock({_LOCK_PARAMS})",
+                    (RUN_LOCK_CLASS, claim.job_id, claim.scheduled_at),
+                )
         except BaseException:
             # The row stays `running` with its lock gone with the connection: the reaper
             # will call it abandoned.
@@ -155,7 +181,7 @@ class PostgresSchedulerRuns:
                 "INSERT INTO scheduler_runs"
                 " (job_id, scheduled_at, process, outcome, finished_at, error)"
                 " VALUES (%s, %s, %s, 'missed', clock_timestamp(), %s)"
-                " ON CONFLICT (job_id, scheduled_at) DO NOTHING RETURNING id",
+                " ON CONFLICT (job_id, scheduled_at) DO NOTHING RETURNING job_id",
                 (job_id, scheduled_at, process[:200], detail[:_ERROR_LIMIT]),
             ).fetchone()
         return row is not None
@@ -166,12 +192,7 @@ class PostgresSchedulerRuns:
         """Mark `abandoned` every run still `running` whose process is gone (its lock free)."""
         with self._pool.connection() as conn, conn.transaction():
             rows = conn.execute(
-                "UPDATE scheduler_runs SET outcome = 'abandoned',"
-                " finished_at = clock_timestamp(),"
-                " error = 'the process running it ended before recording an outcome'"
-                " WHERE outcome = 'running'"
-                " AND pg_try_advisory_xact_lock(%s, (id %% 2147483647)::integer)"
-                " RETURNING *",
+                _REAP_SQL,
                 (RUN_LOCK_CLASS,),
             ).fetchall()
         return [_record(row) for row in rows]
@@ -182,12 +203,12 @@ class PostgresSchedulerRuns:
             cur = conn.execute(
                 "DELETE FROM scheduler_runs AS r"
                 " WHERE r.outcome <> 'running' AND r.scheduled_at < clock_timestamp() - %s"
-                " AND r.id NOT IN ("
-                "   SELECT DISTINCT ON (job_id) id FROM scheduler_runs"
+                " AND (r.job_id, r.scheduled_at) NOT IN ("
+                "   SELECT DISTINCT ON (job_id) job_id, scheduled_at FROM scheduler_runs"
                 "   ORDER BY job_id, scheduled_at DESC)"
-                " AND r.id NOT IN ("
-                "   SELECT DISTINCT ON (job_id) id FROM scheduler_runs WHERE outcome = 'ok'"
-                "   ORDER BY job_id, scheduled_at DESC)",
+                " AND (r.job_id, r.scheduled_at) NOT IN ("
+                "   SELECT DISTINCT ON (job_id) job_id, scheduled_at FROM scheduler_runs"
+                "   WHERE outcome = 'ok' ORDER BY job_id, scheduled_at DESC)",
                 (older_than,),
             )
             return cur.rowcount
@@ -225,11 +246,6 @@ class PostgresSchedulerRuns:
                 (job_id, limit),
             ).fetchall()
         return [_record(row) for row in rows]
-
-
-def _lock_key(run_id: int) -> tuple[int, int]:
-    # Must match the reaper's SQL expression.
-    return RUN_LOCK_CLASS, run_id % 2147483647
 
 
 def _discard(

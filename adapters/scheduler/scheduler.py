@@ -121,13 +121,6 @@ class ClusterScheduler:
         """Whether this scheduler is firing jobs."""
         return self._scheduler is not None
 
-    def next_run_times(self) -> dict[str, datetime | None]:
-        """When this process will next try each job (None when not running)."""
-        scheduler = self._scheduler
-        if scheduler is None:
-            return dict.fromkeys(self.jobs)
-        return {job.id: job.next_run_time for job in scheduler.get_jobs()}
-
     # One run ----------------------------------------------------------------------------
 
     def fire(self, job_id: str, scheduled_at: datetime) -> FiredRun:

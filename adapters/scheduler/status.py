@@ -9,6 +9,8 @@ from datetime import datetime
 from adapters.postgres.scheduler_runs import PostgresSchedulerRuns, RunRecord
 from adapters.scheduler.jobs import JobSpec
 
+__all__ = ["JobStatus", "RunRecord", "job_statuses"]
+
 
 @dataclass(frozen=True, slots=True)
 class JobStatus:

@@ -8,8 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from adapters.postgres.scheduler_runs import RunRecord
-from adapters.scheduler.status import job_statuses
+from adapters.scheduler.status import RunRecord, job_statuses
 from domain.roles import Role
 from interfaces.http.deps import CtxDep, RuntimeDep
 from interfaces.http.problems import PROBLEM_JSON, ProblemError
