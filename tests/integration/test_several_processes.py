@@ -306,7 +306,7 @@ def executed_runs(url: str) -> list[tuple[str, datetime, str]]:
     with psycopg.connect(url) as conn:
         rows = conn.execute(
             "SELECT job_id, scheduled_at, outcome FROM scheduler_runs"
-            " WHERE outcome <> 'missed' ORDER BY id"
+            " WHERE outcome <> 'missed' ORDER BY job_id, scheduled_at"
         ).fetchall()
     return [(str(job), at, str(outcome)) for job, at, outcome in rows]
 
