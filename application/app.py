@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-from uuid import UUID
-
-from eventsourcing.domain import MutableOrImmutableAggregate
-
 from application.audit import AuditCommands
 from application.auditing import AuditingCommands
 from application.content import ContentCommands
 from application.inbox import InboxCommands
+from application.orgs import OrgCommands
+from application.projects import ProjectCommands
+from application.stages import StageCommands
 
 
-class Teaim(ContentCommands, AuditCommands, InboxCommands, AuditingCommands):
-    """Orgs, projects, members, stages, sign-offs, artifacts, RAID items, memories, audit reads."""
+class Teaim(
+    OrgCommands,
+    ProjectCommands,
+    StageCommands,
+    ContentCommands,
+    AuditCommands,
+    InboxCommands,
+    AuditingCommands,
+):
+    """Orgs, projects, members, stages, sign-offs, artifacts, RAID items, memories, audit reads.
 
-    # Mixins add the aggregates they snapshot; a plain attribute lookup would see only the
-    # first mixin's dict, so the application takes the union of them all.
-    snapshotting_intervals: ClassVar[dict[type[MutableOrImmutableAggregate[UUID]], int]] = {
-        aggregate: interval
-        for mixin in (InboxCommands, AuditingCommands)
-        for aggregate, interval in mixin.snapshotting_intervals.items()
-    }
+    One library Application (one event store, one notification log the projections follow)
+    assembled from sibling command modules over `TeaimBase`; see
+    docs/decisions/0002-application-composition.md. Construct it with every port:
+    `Teaim(env, clock=..., secrets=..., audit_log=..., config=...)`.
+    """

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, ClassVar, Protocol
+from typing import Any
 from uuid import UUID
 
 import orjson
 from eventsourcing.application import project_aggregate
-from eventsourcing.domain import EventSourcingError, MutableOrImmutableAggregate
+from eventsourcing.domain import EventSourcingError
 from eventsourcing.persistence import IntegrityError
 
 from application.base import TeaimBase
@@ -24,6 +24,7 @@ from application.chain import (
     seal_hash,
 )
 from application.context import CommandContext, Principal
+from application.ports import AuditedEvent, AuditLog, ChainHead
 from application.results import CommandResult
 from application.stored import StampedStoredEvent
 from domain.base import TeaimAggregate
@@ -34,72 +35,27 @@ from domain.seal import ProjectSeal, seal_id_for
 from domain.signoff import SignOff
 from domain.stage import Stage
 
+# The audit log port and its records live with the other ports (application.ports); they are
+# exported here too because adapters and routes know them as the auditors' vocabulary.
+__all__ = [
+    "SEALED_TOPIC",
+    "SEALER",
+    "AuditLog",
+    "AuditedEvent",
+    "AuditingCommands",
+    "BreakKind",
+    "ChainBreak",
+    "ChainHead",
+    "ProjectAsOf",
+    "SealRun",
+    "VerifyReport",
+]
+
 # Whoever seals on a timer: the reserved `service:` prefix keeps it apart from every user.
 SEALER = "service:sealer"
 SEALED_TOPIC = f"{ProjectSeal.__module__}:{ProjectSeal.Sealed.__qualname__}"
 # The aggregates an as-of view rebuilds, by the topic prefix of their events.
 _AS_OF_TOPICS = tuple(f"{cls.__module__}:{cls.__qualname__}." for cls in (Project, Stage, SignOff))
-
-
-# Port --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class AuditedEvent:
-    """One row of the event store, exactly as stored, hashes included."""
-
-    position: int
-    originator_id: UUID
-    originator_version: int
-    topic: str
-    state: bytes
-    org_id: UUID
-    project_id: UUID | None
-    content_hash: bytes
-    chain_hash: bytes
-    recorded_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class ChainHead:
-    """Where one aggregate's chain stands: its newest version, that event's position and hash."""
-
-    originator_id: UUID
-    version: int
-    position: int
-    chain_hash: bytes
-
-
-class AuditLog(Protocol):
-    """Reads of the raw event store for auditors (implemented by adapters)."""
-
-    def project_events(
-        self, org_id: UUID, project_id: UUID
-    ) -> AbstractContextManager[Iterator[AuditedEvent]]:
-        """The project's events in position order, streamed (close the context when done)."""
-        ...
-
-    def project_heads(self, org_id: UUID, project_id: UUID) -> list[ChainHead]:
-        """The newest event of every aggregate of the project, all read in one snapshot."""
-        ...
-
-    def chain_links(
-        self, org_id: UUID, project_id: UUID, keys: Sequence[tuple[UUID, int]]
-    ) -> dict[tuple[UUID, int], ChainHead]:
-        """The stored (position, chain hash) of these (aggregate, version) keys, where found."""
-        ...
-
-    def projects_changed_after(self, position: int) -> list[tuple[UUID, UUID]]:
-        """(org id, project id) of every project with an event after `position`."""
-        ...
-
-    def project_org(self, project_id: UUID) -> UUID | None:
-        """The org a project's events belong to (None when it has none)."""
-        ...
-
-    def last_position(self) -> int:
-        """The newest position in the store (0 when empty)."""
-        ...
 
 
 # Results -----------------------------------------------------------------------------------
@@ -174,18 +130,6 @@ class ProjectAsOf:
 
 class AuditingCommands(TeaimBase):
     """Seals, chain verification, raw history and point-in-time views of a project."""
-
-    # The seal aggregate is loaded for every seal; snapshots keep that short (it is small).
-    snapshotting_intervals: ClassVar[dict[type[MutableOrImmutableAggregate[UUID]], int]] = {
-        **TeaimBase.snapshotting_intervals,
-        ProjectSeal: 20,
-    }
-
-    audit_log: AuditLog | None = None
-
-    def use_audit_log(self, audit_log: AuditLog) -> None:
-        """Wire the store reads auditors need (the composition root does this)."""
-        self.audit_log = audit_log
 
     def audit_project(self, *, ctx: CommandContext, project_id: UUID, action: str) -> Project:
         """The project, if the caller holds the AUDIT permission in it (else 404/403, recorded)."""
@@ -347,7 +291,7 @@ class AuditingCommands(TeaimBase):
 
     def _log(self) -> AuditLog:
         if self.audit_log is None:
-            raise RuntimeError("no audit log wired: the composition root calls use_audit_log")
+            raise RuntimeError("this application was built without an audit log (audit_log=None)")
         return self.audit_log
 
 

@@ -1,44 +1,43 @@
-"""The eventsourcing Application every command module extends: stamping, guards, saving."""
+"""The eventsourcing Application every command module extends: ports, stamping, guards, saving."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, ClassVar, TypeVar
+from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.domain import MutableOrImmutableAggregate
 from eventsourcing.persistence import JSONTranscoder, Mapper
 
 from application.config import AppConfig
 from application.context import CommandContext
 from application.mapper import StampingMapper
-from application.ports import Clock, SecretSource
+from application.ports import AuditLog, Clock, SecretSource
+from application.snapshots import snapshotting_intervals
 from application.transcodings import register_domain_transcodings
-from domain.artifact import Artifact
 from domain.base import TeaimAggregate
 from domain.denial import SecurityDenial
 from domain.errors import NotFoundError, PermissionDeniedError
 from domain.org import Org
 from domain.project import Project
-from domain.raid import Memory, RaidItem
 from domain.roles import OrgPermission, Permission, Role, org_allows
-from domain.signoff import SignOff
-from domain.stage import Stage
 from domain.stamps import Stamp
 
 A = TypeVar("A", bound=TeaimAggregate)
 
 
 class TeaimBase(Application[UUID]):
-    """Shared machinery of the TEAIM application: one event store, one notification log."""
+    """What every command module shares: the ports, one event store, stamping, guards, saving.
+
+    Command modules are siblings: each extends this class and nothing else, so a helper two
+    of them need lives here (or in a pure module), never in one of them.
+    """
 
     name = "Teaim"
-    snapshotting_intervals: ClassVar[dict[type[MutableOrImmutableAggregate[UUID]], int]] = {
-        cls: AppConfig().snapshot_interval
-        for cls in (Project, Stage, SignOff, Artifact, RaidItem, Memory, Org)
-    }
+    # The library creates the snapshot store only when the class asks for snapshots; which
+    # aggregates, and how often, is decided per instance from the config (see __init__).
+    is_snapshotting_enabled = True
 
     def __init__(
         self,
@@ -46,11 +45,18 @@ class TeaimBase(Application[UUID]):
         *,
         clock: Clock,
         secrets: SecretSource,
+        audit_log: AuditLog | None,
         config: AppConfig | None = None,
     ) -> None:
+        """Wire every port; `audit_log` is None only where no auditor reads (in-memory tests)."""
         self.clock = clock
         self.secrets = secrets
+        self.audit_log = audit_log
         self.config = config or AppConfig()
+        # The library declares `snapshotting_intervals` on the class but reads it through the
+        # instance when saving; an instance value set before Application.__init__ lets the
+        # config decide it, where a class value would be fixed when the module is imported.
+        vars(self)["snapshotting_intervals"] = snapshotting_intervals(self.config)
         super().__init__(env)
 
     # Infrastructure hooks --------------------------------------------------------------
@@ -202,3 +208,12 @@ class TeaimBase(Application[UUID]):
         if child is None or getattr(child, "project_id", None) != project.id:
             raise NotFoundError(f"{kind} not found", **{f"{kind}_id": aggregate_id})
         return child
+
+    def _require_org(self, org_id: UUID) -> Org:
+        """The caller's registered org (org and project commands both need it first)."""
+        org = self._find(Org, org_id)
+        if org is None:
+            raise NotFoundError(
+                "org is not registered (an operator runs `teaim orgs create`)", org_id=org_id
+            )
+        return org

@@ -14,4 +14,14 @@ class AppConfig:
     signing_link_max_ttl: timedelta = timedelta(days=90)
     # Random bytes in a signing token: 32 is the floor the security review asked for.
     signing_token_bytes: int = 32
+    # Events between two snapshots of an aggregate that keeps changing (application.snapshots).
     snapshot_interval: int = 50
+    # The seal aggregate is loaded by every sealing pass: its snapshots come more often.
+    seal_snapshot_interval: int = 20
+
+    def __post_init__(self) -> None:
+        # The library takes a snapshot when `version % interval == 0`: zero would fail at the
+        # first save, a negative interval would never snapshot. Refuse both up front.
+        for name in ("snapshot_interval", "seal_snapshot_interval"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")

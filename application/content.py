@@ -5,15 +5,15 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID, uuid4
 
+from application.base import TeaimBase
 from application.context import CommandContext
 from application.results import CommandResult
-from application.stages import StageCommands
 from domain.artifact import Artifact
 from domain.raid import Memory, RaidItem, RaidKind
 from domain.roles import Permission
 
 
-class ContentCommands(StageCommands):
+class ContentCommands(TeaimBase):
     """Documents, the RAID log and memories of a project."""
 
     # Artifacts -------------------------------------------------------------------------

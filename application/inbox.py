@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import ClassVar
 from uuid import UUID
 
-from eventsourcing.domain import MutableOrImmutableAggregate
 from eventsourcing.persistence import IntegrityError
 
 from application.base import TeaimBase
-from application.config import AppConfig
 from application.context import CommandContext
 from application.results import CommandResult
 from domain.inbox import Inbox, Mark, inbox_id
@@ -22,12 +19,6 @@ _ATTEMPTS = 5
 
 class InboxCommands(TeaimBase):
     """Marks on the caller's own notifications (one Inbox aggregate per user and org)."""
-
-    # An inbox collects a mark per click for as long as its user works here: snapshot it.
-    snapshotting_intervals: ClassVar[dict[type[MutableOrImmutableAggregate[UUID]], int]] = {
-        **TeaimBase.snapshotting_intervals,
-        Inbox: AppConfig().snapshot_interval,
-    }
 
     def mark_notification(
         self, *, ctx: CommandContext, notification_id: UUID, mark: Mark

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from uuid import UUID
-
 from application.base import TeaimBase
 from application.context import CommandContext
 from application.results import CommandResult
-from domain.errors import NotFoundError, PermissionDeniedError, RuleViolationError
+from domain.errors import PermissionDeniedError, RuleViolationError
 from domain.org import Org, Weekday
 from domain.roles import OrgPermission
 
@@ -61,11 +59,3 @@ class OrgCommands(TeaimBase):
             weekday, at = digest if isinstance(digest, tuple) else (None, None)
             org.set_digest_schedule(weekday=weekday, at=at, stamp=stamp)
         return CommandResult(id=org.id, position=self._commit(org))
-
-    def _require_org(self, org_id: UUID) -> Org:
-        org = self._find(Org, org_id)
-        if org is None:
-            raise NotFoundError(
-                "org is not registered (an operator runs `teaim orgs create`)", org_id=org_id
-            )
-        return org

@@ -1,9 +1,17 @@
-"""Ports the application needs from the outside world; adapters implement them."""
+"""Ports the application needs from the outside world; adapters implement them.
+
+Every port reaches the application through its constructor (`TeaimBase.__init__`): an
+application that exists is fully wired, so no command can run against a half-built one.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
+from uuid import UUID
 
 
 class Clock(Protocol):
@@ -19,4 +27,62 @@ class SecretSource(Protocol):
 
     def token(self, nbytes: int) -> str:
         """A URL-safe token carrying `nbytes` random bytes."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class AuditedEvent:
+    """One row of the event store, exactly as stored, hashes included."""
+
+    position: int
+    originator_id: UUID
+    originator_version: int
+    topic: str
+    state: bytes
+    org_id: UUID
+    project_id: UUID | None
+    content_hash: bytes
+    chain_hash: bytes
+    recorded_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ChainHead:
+    """Where one aggregate's chain stands: its newest version, that event's position and hash."""
+
+    originator_id: UUID
+    version: int
+    position: int
+    chain_hash: bytes
+
+
+class AuditLog(Protocol):
+    """Reads of the raw event store for auditors (implemented by adapters)."""
+
+    def project_events(
+        self, org_id: UUID, project_id: UUID
+    ) -> AbstractContextManager[Iterator[AuditedEvent]]:
+        """The project's events in position order, streamed (close the context when done)."""
+        ...
+
+    def project_heads(self, org_id: UUID, project_id: UUID) -> list[ChainHead]:
+        """The newest event of every aggregate of the project, all read in one snapshot."""
+        ...
+
+    def chain_links(
+        self, org_id: UUID, project_id: UUID, keys: Sequence[tuple[UUID, int]]
+    ) -> dict[tuple[UUID, int], ChainHead]:
+        """The stored (position, chain hash) of these (aggregate, version) keys, where found."""
+        ...
+
+    def projects_changed_after(self, position: int) -> list[tuple[UUID, UUID]]:
+        """(org id, project id) of every project with an event after `position`."""
+        ...
+
+    def project_org(self, project_id: UUID) -> UUID | None:
+        """The org a project's events belong to (None when it has none)."""
+        ...
+
+    def last_position(self) -> int:
+        """The newest position in the store (0 when empty)."""
         ...

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from uuid import UUID, uuid4
 
+from application.base import TeaimBase
 from application.context import CommandContext
-from application.orgs import OrgCommands
 from application.results import CommandResult
 from domain.errors import RuleViolationError
 from domain.project import Project, ProjectCodeClaim, project_code_claim_id, validate_code
 from domain.roles import OrgPermission, Permission, Role
 
 
-class ProjectCommands(OrgCommands):
+class ProjectCommands(TeaimBase):
     """Projects and who is in them."""
 
     def create_project(self, *, ctx: CommandContext, code: str, name: str) -> CommandResult:

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from uuid import UUID, uuid4
 
+from application.base import TeaimBase
 from application.context import CommandContext, PublicContext
-from application.projects import ProjectCommands
 from application.results import CommandResult, IssuedLink
 from domain.errors import InvalidValueError, NotFoundError, RuleViolationError
 from domain.project import Project
@@ -34,7 +34,7 @@ class SigningView:
     request: ExternalRequest
 
 
-class StageCommands(ProjectCommands):
+class StageCommands(TeaimBase):
     """Stages and their sign-off rounds."""
 
     def create_stage(

@@ -74,7 +74,7 @@ class _Secrets:
 
 def seed(url: DatabaseUrl) -> UUID:
     """An org whose user `max` has NOTIFICATIONS notifications; the org id."""
-    app = Teaim(url.eventsourcing_env(), clock=_Clock(), secrets=_Secrets())
+    app = Teaim(url.eventsourcing_env(), clock=_Clock(), secrets=_Secrets(), audit_log=None)
     try:
         org = uuid4()
         service = CommandContext(Principal("service:bench", org, Role.OWNER, True), "bench")

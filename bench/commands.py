@@ -104,7 +104,7 @@ def command_throughput(url: DatabaseUrl, writers: int, seconds: float) -> Comman
     """`writers` threads each updating their own memory through the application."""
     env = url.eventsourcing_env(pool_size=writers + 2)
     env["AGGREGATE_CACHE_MAXSIZE"] = "1000"
-    app = Teaim(env, clock=_Clock(), secrets=_Secrets())
+    app = Teaim(env, clock=_Clock(), secrets=_Secrets(), audit_log=None)
     try:
         org = uuid4()
         service = CommandContext(Principal("service:bench", org, Role.OWNER, True), "bench")

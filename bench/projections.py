@@ -44,7 +44,7 @@ class _Secrets:
 
 def fill_log(url: DatabaseUrl, events: int) -> None:
     """Write `events` real, decodable events (memories edited in bulk saves of 100)."""
-    app = Teaim(url.eventsourcing_env(), clock=_Clock(), secrets=_Secrets())
+    app = Teaim(url.eventsourcing_env(), clock=_Clock(), secrets=_Secrets(), audit_log=None)
     try:
         org = uuid4()
         ctx = CommandContext(Principal("bench", org, Role.ADMIN), "bench")

@@ -107,11 +107,18 @@ def build_runtime(
         assert_migrated(db.url.libpq())
         env = db.url.eventsourcing_env(pool_size=settings.db_pool_size)
         env["AGGREGATE_CACHE_MAXSIZE"] = str(settings.aggregate_cache_size)
+        # Auditors read the event store itself, which only owner connections may touch.
+        audit_log = PostgresAuditLog(db.url)
+        lifecycle.callback(audit_log.close)
         app = Teaim(
             env,
             clock=clock or SystemClock(),
             secrets=OsSecrets(),
-            config=AppConfig(signing_link_ttl=timedelta(days=settings.signing_link_ttl_days)),
+            audit_log=audit_log,
+            config=AppConfig(
+                signing_link_ttl=timedelta(days=settings.signing_link_ttl_days),
+                snapshot_interval=settings.snapshot_interval,
+            ),
         )
         lifecycle.callback(app.close)
         engine = make_engine(db.url, pool_pre_ping=True, pool_size=settings.db_pool_size)
@@ -122,10 +129,6 @@ def build_runtime(
             read_database_url(settings, db.url), max_size=settings.db_pool_size, require_rls=True
         )
         lifecycle.callback(read_db.close)
-        # Auditors read the event store itself, which only owner connections may touch.
-        audit_log = PostgresAuditLog(db.url)
-        lifecycle.callback(audit_log.close)
-        app.use_audit_log(audit_log)
         scheduler_runs = PostgresSchedulerRuns(db.url)
         lifecycle.callback(scheduler_runs.close)
         return Runtime(

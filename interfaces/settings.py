@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     public_base_url: str = "http://127.0.0.1:8000"
     db_pool_size: int = Field(default=8, ge=1, le=100)
     aggregate_cache_size: int = Field(default=10_000, ge=0)
+    snapshot_interval: int = Field(
+        default=50, ge=1, description="Events between two snapshots of a changing aggregate."
+    )
     read_wait_seconds: float = Field(
         default=5.0, gt=0, le=60, description="Longest a query waits for a named position."
     )

@@ -59,7 +59,10 @@ def create_app(
     app.state.runtime = live
     install_problem_handlers(app)
     install_middleware(app, settings, live.idempotency)
+    # Routers are matched in this order: the bell, polled by every user many times a
+    # minute, comes first.
     for module in (
+        notifications,
         meta,
         orgs,
         projects,
@@ -71,7 +74,6 @@ def create_app(
         auditors,
         telemetry,
         lists,
-        notifications,
     ):
         app.include_router(module.router)
     app.include_router(scheduler.router)

@@ -1,4 +1,6 @@
 """Read-your-writes: a query may name the position of a command it must see."""
+# `_min_position` is async although it does no I/O: a plain `def` dependency costs a hop
+# through the thread pool on every query.
 
 from __future__ import annotations
 
@@ -14,13 +16,18 @@ from interfaces.runtime import Runtime
 _POSITION = re.compile(r"^[0-9]{1,18}$")
 
 
-def _min_position(
+MIN_POSITION_DOC = "Wait until the read model has applied this event position."
+
+
+async def _min_position(
     request: Request,
-    min_position: Annotated[
-        int | None,
-        Query(ge=0, description="Wait until the read model has applied this event position."),
-    ] = None,
+    min_position: Annotated[int | None, Query(ge=0, description=MIN_POSITION_DOC)] = None,
 ) -> int | None:
+    return min_position_of(request, min_position)
+
+
+def min_position_of(request: Request, min_position: int | None) -> int | None:
+    """The position to wait for: the query's, or the X-Min-Position header's if later."""
     header = request.headers.get("x-min-position")
     if header is None:
         return min_position

@@ -21,6 +21,8 @@ from domain.errors import (
     RuleViolationError,
     TokenGoneError,
 )
+from interfaces.http.models.problem import ProblemOut
+from projections.paging import InvalidCursorError
 
 log = logging.getLogger("teaim.http")
 
@@ -34,6 +36,27 @@ DOMAIN_ERRORS: dict[type[DomainError], tuple[int, str, str]] = {
     InvalidValueError: (422, "invalid-value", "Invalid value"),
     TokenGoneError: (410, "link-gone", "Signing link no longer usable"),
 }
+
+
+# What each error status means on this API (the OpenAPI's error contract).
+_MEANINGS: dict[int, str] = {
+    401: "Not authenticated: a missing, invalid or expired bearer token.",
+    403: "Authenticated, but the caller's role does not allow this (recorded).",
+    404: "No such resource, or one the caller may not see (same answer; recorded).",
+    409: "Conflicts with the current state (a rule, a concurrent update, a request in progress).",
+    410: "The signing link is no longer usable.",
+    422: "The request is malformed: a parameter, the body, a cursor or a header.",
+    429: "Too many requests; retry later.",
+    503: "Not available right now (a read model lagging behind `min_position`); retry.",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` for the error statuses a route can answer, as problems."""
+    return {
+        status: {"model": ProblemOut, "description": _MEANINGS[status]}
+        for status in sorted(set(statuses))
+    }
 
 
 class ProblemError(Exception):
@@ -121,6 +144,10 @@ def install_problem_handlers(app: FastAPI) -> None:
             errors=errors,
         )
 
+    async def on_cursor(request: Request, exc: Exception) -> Response:
+        # A cursor is client input: one no query issued is a 422, and changed nothing.
+        return problem(request, 422, "invalid-cursor", "Invalid cursor", str(exc))
+
     async def on_http(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
@@ -137,5 +164,6 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ProblemError, on_problem)
     app.add_exception_handler(IntegrityError, on_conflict)
     app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(InvalidCursorError, on_cursor)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(Exception, on_unexpected)

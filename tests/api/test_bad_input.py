@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from domain.roles import Role
 from tests.api.conftest import DENIAL_TOPIC, PROBLEM_JSON, Api, assert_problem, dev
 from tests.api.routes import ROUTES, RouteSpec
 from tests.api.scenes import Scene, build_scene
@@ -398,3 +399,49 @@ def test_a_command_failing_halfway_leaves_no_trace(api: Api) -> None:
         before_artifact["tags"],
         before_artifact["version"] + 1,
     )
+
+
+# Values that once reached shared read models or gave a 500 --------------------------------
+
+
+def _signoff_scene(api: Api) -> tuple[UUID, UUID, UUID]:
+    org = api.new_org()
+    project = api.create_project("olga", org)
+    api.add_member(project, by="olga", org=org, user="gus", role=Role.GUEST)
+    stage = api.create_stage(project, by="olga", org=org)
+    api.request_signoff(project, stage, by="olga", org=org)
+    return org, project, stage
+
+
+def test_control_characters_are_refused_before_anything_is_recorded(api: Api) -> None:
+    org, project, stage = _signoff_scene(api)
+    before = api.max_position()
+
+    invite = api.client.post(
+        f"/api/projects/{project}/stages/{stage}/signoff/external",
+        json={"email": "a\x00b@example.com"},
+        headers=dev("olga", org),
+    )
+    for params in ({"actor": "x\x00"}, {"target": "\x1b"}, {"q": "a\x00b"}):
+        assert_problem(
+            api.client.get("/api/audit/list", params=params, headers=dev("olga", org)), 422
+        )
+
+    assert_problem(invite, 422)
+    assert api.max_position() == before
+
+
+def test_odd_positions_and_far_dates_are_422_not_500(api: Api) -> None:
+    org, _, _ = _signoff_scene(api)
+    headers = dev("olga", org)
+    # Header values travel as bytes: '²' arrives as its UTF-8 bytes, which str.isdigit() liked.
+    for value in ("²".encode(), b"9" * 5000, b"-1"):
+        raw = [(k.encode(), v.encode()) for k, v in headers.items()] + [(b"x-min-position", value)]
+        response = api.client.get("/api/audit/list", headers=raw)
+        assert_problem(response, 422)
+    for params in (
+        {"from": "0001-01-01T01:00:00+05:00"},
+        {"to": "9999-12-31T23:00:00-05:00"},
+    ):
+        assert_problem(api.client.get("/api/audit/list", params=params, headers=headers), 422)
+        assert_problem(api.client.get("/api/telemetry", params=params, headers=headers), 422)

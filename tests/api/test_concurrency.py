@@ -97,7 +97,6 @@ def test_racing_signatures_produce_one_signature(
     api: Api, live: LiveServer, synchronized: bool
 ) -> None:
     org, project, signers = signing_scene(api)
-    kinds: list[str] = []
     for _ in range(ROUNDS):
         stage = api.create_stage(project, by="olivia", org=org)
         signoff = api.request_signoff(project, stage, by="olivia", org=org)  # any one signer
@@ -112,7 +111,6 @@ def test_racing_signatures_produce_one_signature(
 
         winner, loser = one_winner(responses)
         kind = loser.json()["type"].removeprefix(PROBLEMS)
-        kinds.append(kind)
         if synchronized:
             # Both loaded the same version: the store, not a state check, refused the loser.
             assert kind == "concurrent-update", loser.text
@@ -134,7 +132,6 @@ def test_racing_signatures_produce_one_signature(
         assert [s["name"] for s in got["signatures"]] == [signers[winner]]
         assert got["signatures"][0]["comment"] == signers[winner]
         assert got["signatures"][0]["ip"] == "127.0.0.1"
-    assert len(kinds) == ROUNDS
 
 
 def test_racing_member_updates_keep_exactly_the_winners_change(api: Api, live: LiveServer) -> None:

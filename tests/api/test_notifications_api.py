@@ -10,7 +10,7 @@ import pytest
 from adapters.postgres.database import DatabaseUrl
 from adapters.postgres.projection_host import ProjectionHost
 from domain.roles import Role
-from interfaces.http.routes.notifications import NotificationPageOut
+from interfaces.http.models.notifications import NotificationPageOut
 from projections.notifications import NotificationsProjection, notification_id
 from tests.api.conftest import Api, assert_problem, dev, service, service_ctx
 from tests.notifications_support import catch_up

@@ -33,7 +33,12 @@ class Secrets:
 
 def open_app(url: str) -> Teaim:
     """The application on a test database."""
-    return Teaim(DatabaseUrl.parse(url).eventsourcing_env(), clock=WallClock(), secrets=Secrets())
+    return Teaim(
+        DatabaseUrl.parse(url).eventsourcing_env(),
+        clock=WallClock(),
+        secrets=Secrets(),
+        audit_log=None,
+    )
 
 
 def seed_org(app: Teaim) -> tuple[UUID, UUID, CommandContext]:

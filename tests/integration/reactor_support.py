@@ -13,7 +13,7 @@ import threading
 from collections import Counter
 from dataclasses import field
 from datetime import UTC, datetime
-from typing import ClassVar
+from typing import ClassVar, Protocol
 from uuid import UUID, uuid4
 
 from application.app import Teaim
@@ -65,6 +65,12 @@ class Mailing(TeaimAggregate):
             self._trigger(self.Delivered, stamp, effect_id=effect_id, receipt=receipt)
 
 
+class Relay(Protocol):
+    """Where mail goes: delivers once per idempotency key, returns the delivery's receipt."""
+
+    def send(self, *, key: str, to: str, body: str) -> str: ...
+
+
 class MailRelay:
     """The effect's target: counts every attempt, delivers once per idempotency key."""
 
@@ -91,7 +97,7 @@ class MailReactor:
     name: ClassVar[str] = "test-mailer"
     events: ClassVar[tuple[type[TeaimAggregate.Event], ...]] = (Mailing.Requested,)
 
-    def __init__(self, app: Teaim, relay: MailRelay) -> None:
+    def __init__(self, app: Teaim, relay: Relay) -> None:
         self.app = app
         self.relay = relay
         self.crash_before_record = False

@@ -78,7 +78,10 @@ class World:
 
     def __post_init__(self) -> None:
         self.app = Teaim(
-            DatabaseUrl.parse(self.url).eventsourcing_env(), clock=self.clock, secrets=Secrets()
+            DatabaseUrl.parse(self.url).eventsourcing_env(),
+            clock=self.clock,
+            secrets=Secrets(),
+            audit_log=None,
         )
         self.runner = ProjectionRunner(ProjectListsProjection(), DatabaseUrl.parse(self.url))
         with self.connect() as conn:

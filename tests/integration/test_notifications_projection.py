@@ -59,7 +59,7 @@ class Scene:
 @pytest.fixture
 def scene(es_env: dict[str, str]) -> Iterator[Scene]:
     clock = FixedClock()
-    app = Teaim(es_env, clock=clock, secrets=TokenSecrets())
+    app = Teaim(es_env, clock=clock, secrets=TokenSecrets(), audit_log=None)
     try:
         org = uuid4()
         app.create_org(ctx=service(org), name="Acme")

@@ -68,6 +68,7 @@ def make_app(
         CACHED if cached else IN_MEMORY,
         clock=clock or FixedClock(),
         secrets=token_secrets or TokenSecrets(),
+        audit_log=None,
     )
     assert isinstance(app.recorder, POPOApplicationRecorder)
     assert (app.repository.cache is not None) is cached

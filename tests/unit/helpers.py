@@ -89,7 +89,7 @@ class ReplayTeaim(Teaim):
 
     def __init__(self, recorder: ApplicationRecorder) -> None:
         self._shared_recorder = recorder
-        super().__init__(IN_MEMORY, clock=FixedClock(), secrets=TokenSecrets())
+        super().__init__(IN_MEMORY, clock=FixedClock(), secrets=TokenSecrets(), audit_log=None)
 
     def construct_recorder(self) -> ApplicationRecorder:
         """The recorder of the application being replayed."""

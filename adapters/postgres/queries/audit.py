@@ -8,57 +8,17 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composable, Identifier
 
 from adapters.postgres.read_db import ReadDatabase
+from projections.audit_view import EXPORT_CHUNK, AuditEvent, AuditFilters
+from projections.paging import Page, PageRequest, decode_position, encode_position
 
-COLUMNS = (
-    "position",
-    "occurred_at",
-    "action",
-    "outcome",
-    "actor",
-    "org_id",
-    "project_id",
-    "target_kind",
-    "target_id",
-    "aggregate_id",
-    "aggregate_version",
-    "correlation_id",
-    "details",
-)
 _SELECT = SQL(
     "SELECT position, occurred_at, action, outcome, actor, org_id, project_id, target_kind,"
     " target_id, aggregate_id, aggregate_version, correlation_id, details FROM audit_events"
 )
-# Rows an export holds in memory at a time.
-EXPORT_CHUNK = 1000
-
-
-@dataclass(frozen=True, slots=True)
-class AuditQuery:
-    """Filters on the feed; None means "any". Times are a half-open range [since, until)."""
-
-    action: str | None = None
-    actor: str | None = None
-    target: str | None = None
-    project_id: UUID | None = None
-    outcome: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-    text: str | None = None
-
-    def action_prefix(self) -> str | None:
-        """The prefix an `action` filter asks for (`stage.` or `stage.*`), else None (exact)."""
-        if self.action is None:
-            return None
-        if self.action.endswith("*"):
-            return self.action[:-1]
-        if self.action.endswith("."):
-            return self.action
-        return None
 
 
 def _like_prefix(prefix: str) -> str:
@@ -67,7 +27,7 @@ def _like_prefix(prefix: str) -> str:
     return escaped + "%"
 
 
-def _where(org_id: UUID, query: AuditQuery) -> tuple[Composable, list[Any]]:
+def _where(org_id: UUID, query: AuditFilters) -> tuple[Composable, list[Any]]:
     """The WHERE clause (always tenant-bound) and its parameters."""
     conditions: list[Composable] = [SQL("org_id = %s")]
     params: list[Any] = [org_id]
@@ -100,31 +60,10 @@ def _where(org_id: UUID, query: AuditQuery) -> tuple[Composable, list[Any]]:
     return SQL(" AND ").join(conditions), params
 
 
-def _row(row: DictRow) -> dict[str, Any]:
-    out = dict(row)
+def _event(row: DictRow) -> AuditEvent:
     # The session's time zone is the server's; the feed always speaks UTC.
-    occurred: datetime = out["occurred_at"]
-    out["occurred_at"] = occurred.astimezone(UTC)
-    return out
-
-
-def list_events(
-    cur: Cursor[DictRow], org_id: UUID, query: AuditQuery, *, before: int | None, limit: int
-) -> tuple[list[dict[str, Any]], int | None]:
-    """A page of events newest first, and the position to continue before (None at the end)."""
-    where, params = _where(org_id, query)
-    if before is not None:
-        where = SQL("{} AND position < %s").format(where)
-        params.append(before)
-    cur.execute(
-        SQL("{} WHERE {} ORDER BY position DESC LIMIT %s").format(_SELECT, where),
-        [*params, limit + 1],
-    )
-    rows = [_row(row) for row in cur.fetchall()]
-    if len(rows) > limit:
-        rows = rows[:limit]
-        return rows, int(rows[-1]["position"])
-    return rows, None
+    occurred: datetime = row["occurred_at"]
+    return AuditEvent(**{**row, "occurred_at": occurred.astimezone(UTC)})
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,11 +78,11 @@ class AuditExport:
 
     read_db: ReadDatabase
     org_id: UUID
-    query: AuditQuery
+    query: AuditFilters
     head: int
     chunk: int = EXPORT_CHUNK
 
-    def __iter__(self) -> Iterator[dict[str, Any]]:
+    def __iter__(self) -> Iterator[AuditEvent]:
         where, params = _where(self.org_id, self.query)
         statement = SQL(
             "{} WHERE {} AND position > %s AND position <= %s ORDER BY position LIMIT %s"
@@ -153,21 +92,44 @@ class AuditExport:
             with self.read_db.tenant(self.org_id) as cur:
                 cur.execute(statement, [*params, after, self.head, self.chunk])
                 rows = cur.fetchall()
-            yield from (_row(row) for row in rows)
+            yield from (_event(row) for row in rows)
             if len(rows) < self.chunk:
                 return
             after = int(rows[-1]["position"])
 
 
-def open_export(
-    read_db: ReadDatabase, org_id: UUID, query: AuditQuery, *, chunk: int = EXPORT_CHUNK
-) -> AuditExport:
-    """Fix the export's snapshot (the org's newest feed position) before streaming starts."""
-    with read_db.tenant(org_id) as cur:
-        cur.execute(
-            "SELECT coalesce(max(position), 0) AS head FROM audit_events WHERE org_id = %s",
-            (org_id,),
-        )
-        row = cur.fetchone()
-    head = 0 if row is None else int(row["head"])
-    return AuditExport(read_db=read_db, org_id=org_id, query=query, head=head, chunk=chunk)
+class PostgresAuditFeed:
+    """`AuditView` over the `audit_events` table, read as the RLS-bound role."""
+
+    def __init__(self, read_db: ReadDatabase) -> None:
+        self._db = read_db
+
+    def page(self, org_id: UUID, filters: AuditFilters, page: PageRequest) -> Page[AuditEvent]:
+        """A page of events newest first, continuing before the cursor's position."""
+        where, params = _where(org_id, filters)
+        if page.cursor is not None:
+            where = SQL("{} AND position < %s").format(where)
+            params.append(decode_position(page.cursor))
+        with self._db.tenant(org_id) as cur:
+            cur.execute(
+                SQL("{} WHERE {} ORDER BY position DESC LIMIT %s").format(_SELECT, where),
+                [*params, page.limit + 1],
+            )
+            rows = [_event(row) for row in cur.fetchall()]
+        if len(rows) > page.limit:
+            rows = rows[: page.limit]
+            return Page(items=rows, next_cursor=encode_position(rows[-1].position))
+        return Page(items=rows, next_cursor=None)
+
+    def export(
+        self, org_id: UUID, filters: AuditFilters, *, chunk: int = EXPORT_CHUNK
+    ) -> AuditExport:
+        """Fix the export's snapshot (the org's newest feed position) before streaming starts."""
+        with self._db.tenant(org_id) as cur:
+            cur.execute(
+                "SELECT coalesce(max(position), 0) AS head FROM audit_events WHERE org_id = %s",
+                (org_id,),
+            )
+            row = cur.fetchone()
+        head = 0 if row is None else int(row["head"])
+        return AuditExport(read_db=self._db, org_id=org_id, query=filters, head=head, chunk=chunk)

@@ -12,11 +12,12 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from psycopg import Cursor
-from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 
-from adapters.postgres.queries.lists import Key, ListQuery, Order, Page, fetch_page
+from adapters.postgres.queries.lists import Key, ListQuery, Order, fetch_page
+from adapters.postgres.read_db import ReadDatabase
+from projections.documents_view import DocumentListItem, DocumentSort
+from projections.paging import Page, PageRequest
 
 _CREATED = (Key("d.created_at", "ts"), Key("d.id", "uuid"))
 DOCUMENT_ORDERS: dict[str, Order] = {
@@ -26,31 +27,41 @@ DOCUMENT_ORDERS: dict[str, Order] = {
 }
 
 
-def list_documents(
-    cur: Cursor[DictRow],
-    org_id: UUID,
-    project_id: UUID,
-    *,
-    search: str | None,
-    tags: Sequence[str],
-    order: Order,
-    after: tuple[Any, ...] | None,
-    limit: int,
-) -> Page:
-    """Live documents whose name contains `search` and that carry every tag in `tags`."""
-    conditions = ["d.org_id = %s", "d.project_id = %s", "NOT d.deleted"]
-    params: list[Any] = [org_id, project_id]
-    if search:
-        # strpos, not LIKE: the search text needs no escaping of wildcards.
-        conditions.append("strpos(lower(d.name), lower(%s)) > 0")
-        params.append(search)
-    if tags:
-        conditions.append("d.tags @> %s")
-        params.append(Jsonb(list(tags)))
-    query = ListQuery(
-        "d.id, d.project_id, d.name, d.mime, d.size, d.sha256, d.tags, d.created_at, d.updated_at",
-        "documents AS d",
-        tuple(conditions),
-        tuple(params),
-    )
-    return fetch_page(cur, query, order, after=after, limit=limit)
+def _document(row: dict[str, Any]) -> DocumentListItem:
+    return DocumentListItem(**row)
+
+
+class PostgresDocuments:
+    """`DocumentsView` over the `documents` table, read as the RLS-bound role."""
+
+    def __init__(self, read_db: ReadDatabase) -> None:
+        self._db = read_db
+
+    def documents(
+        self,
+        org_id: UUID,
+        project_id: UUID,
+        *,
+        search: str | None,
+        tags: Sequence[str],
+        sort: DocumentSort,
+        page: PageRequest,
+    ) -> Page[DocumentListItem]:
+        """Live documents whose name contains `search` and that carry every tag in `tags`."""
+        conditions = ["d.org_id = %s", "d.project_id = %s", "NOT d.deleted"]
+        params: list[Any] = [org_id, project_id]
+        if search:
+            # strpos, not LIKE: the search text needs no escaping of wildcards.
+            conditions.append("strpos(lower(d.name), lower(%s)) > 0")
+            params.append(search)
+        if tags:
+            conditions.append("d.tags @> %s")
+            params.append(Jsonb(list(tags)))
+        query = ListQuery(
+            "d.id, d.project_id, d.name, d.mime, d.size, d.sha256, d.tags, d.created_at,"
+            " d.updated_at",
+            "documents AS d",
+            tuple(conditions),
+            tuple(params),
+        )
+        return fetch_page(self._db, org_id, query, DOCUMENT_ORDERS[sort], page, _document)

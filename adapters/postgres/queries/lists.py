@@ -2,24 +2,40 @@
 
 A page is ordered by a sort key that ends in a unique column, so "after the last row's key"
 is exact: a walk returns every row once, whatever is inserted meanwhile behind the cursor.
-The cursor is that key, as opaque urlsafe base64 of JSON naming its sort, and is checked
-on the way back in (a cursor is client input like any other).
+The cursor is that key in the one cursor format (`projections.paging`), checked on the way
+back in (a cursor is client input like any other) and typed back into the comparison here.
+Every query owns its transaction and names its tenant (`ReadDatabase.tenant`).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from uuid import UUID
 
-import orjson
 from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composable
+
+from adapters.postgres.read_db import ReadDatabase
+from domain.roles import Role
+from projections.lists_view import (
+    MemberListItem,
+    ProjectListItem,
+    ProjectSort,
+    StageListItem,
+)
+from projections.paging import (
+    InvalidCursorError,
+    Page,
+    PageRequest,
+    decode_cursor,
+    encode_cursor,
+)
+
+T = TypeVar("T")
 
 Kind = Literal["ts", "uuid", "int", "text", "date"]
 
@@ -31,12 +47,7 @@ _PARAM: dict[Kind, str] = {
     "text": "%s::text",
     "date": "%s::date",
 }
-MAX_CURSOR_LENGTH = 1024
 _MAX_TEXT_KEY = 800
-
-
-class InvalidCursorError(ValueError):
-    """A cursor this list did not issue: malformed, altered, or from another sort order."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,23 +78,11 @@ class Order:
     def encode(self, values: Sequence[Any]) -> str:
         """The opaque cursor for a row whose key is `values`."""
         plain = [_encode_value(key, value) for key, value in zip(self.keys, values, strict=True)]
-        raw = orjson.dumps({"s": self.name, "k": plain})
-        return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+        return encode_cursor(self.name, plain)
 
     def decode(self, cursor: str) -> tuple[Any, ...]:
         """The key a cursor carries; InvalidCursorError unless this order issued it."""
-        if not cursor or len(cursor) > MAX_CURSOR_LENGTH:
-            raise InvalidCursorError("cursor is empty or too long")
-        try:
-            raw = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True)
-            data = orjson.loads(raw)
-        except (binascii.Error, ValueError) as error:
-            raise InvalidCursorError("cursor is not one this list issued") from error
-        if not isinstance(data, dict) or data.get("s") != self.name:
-            raise InvalidCursorError(f"cursor does not belong to the {self.name!r} order")
-        values = data.get("k")
-        if not isinstance(values, list) or len(values) != len(self.keys):
-            raise InvalidCursorError("cursor is not one this list issued")
+        values = decode_cursor(self.name, cursor, len(self.keys))
         return tuple(
             _decode_value(key, value) for key, value in zip(self.keys, values, strict=True)
         )
@@ -151,14 +150,6 @@ def _text(value: Any) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class Page:
-    """One page of rows, and the cursor of the next page (None after the last)."""
-
-    items: list[dict[str, Any]]
-    next_cursor: str | None
-
-
-@dataclass(frozen=True, slots=True)
 class ListQuery:
     """A tenant-bound list: what it selects from where, and the conditions every page keeps."""
 
@@ -169,14 +160,29 @@ class ListQuery:
 
 
 def fetch_page(
+    read_db: ReadDatabase,
+    org_id: UUID,
+    query: ListQuery,
+    order: Order,
+    page: PageRequest,
+    make: Callable[[dict[str, Any]], T],
+) -> Page[T]:
+    """Records (`make` of each row) of `query` in `order` after the page's cursor, in one
+    transaction of `org_id` (InvalidCursorError before any database work)."""
+    after = None if page.cursor is None else order.decode(page.cursor)
+    with read_db.tenant(org_id) as cur:
+        return _fetch(cur, query, order, after=after, limit=page.limit, make=make)
+
+
+def _fetch(
     cur: Cursor[DictRow],
     query: ListQuery,
     order: Order,
     *,
     after: tuple[Any, ...] | None,
     limit: int,
-) -> Page:
-    """Rows of `query` in `order` after the key `after` (from its cursor), at most `limit`."""
+    make: Callable[[dict[str, Any]], T],
+) -> Page[T]:
     conditions: list[Composable] = [SQL(c) for c in query.conditions]
     params: list[Any] = list(query.params)
     if after is not None:
@@ -191,12 +197,12 @@ def fetch_page(
     )
     cur.execute(statement, [*params, limit + 1])
     rows = cur.fetchall()
-    items: list[dict[str, Any]] = []
+    items: list[T] = []
     last_key: tuple[Any, ...] = ()
     for row in rows[:limit]:
         item = {k: _utc(v) for k, v in row.items() if not k.startswith("_key")}
         last_key = tuple(row[f"_key{i}"] for i in range(len(order.keys)))
-        items.append(item)
+        items.append(make(item))
     more = len(rows) > limit
     return Page(items=items, next_cursor=order.encode(last_key) if more else None)
 
@@ -206,7 +212,7 @@ def _utc(value: Any) -> Any:
     return value.astimezone(UTC) if isinstance(value, datetime) else value
 
 
-# Projects -------------------------------------------------------------------------------
+# Projects, members, stages ---------------------------------------------------------------
 
 _NAME_KEY = Key('lower(p.name) COLLATE "C"', "text")
 PROJECT_ORDERS: dict[str, Order] = {
@@ -217,84 +223,79 @@ PROJECT_ORDERS: dict[str, Order] = {
 _PROJECT_COLUMNS = (
     "p.id, p.org_id, p.code, p.name, p.archived, p.member_count, p.created_at, p.updated_at"
 )
-
-
-def list_projects(
-    cur: Cursor[DictRow],
-    org_id: UUID,
-    *,
-    member: str | None,
-    archived: bool | None,
-    order: Order,
-    after: tuple[Any, ...] | None,
-    limit: int,
-) -> Page:
-    """Projects of an org that `member` belongs to (every project when None), with their role."""
-    conditions = ["p.org_id = %s"]
-    params: list[Any] = [org_id]
-    if member is None:
-        source, columns = "projects AS p", f"{_PROJECT_COLUMNS}, NULL::text AS role"
-    else:
-        source = "projects AS p JOIN project_members AS m ON m.project_id = p.id"
-        columns = f"{_PROJECT_COLUMNS}, m.role"
-        conditions += ["m.org_id = %s", "m.user_id = %s"]
-        params += [org_id, member]
-    if archived is not None:
-        conditions.append("p.archived = %s")
-        params.append(archived)
-    query = ListQuery(columns, source, tuple(conditions), tuple(params))
-    return fetch_page(cur, query, order, after=after, limit=limit)
-
-
-# Members --------------------------------------------------------------------------------
-
 MEMBER_ORDER = Order("user", (Key("m.user_id", "text"),))
-
-
-def list_members(
-    cur: Cursor[DictRow],
-    org_id: UUID,
-    project_id: UUID,
-    *,
-    after: tuple[Any, ...] | None,
-    limit: int,
-) -> Page:
-    """A project's members by user id (bytewise)."""
-    query = ListQuery(
-        "m.user_id, m.role, m.signer, m.added_at, m.updated_at",
-        "project_members AS m",
-        ("m.org_id = %s", "m.project_id = %s"),
-        (org_id, project_id),
-    )
-    return fetch_page(cur, query, MEMBER_ORDER, after=after, limit=limit)
-
-
-# Stages ---------------------------------------------------------------------------------
-
 STAGE_ORDER = Order("order", (Key('s."order"', "int"), Key("s.created_position", "int")))
 
 
-def list_stages(
-    cur: Cursor[DictRow],
-    org_id: UUID,
-    project_id: UUID,
-    *,
-    state: str | None,
-    after: tuple[Any, ...] | None,
-    limit: int,
-) -> Page:
-    """A project's stages by their `order`, then creation, with their sign-off state."""
-    conditions = ["s.org_id = %s", "s.project_id = %s"]
-    params: list[Any] = [org_id, project_id]
-    if state is not None:
-        conditions.append("s.state = %s")
-        params.append(state)
-    query = ListQuery(
-        's.id, s.project_id, s.title, s."order", s.state, s.round, s.signoff_id,'
-        " s.signoff_status, s.signatures_count, s.required_count, s.external_pending_count,"
-        " s.rejection_reason, s.created_at, s.updated_at",
-        "stages AS s",
-        tuple(conditions),
-        tuple(params),
-    )
-    return fetch_page(cur, query, STAGE_ORDER, after=after, limit=limit)
+def _project(row: dict[str, Any]) -> ProjectListItem:
+    role = row.pop("role")
+    return ProjectListItem(**row, role=None if role is None else Role(role))
+
+
+def _member(row: dict[str, Any]) -> MemberListItem:
+    return MemberListItem(**{**row, "role": Role(row["role"]), "signer": bool(row["signer"])})
+
+
+def _stage(row: dict[str, Any]) -> StageListItem:
+    return StageListItem(**row)
+
+
+class PostgresProjectLists:
+    """`ProjectListsView` over the project-lists tables, read as the RLS-bound role."""
+
+    def __init__(self, read_db: ReadDatabase) -> None:
+        self._db = read_db
+
+    def projects(
+        self,
+        org_id: UUID,
+        *,
+        member: str | None,
+        archived: bool | None,
+        sort: ProjectSort,
+        page: PageRequest,
+    ) -> Page[ProjectListItem]:
+        """Projects of an org that `member` belongs to (every project when None), with role."""
+        conditions = ["p.org_id = %s"]
+        params: list[Any] = [org_id]
+        if member is None:
+            source, columns = "projects AS p", f"{_PROJECT_COLUMNS}, NULL::text AS role"
+        else:
+            source = "projects AS p JOIN project_members AS m ON m.project_id = p.id"
+            columns = f"{_PROJECT_COLUMNS}, m.role"
+            conditions += ["m.org_id = %s", "m.user_id = %s"]
+            params += [org_id, member]
+        if archived is not None:
+            conditions.append("p.archived = %s")
+            params.append(archived)
+        query = ListQuery(columns, source, tuple(conditions), tuple(params))
+        return fetch_page(self._db, org_id, query, PROJECT_ORDERS[sort], page, _project)
+
+    def members(self, org_id: UUID, project_id: UUID, *, page: PageRequest) -> Page[MemberListItem]:
+        """A project's members by user id (bytewise)."""
+        query = ListQuery(
+            "m.user_id, m.role, m.signer, m.added_at, m.updated_at",
+            "project_members AS m",
+            ("m.org_id = %s", "m.project_id = %s"),
+            (org_id, project_id),
+        )
+        return fetch_page(self._db, org_id, query, MEMBER_ORDER, page, _member)
+
+    def stages(
+        self, org_id: UUID, project_id: UUID, *, state: str | None, page: PageRequest
+    ) -> Page[StageListItem]:
+        """A project's stages by their `order`, then creation, with their sign-off state."""
+        conditions = ["s.org_id = %s", "s.project_id = %s"]
+        params: list[Any] = [org_id, project_id]
+        if state is not None:
+            conditions.append("s.state = %s")
+            params.append(state)
+        query = ListQuery(
+            's.id, s.project_id, s.title, s."order", s.state, s.round, s.signoff_id,'
+            " s.signoff_status, s.signatures_count, s.required_count, s.external_pending_count,"
+            " s.rejection_reason, s.created_at, s.updated_at",
+            "stages AS s",
+            tuple(conditions),
+            tuple(params),
+        )
+        return fetch_page(self._db, org_id, query, STAGE_ORDER, page, _stage)

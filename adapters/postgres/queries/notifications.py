@@ -6,17 +6,26 @@ import asyncio
 import contextlib
 import logging
 import weakref
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any, Final
 from uuid import UUID
 
 import psycopg
-from psycopg.rows import DictRow
-from psycopg.sql import SQL, Composable
+from psycopg.rows import TupleRow
+from psycopg.sql import SQL, Composable, Composed
 
 from adapters.postgres.database import DatabaseUrl
 from adapters.postgres.projection_runner import PROGRESS_CHANNEL
+from adapters.postgres.read_db import ReadDatabase
 from projections.notifications import NotificationsProjection
+from projections.notifications_view import (
+    Changes,
+    Counts,
+    Notification,
+    NotificationPage,
+    StateFilter,
+)
+from projections.paging import PageRequest, decode_position, encode_position
 
 log = logging.getLogger("teaim.notifications")
 
@@ -62,63 +71,22 @@ _COUNTS = SQL(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Counts:
-    """The caller's badge: unseen, unread (unseen or seen) and total (not archived)."""
-
-    unseen: int
-    unread: int
-    total: int
-
-    def as_json(self) -> dict[str, int]:
-        """The counts as a JSON object."""
-        return {"unseen": self.unseen, "unread": self.unread, "total": self.total}
+def _counts(row: TupleRow) -> Counts:
+    return Counts(unseen=int(row[0]), unread=int(row[1]), total=int(row[2]))
 
 
-@dataclass(frozen=True, slots=True)
-class Page:
-    """One page of notifications, newest first, with the counts of the same snapshot."""
-
-    items: list[dict[str, Any]]
-    counts: Counts
-    # Position of the last item when more may follow (the next page's cursor).
-    more_before: int | None
+def _items(rows: Sequence[TupleRow], skip: int) -> list[Notification]:
+    # Each row is the counts (and the head), then an item's columns (NULL: no items at all).
+    return [Notification(*row[skip:]) for row in rows if row[skip] is not None]
 
 
-@dataclass(frozen=True, slots=True)
-class Changes:
-    """Notifications after a position (oldest first) and the counts, for the stream."""
-
-    head: int
-    items: list[dict[str, Any]]
-    counts: Counts
-
-
-def _counts(row: dict[str, Any]) -> Counts:
-    return Counts(unseen=int(row["unseen"]), unread=int(row["unread"]), total=int(row["total"]))
-
-
-def _items(rows: list[DictRow]) -> list[dict[str, Any]]:
-    return [{c: row[c] for c in ITEM_COLUMNS} for row in rows if row["id"] is not None]
-
-
-def page(
-    cur: psycopg.Cursor[DictRow],
-    *,
-    org_id: UUID,
-    recipient: str,
-    state: str = "inbox",
-    project_id: UUID | None = None,
-    before: int | None = None,
-    limit: int = 50,
-) -> Page:
-    """A page of the recipient's notifications (position < `before`) and their counts."""
+def _page_statement(state: str, *, project: bool, before: bool) -> Composed:
     conditions: list[Composable] = [SQL(STATE_FILTERS[state])]
-    if project_id is not None:
+    if project:
         conditions.append(SQL("project_id = %(project)s"))
-    if before is not None:
+    if before:
         conditions.append(SQL("position < %(before)s"))
-    query = SQL(
+    return SQL(
         "WITH counts AS ({counts}), items AS ("
         " SELECT {columns} FROM notifications"
         " WHERE org_id = %(org)s AND recipient = %(me)s AND {conditions}"
@@ -126,88 +94,127 @@ def page(
         " SELECT counts.*, items.* FROM counts LEFT JOIN items ON true"
         " ORDER BY items.position DESC"
     ).format(counts=_COUNTS, columns=_SELECT_ITEM, conditions=SQL(" AND ").join(conditions))
-    cur.execute(
-        query,
-        {
+
+
+# Built once: every shape of the page statement (state x project filter x cursor).
+_PAGE_STATEMENTS: Final = {
+    (state, project, before): _page_statement(state, project=project, before=before)
+    for state in STATE_FILTERS
+    for project in (False, True)
+    for before in (False, True)
+}
+
+_CHANGES = SQL(
+    "WITH head AS (SELECT coalesce(max(position), 0) AS head FROM projection_tracking"
+    "  WHERE name = %(projection)s),"
+    " counts AS ({counts}),"
+    " items AS (SELECT {columns} FROM notifications"
+    "  WHERE org_id = %(org)s AND recipient = %(me)s"
+    "  AND position > coalesce(%(after)s, (SELECT head FROM head))"
+    "  ORDER BY position LIMIT %(limit)s)"
+    " SELECT counts.*, head.head, items.* FROM head CROSS JOIN counts"
+    " LEFT JOIN items ON true ORDER BY items.position"
+).format(counts=_COUNTS, columns=_SELECT_ITEM)
+
+
+class PostgresNotifications:
+    """`NotificationsView` over the `notifications` table, read as the RLS-bound role.
+
+    Each query is one statement (items and counts of one snapshot) sent with its tenant
+    setting in one round trip (`ReadDatabase.tenant_rows`).
+    """
+
+    projection: str = PROJECTION
+
+    def __init__(self, read_db: ReadDatabase) -> None:
+        self._db = read_db
+
+    def page(
+        self,
+        org_id: UUID,
+        recipient: str,
+        *,
+        state: StateFilter = "inbox",
+        project_id: UUID | None = None,
+        page: PageRequest = PageRequest(),  # noqa: B008 (frozen, so one shared default is safe)
+    ) -> NotificationPage:
+        """A page of the recipient's notifications (before the cursor) and their counts."""
+        before = None if page.cursor is None else decode_position(page.cursor)
+        statement = _PAGE_STATEMENTS[state, project_id is not None, before is not None]
+        params = {
             "org": org_id,
             "me": recipient,
             "project": project_id,
             "before": before,
             # One more than asked tells whether another page follows.
-            "limit": limit + 1,
-        },
-        prepare=True,
-    )
-    rows = cur.fetchall()
-    items = _items(rows)
-    more = len(items) > limit
-    items = items[:limit]
-    return Page(
-        items=items,
-        counts=_counts(rows[0]),
-        more_before=items[-1]["position"] if more else None,
-    )
+            "limit": page.limit + 1,
+        }
+        rows = self._db.tenant_rows(org_id, statement, params)
+        items = _items(rows, 3)
+        more = len(items) > page.limit
+        items = items[: page.limit]
+        return NotificationPage(
+            items=items,
+            counts=_counts(rows[0]),
+            next_cursor=encode_position(items[-1].position) if more else None,
+        )
 
+    def state_of(self, org_id: UUID, recipient: str, notification_id: UUID) -> str | None:
+        """The state of one of the recipient's notifications (None: not theirs, or none)."""
+        rows = self._db.tenant_rows(
+            org_id,
+            "SELECT state FROM notifications WHERE id = %s AND org_id = %s AND recipient = %s",
+            (notification_id, org_id, recipient),
+        )
+        return None if not rows else str(rows[0][0])
 
-def counts(cur: psycopg.Cursor[DictRow], *, org_id: UUID, recipient: str) -> Counts:
-    """The recipient's counts alone."""
-    cur.execute(_COUNTS, {"org": org_id, "me": recipient}, prepare=True)
-    row = cur.fetchone()
-    assert row is not None  # an aggregate always returns a row
-    return _counts(row)
+    def changes_since(
+        self, org_id: UUID, recipient: str, *, after: int | None, limit: int = 100
+    ) -> Changes:
+        """The recipient's notifications after `after` (None: after the head) and counts.
 
-
-def state_of(
-    cur: psycopg.Cursor[DictRow], *, org_id: UUID, recipient: str, notification_id: UUID
-) -> str | None:
-    """The state of one of the recipient's notifications (None: not theirs, or no such one)."""
-    cur.execute(
-        "SELECT state FROM notifications WHERE id = %s AND org_id = %s AND recipient = %s",
-        (notification_id, org_id, recipient),
-        prepare=True,
-    )
-    row = cur.fetchone()
-    return None if row is None else str(row["state"])
-
-
-def changes_since(
-    cur: psycopg.Cursor[DictRow],
-    *,
-    org_id: UUID,
-    recipient: str,
-    after: int | None,
-    limit: int = 100,
-) -> Changes:
-    """The recipient's notifications after `after` (None: after the projection's head) and counts.
-
-    The head is the projection's tracked position read in the same statement, hence the same
-    snapshot, as the items: every notification at or below it is already written, so a stream
-    that moves its cursor to the head misses nothing.
-    """
-    query = SQL(
-        "WITH head AS (SELECT coalesce(max(position), 0) AS head FROM projection_tracking"
-        "  WHERE name = %(projection)s),"
-        " counts AS ({counts}),"
-        " items AS (SELECT {columns} FROM notifications"
-        "  WHERE org_id = %(org)s AND recipient = %(me)s"
-        "  AND position > coalesce(%(after)s, (SELECT head FROM head))"
-        "  ORDER BY position LIMIT %(limit)s)"
-        " SELECT head.head, counts.*, items.* FROM head CROSS JOIN counts"
-        " LEFT JOIN items ON true ORDER BY items.position"
-    ).format(counts=_COUNTS, columns=_SELECT_ITEM)
-    cur.execute(
-        query,
-        {
+        The head is the projection's tracked position read in the same statement, hence the
+        same snapshot, as the items: every notification at or below it is already written, so
+        a stream that moves its cursor to the head misses nothing.
+        """
+        params = {
             "projection": PROJECTION,
             "org": org_id,
             "me": recipient,
             "after": after,
             "limit": limit,
-        },
-        prepare=True,
+        }
+        rows = self._db.tenant_rows(org_id, _CHANGES, params)
+        return Changes(head=int(rows[0][3]), items=_items(rows, 4), counts=_counts(rows[0]))
+
+    def wakeups(self) -> ProjectionWakeups:
+        """A listener (connecting on first use) that rings streams when the bell moves."""
+        return ProjectionWakeups(self._db.url)
+
+
+def page(
+    cur: psycopg.Cursor[Any],
+    *,
+    org_id: UUID,
+    recipient: str,
+    state: StateFilter = "inbox",
+    project_id: UUID | None = None,
+    before: int | None = None,
+    limit: int = 50,
+) -> NotificationPage:
+    """The page statement on a caller's tenant-bound cursor (the benchmark's bare endpoint)."""
+    statement = _PAGE_STATEMENTS[state, project_id is not None, before is not None]
+    params = {"org": org_id, "me": recipient, "project": project_id, "before": before}
+    cur.execute(statement, {**params, "limit": limit + 1}, prepare=True)
+    rows = [tuple(row.values()) if isinstance(row, dict) else row for row in cur.fetchall()]
+    items = _items(rows, 3)
+    more = len(items) > limit
+    items = items[:limit]
+    return NotificationPage(
+        items=items,
+        counts=_counts(rows[0]),
+        next_cursor=encode_position(items[-1].position) if more else None,
     )
-    rows = cur.fetchall()
-    return Changes(head=int(rows[0]["head"]), items=_items(rows), counts=_counts(rows[0]))
 
 
 class Wakeup:
@@ -270,9 +277,10 @@ class ProjectionWakeups:
         self._subscribers.add(wakeup)
         return wakeup
 
-    def unsubscribe(self, wakeup: Wakeup) -> None:
+    def unsubscribe(self, wakeup: object) -> None:
         """Forget a stream that ended."""
-        self._subscribers.discard(wakeup)
+        if isinstance(wakeup, Wakeup):
+            self._subscribers.discard(wakeup)
 
     def _ring_all(self) -> None:
         for wakeup in list(self._subscribers):

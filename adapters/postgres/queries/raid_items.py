@@ -6,11 +6,13 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from psycopg import Cursor
-from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 
-from adapters.postgres.queries.lists import Key, ListQuery, Order, Page, fetch_page
+from adapters.postgres.queries.lists import Key, ListQuery, Order, fetch_page
+from adapters.postgres.read_db import ReadDatabase
+from domain.raid import RaidKind, RaidStatus, Severity
+from projections.paging import Page, PageRequest
+from projections.raid_view import MemoryListItem, MemorySort, RaidListItem, RaidSort
 
 RAID_ORDERS: dict[str, Order] = {
     # Most recently changed first.
@@ -30,36 +32,6 @@ RAID_ORDERS: dict[str, Order] = {
         ),
     ),
 }
-
-
-def list_raid_items(
-    cur: Cursor[DictRow],
-    org_id: UUID,
-    project_id: UUID,
-    *,
-    kind: str | None,
-    status: str | None,
-    order: Order,
-    after: tuple[Any, ...] | None,
-    limit: int,
-) -> Page:
-    """A project's RAID items, optionally of one kind and/or status."""
-    conditions = ["r.org_id = %s", "r.project_id = %s"]
-    params: list[Any] = [org_id, project_id]
-    for column, value in (("r.kind", kind), ("r.status", status)):
-        if value is not None:
-            conditions.append(f"{column} = %s")
-            params.append(value)
-    query = ListQuery(
-        "r.id, r.project_id, r.kind, r.title, r.owner, r.status, r.severity, r.due_date,"
-        " r.decided_by, r.created_at, r.updated_at",
-        "raid_items AS r",
-        tuple(conditions),
-        tuple(params),
-    )
-    return fetch_page(cur, query, order, after=after, limit=limit)
-
-
 _MEMORY_CREATED = (Key("m.created_at", "ts"), Key("m.id", "uuid"))
 MEMORY_ORDERS: dict[str, Order] = {
     "newest": Order("newest", _MEMORY_CREATED, descending=True),
@@ -67,30 +39,77 @@ MEMORY_ORDERS: dict[str, Order] = {
 }
 
 
-def list_memories(
-    cur: Cursor[DictRow],
-    org_id: UUID,
-    project_id: UUID,
-    *,
-    closed: bool | None,
-    tags: Sequence[str],
-    order: Order,
-    after: tuple[Any, ...] | None,
-    limit: int,
-) -> Page:
-    """A project's memories, optionally only open (or closed) ones carrying every tag."""
-    conditions = ["m.org_id = %s", "m.project_id = %s"]
-    params: list[Any] = [org_id, project_id]
-    if closed is not None:
-        conditions.append("m.closed = %s")
-        params.append(closed)
-    if tags:
-        conditions.append("m.tags @> %s")
-        params.append(Jsonb(list(tags)))
-    query = ListQuery(
-        "m.id, m.project_id, m.title, m.body, m.tags, m.closed, m.created_at, m.updated_at",
-        "memories AS m",
-        tuple(conditions),
-        tuple(params),
+def _raid_item(row: dict[str, Any]) -> RaidListItem:
+    severity = row["severity"]
+    return RaidListItem(
+        **{
+            **row,
+            "kind": RaidKind(row["kind"]),
+            "status": RaidStatus(row["status"]),
+            "severity": None if severity is None else Severity(severity),
+        }
     )
-    return fetch_page(cur, query, order, after=after, limit=limit)
+
+
+def _memory(row: dict[str, Any]) -> MemoryListItem:
+    return MemoryListItem(**row)
+
+
+class PostgresRaidLog:
+    """`RaidView` over the `raid_items` and `memories` tables, read as the RLS-bound role."""
+
+    def __init__(self, read_db: ReadDatabase) -> None:
+        self._db = read_db
+
+    def raid_items(
+        self,
+        org_id: UUID,
+        project_id: UUID,
+        *,
+        kind: RaidKind | None,
+        status: RaidStatus | None,
+        sort: RaidSort,
+        page: PageRequest,
+    ) -> Page[RaidListItem]:
+        """A project's RAID items, optionally of one kind and/or status."""
+        conditions = ["r.org_id = %s", "r.project_id = %s"]
+        params: list[Any] = [org_id, project_id]
+        for column, value in (("r.kind", kind), ("r.status", status)):
+            if value is not None:
+                conditions.append(f"{column} = %s")
+                params.append(value.value)
+        query = ListQuery(
+            "r.id, r.project_id, r.kind, r.title, r.owner, r.status, r.severity, r.due_date,"
+            " r.decided_by, r.created_at, r.updated_at",
+            "raid_items AS r",
+            tuple(conditions),
+            tuple(params),
+        )
+        return fetch_page(self._db, org_id, query, RAID_ORDERS[sort], page, _raid_item)
+
+    def memories(
+        self,
+        org_id: UUID,
+        project_id: UUID,
+        *,
+        closed: bool | None,
+        tags: Sequence[str],
+        sort: MemorySort,
+        page: PageRequest,
+    ) -> Page[MemoryListItem]:
+        """A project's memories, optionally only open (or closed) ones carrying every tag."""
+        conditions = ["m.org_id = %s", "m.project_id = %s"]
+        params: list[Any] = [org_id, project_id]
+        if closed is not None:
+            conditions.append("m.closed = %s")
+            params.append(closed)
+        if tags:
+            conditions.append("m.tags @> %s")
+            params.append(Jsonb(list(tags)))
+        query = ListQuery(
+            "m.id, m.project_id, m.title, m.body, m.tags, m.closed, m.created_at, m.updated_at",
+            "memories AS m",
+            tuple(conditions),
+            tuple(params),
+        )
+        return fetch_page(self._db, org_id, query, MEMORY_ORDERS[sort], page, _memory)

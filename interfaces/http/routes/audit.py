@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import csv
 import io
 from collections.abc import Iterable, Iterator
@@ -16,19 +14,21 @@ from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import StreamingResponse
 from pydantic import AwareDatetime
 
-from adapters.postgres.queries.audit import COLUMNS, AuditQuery, list_events, open_export
-from interfaces.http.consistency import MinPositionDep, await_read_models
-from interfaces.http.deps import CtxDep, RuntimeDep
-from interfaces.http.models_audit import AuditEventOut, AuditPageOut
-from interfaces.http.problems import ProblemError
+from interfaces.http.consistency import MinPositionDep
+from interfaces.http.deps import PositionPageDep, ReaderDep
+from interfaces.http.models.audit import AuditEventOut, AuditPageOut
+from interfaces.http.problems import ProblemError, error_responses
+from projections.audit_view import COLUMNS, AuditEvent, AuditFilters
+from projections.paging import InvalidCursorError, decode_position, encode_position
 
 router = APIRouter(prefix="/api/audit", tags=["audit"])
+# Outsiders of a project slice get 404, callers without the permission 403 (both recorded).
+FEED_ERRORS = error_responses(401, 403, 404, 422, 503)
 
 FEED = ("audit",)
 # The position of the `audit.read` event a read left (wait for it with min_position).
 POSITION_HEADER = "X-Event-Position"
 MAX_EXPORT_RANGE = timedelta(days=366)
-_MAX_POSITION = 2**63 - 1  # bigint
 # Rows serialised per chunk of an export's body.
 _ROWS_PER_WRITE = 500
 
@@ -107,9 +107,9 @@ def _filters(
             description="Free text over the event details.",
         ),
     ] = None,
-) -> AuditQuery:
+) -> AuditFilters:
     check_range(since, until)
-    return AuditQuery(
+    return AuditFilters(
         action=action,
         actor=actor,
         target=target,
@@ -121,10 +121,10 @@ def _filters(
     )
 
 
-FiltersDep = Annotated[AuditQuery, Depends(_filters)]
+FiltersDep = Annotated[AuditFilters, Depends(_filters)]
 
 
-def _as_recorded(query: AuditQuery, **extra: str | None) -> dict[str, str]:
+def _as_recorded(query: AuditFilters, **extra: str | None) -> dict[str, str]:
     """The filters as the `audit.read` event keeps them (only those given)."""
     values: dict[str, Any] = {
         "action": query.action,
@@ -144,8 +144,8 @@ def _as_recorded(query: AuditQuery, **extra: str | None) -> dict[str, str]:
 
 
 def encode_cursor(position: int) -> str:
-    """An opaque cursor: urlsafe base64 of the last row's position."""
-    return base64.urlsafe_b64encode(str(position).encode()).decode().rstrip("=")
+    """The feed's cursor continuing before `position` (the one cursor format)."""
+    return encode_position(position)
 
 
 def decode_cursor(cursor: str | None) -> int | None:
@@ -153,59 +153,52 @@ def decode_cursor(cursor: str | None) -> int | None:
     if cursor is None:
         return None
     try:
-        raw = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True)
-        position = int(raw.decode("ascii")) if raw.isdigit() else -1
-    except (binascii.Error, ValueError):
-        position = -1
-    if not 0 < position <= _MAX_POSITION or encode_cursor(position) != cursor:
-        raise ProblemError(422, "validation", "Invalid cursor", "the cursor is malformed")
-    return position
+        return decode_position(cursor)
+    except InvalidCursorError:
+        raise ProblemError(422, "validation", "Invalid cursor", "the cursor is malformed") from None
 
 
 # Routes ----------------------------------------------------------------------------------
 
 
-@router.get("/list")
+@router.get("/list", responses=FEED_ERRORS)
 def list_audit(
-    runtime: RuntimeDep,
-    ctx: CtxDep,
-    min_position: MinPositionDep,
     query: FiltersDep,
+    page: PositionPageDep,
+    min_position: MinPositionDep,
+    reader: ReaderDep,
     response: Response,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=64)] = None,
 ) -> AuditPageOut:
     """The org's audit feed, or one project's slice, newest first (the read is recorded)."""
-    before = decode_cursor(cursor)
-    org_id = ctx.principal.org_id
-    runtime.app.authorize_audit_read(ctx=ctx, project_id=query.project_id)
-    await_read_models(runtime, FEED, min_position)
-    with runtime.read_db.tenant(org_id) as cur:
-        rows, last = list_events(cur, org_id, query, before=before, limit=limit)
-    recorded = runtime.app.record_audit_read(
-        ctx=ctx,
+    reader.audit_feed(query.project_id)
+    reader.caught_up(FEED, min_position)
+    found = reader.views.audit.page(reader.org_id, query, page)
+    recorded = reader.app.record_audit_read(
+        ctx=reader.ctx,
         kind="list",
-        filters=_as_recorded(query, cursor=cursor),
-        count=len(rows),
+        filters=_as_recorded(query, cursor=page.cursor),
+        count=len(found.items),
         project_id=query.project_id,
     )
     response.headers[POSITION_HEADER] = str(recorded.position)
     return AuditPageOut(
-        items=[AuditEventOut.model_validate(row) for row in rows],
-        next_cursor=None if last is None else encode_cursor(last),
+        items=[AuditEventOut.model_validate(e, from_attributes=True) for e in found.items],
+        next_cursor=found.next_cursor,
     )
 
 
 @router.get(
     "/export",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/csv": {}, "application/x-ndjson": {}}}},
+    responses={
+        200: {"content": {"text/csv": {}, "application/x-ndjson": {}}},
+        **FEED_ERRORS,
+    },
 )
 def export_audit(
-    runtime: RuntimeDep,
-    ctx: CtxDep,
-    min_position: MinPositionDep,
     query: FiltersDep,
+    min_position: MinPositionDep,
+    reader: ReaderDep,
     export_format: Annotated[Literal["csv", "ndjson"], Query(alias="format")],
 ) -> StreamingResponse:
     """Stream a time range of the feed as CSV or NDJSON, oldest first (the read is recorded)."""
@@ -221,12 +214,11 @@ def export_audit(
             "Time range too long",
             f"an export covers at most {MAX_EXPORT_RANGE.days} days; split it",
         )
-    org_id = ctx.principal.org_id
-    runtime.app.authorize_audit_read(ctx=ctx, project_id=query.project_id)
-    await_read_models(runtime, FEED, min_position)
-    export = open_export(runtime.read_db, org_id, query)
-    recorded = runtime.app.record_audit_read(
-        ctx=ctx,
+    reader.audit_feed(query.project_id)
+    reader.caught_up(FEED, min_position)
+    export = reader.views.audit.export(reader.org_id, query)
+    recorded = reader.app.record_audit_read(
+        ctx=reader.ctx,
         kind=f"export:{export_format}",
         filters=_as_recorded(query),
         project_id=query.project_id,
@@ -264,13 +256,13 @@ def _cell(value: Any) -> Any:
     return str(value)
 
 
-def _csv(rows: Iterable[dict[str, Any]]) -> Iterator[str]:
+def _csv(rows: Iterable[AuditEvent]) -> Iterator[str]:
     """RFC 4180 CSV with a header row; details as compact JSON in one cell."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(COLUMNS)
     for count, row in enumerate(rows, 1):
-        writer.writerow([_cell(row[column]) for column in COLUMNS])
+        writer.writerow([_cell(getattr(row, column)) for column in COLUMNS])
         if count % _ROWS_PER_WRITE == 0:
             yield buffer.getvalue()
             buffer.seek(0)
@@ -278,11 +270,11 @@ def _csv(rows: Iterable[dict[str, Any]]) -> Iterator[str]:
     yield buffer.getvalue()
 
 
-def _ndjson(rows: Iterable[dict[str, Any]]) -> Iterator[bytes]:
+def _ndjson(rows: Iterable[AuditEvent]) -> Iterator[bytes]:
     """One JSON object per line, with the feed's own field names."""
     lines: list[bytes] = []
     for row in rows:
-        lines.append(orjson.dumps({column: row[column] for column in COLUMNS}))
+        lines.append(orjson.dumps(row))
         if len(lines) == _ROWS_PER_WRITE:
             yield b"\n".join(lines) + b"\n"
             lines.clear()

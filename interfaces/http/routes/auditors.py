@@ -8,64 +8,32 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
-from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
 import orjson
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
-from pydantic import AwareDatetime, BaseModel
+from pydantic import AwareDatetime
 
 from application.auditing import AuditedEvent, ProjectAsOf, VerifyReport
 from interfaces.http.deps import AppDep, CtxDep
-from interfaces.http.models import ProjectOut, SignOffOut, StageOut
+from interfaces.http.models.auditors import (
+    ChainBreakOut,
+    ProjectAsOfOut,
+    StageAsOfOut,
+    VerifyOut,
+)
+from interfaces.http.problems import error_responses
 from interfaces.http.views import project_out, signoff_out, stage_out
 from projections.naming import action_name
 from projections.records import UndecodableEventError, decode_event
 
-router = APIRouter(tags=["auditors"])
+router = APIRouter(tags=["auditors"], responses=error_responses(401, 403, 404, 422))
 
 NDJSON = "application/x-ndjson"
 
 ProjectQuery = Annotated[UUID, Query(description="The project whose history is audited.")]
-
-
-class ChainBreakOut(BaseModel):
-    """The first broken event verification found."""
-
-    kind: str
-    position: int | None
-    aggregate_id: UUID
-    version: int
-    detail: str
-
-
-class VerifyOut(BaseModel):
-    """Whether a project's history is intact, with what was checked."""
-
-    project_id: UUID
-    intact: bool
-    events: int
-    aggregates: int
-    seals: int
-    last_position: int
-    broken: ChainBreakOut | None
-
-
-class StageAsOfOut(BaseModel):
-    """A stage as it stood, with its sign-off rounds (oldest first)."""
-
-    stage: StageOut
-    signoffs: list[SignOffOut]
-
-
-class ProjectAsOfOut(BaseModel):
-    """A project, its stages and their sign-offs at an instant in the past."""
-
-    at: datetime
-    project: ProjectOut
-    stages: list[StageAsOfOut]
 
 
 @router.get(

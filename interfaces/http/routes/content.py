@@ -20,9 +20,14 @@ from interfaces.http.models import (
     RaidIn,
     RaidOut,
 )
+from interfaces.http.problems import error_responses
 from interfaces.http.views import artifact_out, command_out, memory_out, raid_out
 
-router = APIRouter(prefix="/api/projects/{project_id}", tags=["content"])
+router = APIRouter(
+    prefix="/api/projects/{project_id}",
+    tags=["content"],
+    responses=error_responses(401, 403, 404, 409, 422),
+)
 
 
 @router.post("/artifacts", status_code=201)

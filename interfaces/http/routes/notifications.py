@@ -2,33 +2,47 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from uuid import UUID
 
 import orjson
 from fastapi import APIRouter, FastAPI, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from adapters.postgres.queries import notifications as queries
 from application.context import CommandContext
 from domain.errors import NotFoundError
 from domain.inbox import Mark
-from interfaces.http.consistency import MinPositionDep, await_read_models
-from interfaces.http.deps import CtxDep, RuntimeDep
+from interfaces.http.consistency import min_position_of
+from interfaces.http.deps import (
+    CtxDep,
+    ReaderDep,
+    RuntimeDep,
+    ViewsDep,
+    position_page,
+    query_model,
+    query_openapi,
+    reader_of,
+)
 from interfaces.http.models import CommandOut
-from interfaces.http.problems import ProblemError
+from interfaces.http.models.notifications import NotificationPageOut, NotificationQueryIn
+from interfaces.http.problems import ProblemError, error_responses
 from interfaces.http.views import command_out
+from interfaces.read_side import build_views
 from interfaces.runtime import Runtime
+from projections.notifications import NotificationsProjection
+from projections.notifications_view import (
+    Changes,
+    Counts,
+    NotificationsView,
+    Wakeups,
+)
+from projections.paging import MAX_POSITION
 
-READ_MODELS = (queries.PROJECTION,)
-_MAX_POSITION = 2**63 - 1  # bigint
+READ_MODELS = (NotificationsProjection.name,)
+_MAX_POSITION = MAX_POSITION
 # Items one stream query sends at most before it asks again.
 _STREAM_BATCH = 100
 # How long a new stream waits for the wake-up listener before giving up (503).
@@ -39,7 +53,7 @@ _JSON = "application/json"
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     # One wake-up listener per app, closed at shutdown; it connects on the first stream only.
-    wakeups = queries.ProjectionWakeups(app.state.runtime.read_db.url)
+    wakeups = build_views(app.state.runtime).notifications.wakeups()
     app.state.notification_wakeups = wakeups
     try:
         yield
@@ -49,67 +63,9 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 router = APIRouter(prefix="/api/notifications", tags=["notifications"], lifespan=_lifespan)
 
-StateFilter = Literal["inbox", "unread", "unseen", "seen", "read", "archived", "all"]
-NoticeStateOut = Literal["unseen", "seen", "read", "archived"]
-
-
-# Models (documentation: the list is serialised straight from its rows) --------------------
-
-
-class NotificationOut(BaseModel):
-    """One notification of the caller."""
-
-    id: UUID
-    project_id: UUID | None
-    position: int = Field(description="Log position of the event it tells about.")
-    action: str = Field(description="That event's action, e.g. `stage.signed_off`.")
-    actor: str
-    title: str
-    body: str
-    link: str | None = Field(description="API path of what it is about (null: nothing to open).")
-    created_at: datetime
-    state: NoticeStateOut
-    seen_at: datetime | None
-    read_at: datetime | None
-    archived_at: datetime | None
-
-
-class CountsOut(BaseModel):
-    """The caller's badge, exact: every count is of the items in that state right now."""
-
-    unseen: int = Field(description="Not seen yet (and not archived).")
-    unread: int = Field(description="Unseen or seen, not read (and not archived).")
-    total: int = Field(description="Everything not archived.")
-
-
-class NotificationPageOut(BaseModel):
-    """A page of the caller's notifications, newest first, with the counts of the same moment."""
-
-    items: list[NotificationOut]
-    next_cursor: str | None
-    counts: CountsOut
-
-
-# Helpers -----------------------------------------------------------------------------------
-
-
-def encode_cursor(position: int) -> str:
-    """An opaque cursor: urlsafe base64 of the last row's position."""
-    return base64.urlsafe_b64encode(str(position).encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str | None) -> int | None:
-    """The position a cursor continues before; a 422 problem for anything we did not issue."""
-    if cursor is None:
-        return None
-    try:
-        raw = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True)
-        position = int(raw.decode("ascii")) if raw.isdigit() else -1
-    except (binascii.Error, ValueError):
-        position = -1
-    if not 0 < position <= _MAX_POSITION or encode_cursor(position) != cursor:
-        raise ProblemError(422, "validation", "Invalid cursor", "the cursor is malformed")
-    return position
+# A mark on someone else's notification is a 404, exactly as for a missing one.
+_MARK_ERRORS = error_responses(401, 404, 409, 422)
+_MARK_ALL_ERRORS = error_responses(401, 409, 422)
 
 
 def _json(value: Any) -> bytes:
@@ -117,16 +73,11 @@ def _json(value: Any) -> bytes:
     return orjson.dumps(value, option=orjson.OPT_UTC_Z)
 
 
-def _require_own(runtime: Runtime, ctx: CommandContext, notification_id: UUID) -> None:
+def _require_own(
+    notifications: NotificationsView, ctx: CommandContext, notification_id: UUID
+) -> None:
     principal = ctx.principal
-    with runtime.read_db.tenant(principal.org_id) as cur:
-        state = queries.state_of(
-            cur,
-            org_id=principal.org_id,
-            recipient=principal.user_id,
-            notification_id=notification_id,
-        )
-    if state is None:
+    if notifications.state_of(principal.org_id, principal.user_id, notification_id) is None:
         # Another user's (or org's) notification is indistinguishable from a missing one.
         raise NotFoundError("notification not found")
 
@@ -134,53 +85,46 @@ def _require_own(runtime: Runtime, ctx: CommandContext, notification_id: UUID) -
 # Routes ------------------------------------------------------------------------------------
 
 
-@router.get("", response_model=NotificationPageOut)
-def list_notifications(
-    runtime: RuntimeDep,
-    ctx: CtxDep,
-    min_position: MinPositionDep,
-    state: Annotated[
-        StateFilter,
-        Query(description="inbox (default: not archived), unread (unseen or seen), a state, all."),
-    ] = "inbox",
-    project: Annotated[UUID | None, Query(description="Only this project's.")] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=64)] = None,
-) -> Response:
+@router.get(
+    "",
+    response_model=NotificationPageOut,
+    # 404: a project filter naming a project the caller is not a member of (recorded).
+    responses=error_responses(401, 404, 422, 503),
+    openapi_extra=query_openapi(NotificationQueryIn),
+)
+def list_notifications(request: Request) -> Response:
     """The caller's notifications, newest first, with exact unseen/unread/total counts."""
-    before = decode_cursor(cursor)
-    await_read_models(runtime, READ_MODELS, min_position)
-    principal = ctx.principal
-    if project is not None:
+    # Every user polls this many times a minute. FastAPI's per-dependency and per-parameter
+    # work cost it a quarter of its time (bench/bell.py), so it reads its parameters as one
+    # model in one validation and its reader from the function `ReaderDep` calls: the same
+    # authentication, checks and queries as every other read route.
+    reader = reader_of(request)
+    params = query_model(NotificationQueryIn, request)
+    page = position_page(params.limit, params.cursor)
+    reader.caught_up(READ_MODELS, min_position_of(request, params.min_position))
+    if params.project is not None:
         # A project filter is a project-scoped read: members only, refusals recorded.
-        runtime.app.get_project(ctx=ctx, project_id=project)
-    with runtime.read_db.tenant(principal.org_id) as cur:
-        result = queries.page(
-            cur,
-            org_id=principal.org_id,
-            recipient=principal.user_id,
-            state=state,
-            project_id=project,
-            before=before,
-            limit=limit,
-        )
-    body = {
-        "items": result.items,
-        "next_cursor": None if result.more_before is None else encode_cursor(result.more_before),
-        "counts": result.counts.as_json(),
-    }
+        reader.project(params.project)
+    found = reader.views.notifications.page(
+        reader.org_id, reader.user_id, state=params.state, project_id=params.project, page=page
+    )
+    # Records straight to orjson (dataclasses, UUIDs and aware datetimes natively): the
+    # response model above documents the shape.
+    body = {"items": found.items, "next_cursor": found.next_cursor, "counts": found.counts}
     return Response(_json(body), media_type=_JSON)
 
 
 @router.get(
     "/stream",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}, "description": "Server-sent events."}},
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "Server-sent events."},
+        **error_responses(401, 422, 503),
+    },
 )
 async def stream_notifications(
     request: Request,
-    runtime: RuntimeDep,
-    ctx: CtxDep,
+    reader: ReaderDep,
     last_event_id: Annotated[
         str | None,
         Header(description="Resume after this position (browsers send it when reconnecting)."),
@@ -201,25 +145,18 @@ async def stream_notifications(
                 422, "validation", "Invalid Last-Event-ID", "Last-Event-ID must be a position"
             )
         after = int(value)
-    wakeups: queries.ProjectionWakeups | None = getattr(
-        request.app.state, "notification_wakeups", None
-    )
+    wakeups: Wakeups | None = getattr(request.app.state, "notification_wakeups", None)
     # None: the app is served without its lifespan, which owns the listener.
     if wakeups is None or not await wakeups.ready(_LISTEN_TIMEOUT):
         raise ProblemError(
             503, "stream-unavailable", "Stream unavailable", "cannot listen for changes; retry"
         )
-    principal = ctx.principal
+    org_id, recipient = reader.org_id, reader.user_id
 
-    def changes(since: int | None) -> queries.Changes:
-        with runtime.read_db.tenant(principal.org_id) as cur:
-            return queries.changes_since(
-                cur,
-                org_id=principal.org_id,
-                recipient=principal.user_id,
-                after=since,
-                limit=_STREAM_BATCH,
-            )
+    def changes(since: int | None) -> Changes:
+        return reader.views.notifications.changes_since(
+            org_id, recipient, after=since, limit=_STREAM_BATCH
+        )
 
     return StreamingResponse(
         _events(wakeups, changes, after, keepalive),
@@ -229,8 +166,8 @@ async def stream_notifications(
 
 
 async def _events(
-    wakeups: queries.ProjectionWakeups,
-    changes: Callable[[int | None], queries.Changes],
+    wakeups: Wakeups,
+    changes: Callable[[int | None], Changes],
     after: int | None,
     keepalive: float,
 ) -> AsyncIterator[bytes]:
@@ -239,11 +176,11 @@ async def _events(
     try:
         yield b"retry: 3000\n\n"
         cursor = after
-        sent: queries.Counts | None = None
+        sent: Counts | None = None
         while not wakeups.closed:
             found = await run_in_threadpool(changes, cursor)
             for item in found.items:
-                cursor = int(item["position"])
+                cursor = item.position
                 yield _sse("notification", cursor, item)
             if len(found.items) == _STREAM_BATCH:
                 continue  # a backlog: fetch the rest before waiting
@@ -275,50 +212,58 @@ UpTo = Annotated[
 ]
 
 
-def _mark(runtime: Runtime, ctx: CommandContext, notification_id: UUID, mark: Mark) -> CommandOut:
-    _require_own(runtime, ctx, notification_id)
+def _mark(
+    runtime: Runtime, views: ViewsDep, ctx: CommandContext, notification_id: UUID, mark: Mark
+) -> CommandOut:
+    _require_own(views.notifications, ctx, notification_id)
     return command_out(
         runtime.app.mark_notification(ctx=ctx, notification_id=notification_id, mark=mark)
     )
 
 
-@router.post("/{notification_id}/seen")
-def mark_seen(notification_id: UUID, runtime: RuntimeDep, ctx: CtxDep) -> CommandOut:
+@router.post("/{notification_id}/seen", responses=_MARK_ERRORS)
+def mark_seen(
+    notification_id: UUID, runtime: RuntimeDep, views: ViewsDep, ctx: CtxDep
+) -> CommandOut:
     """Mark one of the caller's notifications seen."""
-    return _mark(runtime, ctx, notification_id, Mark.SEEN)
+    return _mark(runtime, views, ctx, notification_id, Mark.SEEN)
 
 
-@router.post("/{notification_id}/read")
-def mark_read(notification_id: UUID, runtime: RuntimeDep, ctx: CtxDep) -> CommandOut:
+@router.post("/{notification_id}/read", responses=_MARK_ERRORS)
+def mark_read(
+    notification_id: UUID, runtime: RuntimeDep, views: ViewsDep, ctx: CtxDep
+) -> CommandOut:
     """Mark one of the caller's notifications read (and so seen)."""
-    return _mark(runtime, ctx, notification_id, Mark.READ)
+    return _mark(runtime, views, ctx, notification_id, Mark.READ)
 
 
-@router.post("/{notification_id}/unread")
-def mark_unread(notification_id: UUID, runtime: RuntimeDep, ctx: CtxDep) -> CommandOut:
+@router.post("/{notification_id}/unread", responses=_MARK_ERRORS)
+def mark_unread(
+    notification_id: UUID, runtime: RuntimeDep, views: ViewsDep, ctx: CtxDep
+) -> CommandOut:
     """Mark one of the caller's notifications unread (it stays seen)."""
-    return _mark(runtime, ctx, notification_id, Mark.UNREAD)
+    return _mark(runtime, views, ctx, notification_id, Mark.UNREAD)
 
 
-@router.post("/{notification_id}/archive")
-def archive(notification_id: UUID, runtime: RuntimeDep, ctx: CtxDep) -> CommandOut:
+@router.post("/{notification_id}/archive", responses=_MARK_ERRORS)
+def archive(notification_id: UUID, runtime: RuntimeDep, views: ViewsDep, ctx: CtxDep) -> CommandOut:
     """Archive one of the caller's notifications (it leaves the inbox and its counts)."""
-    return _mark(runtime, ctx, notification_id, Mark.ARCHIVED)
+    return _mark(runtime, views, ctx, notification_id, Mark.ARCHIVED)
 
 
-@router.post("/seen")
+@router.post("/seen", responses=_MARK_ALL_ERRORS)
 def mark_all_seen(runtime: RuntimeDep, ctx: CtxDep, up_to: UpTo = None) -> CommandOut:
     """Mark all the caller's notifications seen (or those up to a position)."""
     return command_out(runtime.app.mark_all_notifications(ctx=ctx, mark=Mark.SEEN, up_to=up_to))
 
 
-@router.post("/read")
+@router.post("/read", responses=_MARK_ALL_ERRORS)
 def mark_all_read(runtime: RuntimeDep, ctx: CtxDep, up_to: UpTo = None) -> CommandOut:
     """Mark all the caller's notifications read (or those up to a position)."""
     return command_out(runtime.app.mark_all_notifications(ctx=ctx, mark=Mark.READ, up_to=up_to))
 
 
-@router.post("/archive")
+@router.post("/archive", responses=_MARK_ALL_ERRORS)
 def archive_all(runtime: RuntimeDep, ctx: CtxDep, up_to: UpTo = None) -> CommandOut:
     """Archive all the caller's notifications (or those up to a position)."""
     return command_out(runtime.app.mark_all_notifications(ctx=ctx, mark=Mark.ARCHIVED, up_to=up_to))

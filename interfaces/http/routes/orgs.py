@@ -7,9 +7,10 @@ from fastapi import APIRouter
 from application.orgs import UNCHANGED
 from interfaces.http.deps import AppDep, CtxDep
 from interfaces.http.models import CommandOut, OrgOut, OrgSettingsPatch
+from interfaces.http.problems import error_responses
 from interfaces.http.views import command_out, org_out
 
-router = APIRouter(prefix="/api/org", tags=["org"])
+router = APIRouter(prefix="/api/org", tags=["org"], responses=error_responses(401, 403, 409, 422))
 
 
 @router.get("")

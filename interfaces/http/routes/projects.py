@@ -8,7 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Path, Response
 
 from interfaces.http.consistency import MinPositionDep
-from interfaces.http.deps import AppDep, CtxDep, RuntimeDep
+from interfaces.http.deps import AppDep, CtxDep, PageDep, ReaderDep
 from interfaces.http.models import (
     CommandOut,
     MemberIn,
@@ -17,11 +17,17 @@ from interfaces.http.models import (
     ProjectOut,
     ProjectPatch,
 )
-from interfaces.http.models_lists import MemberPageOut
+from interfaces.http.models.lists import MemberPageOut
+from interfaces.http.problems import error_responses
 from interfaces.http.routes import lists
 from interfaces.http.views import command_out, project_out
 
-router = APIRouter(prefix="/api/projects", tags=["projects"])
+router = APIRouter(
+    prefix="/api/projects",
+    tags=["projects"],
+    # 404 also answers a project the caller is not a member of (recorded).
+    responses=error_responses(401, 403, 404, 409, 422),
+)
 
 UserPath = Annotated[str, Path(min_length=1, max_length=200)]
 
@@ -61,13 +67,12 @@ def unarchive_project(project_id: UUID, app: AppDep, ctx: CtxDep) -> CommandOut:
 @router.get("/{project_id}/members")
 def list_members(
     project_id: UUID,
-    runtime: RuntimeDep,
-    ctx: CtxDep,
-    page: lists.PageDep,
+    reader: ReaderDep,
+    page: PageDep,
     min_position: MinPositionDep,
 ) -> MemberPageOut:
     """The project's members by user id, and what each may do (paginated)."""
-    return lists.member_page(runtime, ctx, project_id, page, min_position)
+    return lists.member_page(reader, project_id, page, min_position)
 
 
 @router.post("/{project_id}/members", status_code=201)

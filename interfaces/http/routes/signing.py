@@ -14,9 +14,15 @@ from interfaces.http.models import (
     PublicSignIn,
     SigningViewOut,
 )
+from interfaces.http.problems import error_responses
 from interfaces.http.views import command_out
 
-router = APIRouter(prefix="/api/public/signing", tags=["public signing"])
+router = APIRouter(
+    prefix="/api/public/signing",
+    tags=["public signing"],
+    # The token is the credential: an unknown one is a 404, a used or expired one a 410.
+    responses=error_responses(404, 409, 410, 422),
+)
 
 Token = Annotated[str, Header(alias="X-Signing-Token", min_length=10, max_length=200)]
 

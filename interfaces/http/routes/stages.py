@@ -23,10 +23,14 @@ from interfaces.http.models import (
     StageOut,
     StagePatch,
 )
-from interfaces.http.problems import ProblemError
+from interfaces.http.problems import ProblemError, error_responses
 from interfaces.http.views import command_out, signoff_out, stage_out
 
-router = APIRouter(prefix="/api/projects/{project_id}/stages", tags=["stages"])
+router = APIRouter(
+    prefix="/api/projects/{project_id}/stages",
+    tags=["stages"],
+    responses=error_responses(401, 403, 404, 409, 422),
+)
 
 
 @router.post("", status_code=201)

@@ -42,7 +42,7 @@ class RecordingTeaim(Teaim):
     def __init__(self, env: dict[str, str], clock: FixedClock) -> None:
         self.live: dict[UUID, TeaimAggregate] = {}
         self.saved: set[UUID] = set()
-        super().__init__(env, clock=clock, secrets=TokenSecrets())
+        super().__init__(env, clock=clock, secrets=TokenSecrets(), audit_log=None)
 
     def save(
         self,

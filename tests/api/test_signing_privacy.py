@@ -1,4 +1,4 @@
-"""Inputs a review found could poison shared read models, leak secrets or give a 500."""
+"""What a sign-off keeps private: tokens are never stored, signers' IPs are for auditors only."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from uuid import UUID
 import psycopg
 
 from domain.roles import Role
-from tests.api.conftest import Api, assert_problem, dev
+from tests.api.conftest import Api, dev
 
 
-def _scene(api: Api) -> tuple[UUID, UUID, UUID]:
+def _signoff_scene(api: Api) -> tuple[UUID, UUID, UUID]:
     org = api.new_org()
     project = api.create_project("olga", org)
     api.add_member(project, by="olga", org=org, user="gus", role=Role.GUEST)
@@ -20,7 +20,7 @@ def _scene(api: Api) -> tuple[UUID, UUID, UUID]:
 
 
 def test_a_signing_token_is_never_kept_for_idempotent_replays(api: Api) -> None:
-    org, project, stage = _scene(api)
+    org, project, stage = _signoff_scene(api)
     url = f"/api/projects/{project}/stages/{stage}/signoff/external"
     headers = {**dev("olga", org), "Idempotency-Key": "invite-1"}
 
@@ -43,7 +43,7 @@ def test_a_signing_token_is_never_kept_for_idempotent_replays(api: Api) -> None:
 
 
 def test_signers_ips_and_agents_are_shown_to_auditors_only(api: Api) -> None:
-    org, project, stage = _scene(api)
+    org, project, stage = _signoff_scene(api)
     signed = api.client.post(
         f"/api/projects/{project}/stages/{stage}/signoff/sign",
         json={},
@@ -59,37 +59,3 @@ def test_signers_ips_and_agents_are_shown_to_auditors_only(api: Api) -> None:
     assert owner_view["signatures"][0]["ip"]
     assert guest_view["signatures"][0]["user_agent"] is None
     assert guest_view["signatures"][0]["ip"] is None
-
-
-def test_control_characters_are_refused_before_anything_is_recorded(api: Api) -> None:
-    org, project, stage = _scene(api)
-    before = api.max_position()
-
-    invite = api.client.post(
-        f"/api/projects/{project}/stages/{stage}/signoff/external",
-        json={"email": "a\x00b@example.com"},
-        headers=dev("olga", org),
-    )
-    for params in ({"actor": "x\x00"}, {"target": "\x1b"}, {"q": "a\x00b"}):
-        assert_problem(
-            api.client.get("/api/audit/list", params=params, headers=dev("olga", org)), 422
-        )
-
-    assert_problem(invite, 422)
-    assert api.max_position() == before
-
-
-def test_odd_positions_and_far_dates_are_422_not_500(api: Api) -> None:
-    org, _, _ = _scene(api)
-    headers = dev("olga", org)
-    # Header values travel as bytes: '²' arrives as its UTF-8 bytes, which str.isdigit() liked.
-    for value in ("²".encode(), b"9" * 5000, b"-1"):
-        raw = [(k.encode(), v.encode()) for k, v in headers.items()] + [(b"x-min-position", value)]
-        response = api.client.get("/api/audit/list", headers=raw)
-        assert_problem(response, 422)
-    for params in (
-        {"from": "0001-01-01T01:00:00+05:00"},
-        {"to": "9999-12-31T23:00:00-05:00"},
-    ):
-        assert_problem(api.client.get("/api/audit/list", params=params, headers=headers), 422)
-        assert_problem(api.client.get("/api/telemetry", params=params, headers=headers), 422)

@@ -1,4 +1,4 @@
-"""Response models of the audit feed and telemetry."""
+"""Response models of the audit feed, telemetry and operational status."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from projections.telemetry_view import KindReport
 
 
 class AuditEventOut(BaseModel):
@@ -71,3 +73,41 @@ class TelemetryOut(BaseModel):
     from_: datetime = Field(alias="from")
     to: datetime
     kinds: list[TelemetryKindOut]
+
+
+class ProjectionStatusOut(BaseModel):
+    """Where one read model stands against the head of the log."""
+
+    name: str
+    position: int
+    head: int
+    lag_events: int
+    lag_seconds: float
+    status: str
+    error: str | None
+    failed_position: int | None
+    updated_at: datetime | None
+
+
+def telemetry_out(since: datetime, until: datetime, reports: list[KindReport]) -> TelemetryOut:
+    """The telemetry answer from the query's per-kind reports."""
+    return TelemetryOut(
+        from_=since,
+        to=until,
+        kinds=[
+            TelemetryKindOut(
+                kind=report.kind,
+                total=report.total,
+                by_reason=report.by_reason,
+                days=[
+                    TelemetryDayOut(day=d.day, count=d.count, by_reason=d.by_reason)
+                    for d in report.days
+                ],
+                samples=[
+                    TelemetrySampleOut.model_validate(s, from_attributes=True)
+                    for s in report.samples
+                ],
+            )
+            for report in reports
+        ],
+    )

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from adapters.postgres.queries.audit import AuditQuery
 from interfaces.http.problems import ProblemError
 from interfaces.http.routes.audit import decode_cursor, encode_cursor
+from projections.audit_view import AuditFilters as AuditQuery
 
 POSITIONS = st.integers(min_value=1, max_value=2**63 - 1)
 
@@ -36,14 +37,21 @@ def test_text_is_accepted_only_as_a_cursor_we_could_have_issued(text: str) -> No
 
 
 def _issued(text: str) -> int | None:
-    """The position `text` encodes if we could have issued it (worked out independently)."""
+    """The position `text` encodes if we could have issued it (worked out independently).
+
+    A feed cursor is unpadded urlsafe base64 of `{"s":"position","k":[position]}`.
+    """
     try:
         raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        data = json.loads(raw)
     except (binascii.Error, ValueError):
         return None
-    if not raw.isdigit():
+    if not isinstance(data, dict) or data.get("s") != "position":
         return None
-    position = int(raw)
+    key = data.get("k")
+    if not (isinstance(key, list) and len(key) == 1 and type(key[0]) is int):
+        return None
+    position = key[0]
     if 0 < position < 2**63 and encode_cursor(position) == text:
         return position
     return None

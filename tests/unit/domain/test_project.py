@@ -277,7 +277,6 @@ NOT_PROJECT_WRITES = {
     "unarchive_project",
     "view_signing_link",
     # Auditors: reads, and seals (an archived project's history must still be sealable).
-    "use_audit_log",
     "audit_project",
     "project_history",
     "project_org",

@@ -8,8 +8,13 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
+from domain.project import Membership
 from domain.raid import RaidKind, RaidStatus, Severity
 from domain.roles import Permission, Role
+from projections.documents_view import DocumentListItem
+from projections.lists_view import MemberListItem, ProjectListItem, StageListItem
+from projections.paging import Page
+from projections.raid_view import MemoryListItem, RaidListItem
 
 StageState = Literal["draft", "in_review", "signed_off", "rejected"]
 SignOffStatus = Literal["open", "completed", "rejected", "cancelled"]
@@ -147,3 +152,63 @@ class MemoryPageOut(BaseModel):
 
     items: list[MemoryListItemOut]
     next_cursor: str | None
+
+
+# From the queries' records ----------------------------------------------------------------
+
+
+def project_page_out(page: Page[ProjectListItem]) -> ProjectPageOut:
+    """A page of projects."""
+    return ProjectPageOut(
+        items=[ProjectListItemOut.model_validate(i, from_attributes=True) for i in page.items],
+        next_cursor=page.next_cursor,
+    )
+
+
+def _member(item: MemberListItem) -> MemberListItemOut:
+    membership = Membership(role=item.role, signer=item.signer)
+    return MemberListItemOut(
+        user_id=item.user_id,
+        role=membership.role,
+        signer=membership.signer,
+        permissions=[p for p in Permission if membership.allows(p)],
+        added_at=item.added_at,
+        updated_at=item.updated_at,
+    )
+
+
+def member_page_out(page: Page[MemberListItem]) -> MemberPageOut:
+    """A page of members, with what each member's role and toggle let them do."""
+    return MemberPageOut(items=[_member(i) for i in page.items], next_cursor=page.next_cursor)
+
+
+def stage_page_out(page: Page[StageListItem]) -> StagePageOut:
+    """A page of stages."""
+    return StagePageOut(
+        items=[StageListItemOut.model_validate(i, from_attributes=True) for i in page.items],
+        next_cursor=page.next_cursor,
+    )
+
+
+def document_page_out(page: Page[DocumentListItem]) -> DocumentPageOut:
+    """A page of documents."""
+    return DocumentPageOut(
+        items=[DocumentListItemOut.model_validate(i, from_attributes=True) for i in page.items],
+        next_cursor=page.next_cursor,
+    )
+
+
+def raid_page_out(page: Page[RaidListItem]) -> RaidPageOut:
+    """A page of RAID items."""
+    return RaidPageOut(
+        items=[RaidListItemOut.model_validate(i, from_attributes=True) for i in page.items],
+        next_cursor=page.next_cursor,
+    )
+
+
+def memory_page_out(page: Page[MemoryListItem]) -> MemoryPageOut:
+    """A page of memories."""
+    return MemoryPageOut(
+        items=[MemoryListItemOut.model_validate(i, from_attributes=True) for i in page.items],
+        next_cursor=page.next_cursor,
+    )

@@ -1,0 +1,71 @@
+"""Who reads, what they may read, and what they read through.
+
+The read checks every query route passes through, and the queries it may then call.
+
+Each check is the application's own guard (the same rule and the same recorded `security.denied`
+event as its commands), so a refusal looks and is audited the same whichever side refused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from uuid import UUID
+
+from application.app import Teaim
+from application.context import CommandContext, Principal
+from domain.roles import Role
+from interfaces.http.consistency import await_read_models
+from interfaces.http.problems import ProblemError
+from interfaces.runtime import Runtime
+from projections.views import Views
+
+
+@dataclass(frozen=True, slots=True)
+class Reader:
+    """The authenticated caller of a query, and the read models' queries."""
+
+    ctx: CommandContext
+    runtime: Runtime
+    views: Views
+
+    @property
+    def app(self) -> Teaim:
+        """The application, whose guards decide."""
+        return self.runtime.app
+
+    @property
+    def principal(self) -> Principal:
+        """Who is reading."""
+        return self.ctx.principal
+
+    @property
+    def org_id(self) -> UUID:
+        """The tenant every query of this reader is bound to."""
+        return self.ctx.principal.org_id
+
+    @property
+    def user_id(self) -> str:
+        """The reader's user id."""
+        return self.ctx.principal.user_id
+
+    def caught_up(self, read_models: tuple[str, ...], min_position: int | None) -> None:
+        """Wait (bounded) until the read models applied `min_position`, else 503."""
+        await_read_models(self.runtime, read_models, min_position)
+
+    def project(self, project_id: UUID) -> None:
+        """Members only: an outsider gets what a missing project gets (404), recorded."""
+        self.app.get_project(ctx=self.ctx, project_id=project_id)
+
+    def audit_feed(self, project_id: UUID | None) -> None:
+        """The org's feed (`view_audit`), or a project's slice (`audit`); refusals recorded."""
+        self.app.authorize_audit_read(ctx=self.ctx, project_id=project_id)
+
+    def telemetry(self) -> None:
+        """The org's telemetry (`view_audit`); refusals recorded."""
+        self.app.authorize_telemetry_read(ctx=self.ctx)
+
+    def operations(self) -> None:
+        """Operational status: org owners and admins, and the internal service (else 403)."""
+        principal = self.ctx.principal
+        if not (principal.is_service or principal.org_role in (Role.OWNER, Role.ADMIN)):
+            raise ProblemError(403, "forbidden", "Forbidden", "org owners and admins only")

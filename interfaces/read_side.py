@@ -1,0 +1,14 @@
+"""Wiring of the query side: the runtime's read database -> every read model's view."""
+
+from __future__ import annotations
+
+from adapters.postgres.queries import postgres_views
+from interfaces.runtime import Runtime
+from projections.registry import all_projections
+from projections.views import Views
+
+
+def build_views(runtime: Runtime) -> Views:
+    """The PostgreSQL queries over the runtime's RLS-bound read database."""
+    names = [projection.name for projection in all_projections()]
+    return postgres_views(runtime.read_db, runtime.database.url, names)
