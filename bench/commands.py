@@ -127,7 +127,7 @@ def command_throughput(url: DatabaseUrl, writers: int, seconds: float) -> Comman
 def process_throughput(url: DatabaseUrl, writers: int, seconds: float) -> Commands:
     """`writers` spawned processes, each with its own application, updating its own memory."""
     env = url.eventsourcing_env(pool_size=2)
-    app = Teaim(env, clock=_Clock(), secrets=_Secrets())
+    app = Teaim(env, clock=_Clock(), secrets=_Secrets(), audit_log=None)
     try:
         org = uuid4()
         service = CommandContext(Principal("service:bench", org, Role.OWNER, True), "bench")
@@ -181,7 +181,7 @@ def _process_writer(
 ) -> None:
     env = DatabaseUrl.parse(url).eventsourcing_env(pool_size=2)
     env["AGGREGATE_CACHE_MAXSIZE"] = "1000"
-    app = Teaim(env, clock=_Clock(), secrets=_Secrets())
+    app = Teaim(env, clock=_Clock(), secrets=_Secrets(), audit_log=None)
     try:
         ctx = CommandContext(Principal(f"process-writer-{index}", org, Role.ADMIN), "bench")
         project = app.create_project(ctx=ctx, code=f"M{index}-{uuid4().hex[:6]}", name="B")
