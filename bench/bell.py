@@ -6,13 +6,17 @@ One scratch database holds an org, a project and a user with 50 notifications. T
 each uvicorn in its own process on 127.0.0.1, answer with the same JSON from the same query:
   bare:    a FastAPI app with one endpoint: tenant-scoped transaction, the page query, orjson;
            no authentication, no middleware, no read-your-writes dependency.
-  service: the real app (request ids, idempotency layer, dev-header authentication, the
+  service: the real app as `teaim serve` runs it (request ids and the JSON request log line,
+           metrics and usage counts, idempotency layer, dev-header authentication, the
            read-your-writes dependency, the notifications route).
-Each is loaded for a fixed time with `wrk` when it is on PATH (Debian package `wrk`), else
-with an asyncio + httpx load generator in a separate process; the ratio is service / bare.
-The fallback generator saturates its own CPU first on a small machine, which flattens the
-ratio; the servers' CPU time per request, printed beside each rate, is the steadier figure.
+Each is loaded for a fixed time with `wrk` (`poe bench-setup` installs it), else with an
+asyncio + httpx load generator in a separate process; the ratio is service / bare.
 Measurements alternate between the two servers and the medians are reported.
+
+A ratio is only printed when the load side was not the limit: the generator must not have
+used (nearly) all the CPU it can, and it must reach well above the measured rates against a
+trivial endpoint of the same kind of server. Otherwise the script says why and exits 2 (the
+Python generator usually saturates first; a ratio it measures is the generator's, ~1.0x).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import asyncio
 import multiprocessing
 import os
 import re
+import resource
 import shutil
 import socket
 import statistics
@@ -50,6 +55,7 @@ from application.context import CommandContext, Principal
 from bench._support import scratch_database
 from domain.roles import Role
 from interfaces.http.app import create_app
+from interfaces.logs import configure_from_settings
 from interfaces.runtime import read_database_url
 from interfaces.settings import Settings
 from projections.notifications import NotificationsProjection
@@ -58,6 +64,13 @@ USER = "max"
 NOTIFICATIONS = 50
 SERVICE_PATH = "/api/notifications"
 BARE_PATH = "/bare"
+# The trivial endpoint that shows what the load generator can reach at all.
+PING_PATH = "/ping"
+# The generator must reach this many times the fastest measured rate against PING_PATH...
+HEADROOM = 3.0
+# ...and must not have used more than this share of the CPU its threads can use.
+GENERATOR_CPU_LIMIT = 0.85
+WRK_THREADS = 2
 # Cheap readiness probes (the service's OpenAPI schema would be built inside the measurement).
 READY = {"bare": BARE_PATH, "service": "/api/health"}
 
@@ -105,6 +118,10 @@ def bare_app(url: DatabaseUrl, org: UUID) -> FastAPI:
     read_db = ReadDatabase(read_database_url(settings, url), max_size=settings.db_pool_size)
     app = FastAPI()
 
+    @app.get(PING_PATH)
+    async def ping() -> Response:
+        return Response(b"ok", media_type="text/plain")
+
     @app.get(BARE_PATH)
     def bare() -> Response:
         with read_db.tenant(org) as cur:
@@ -118,8 +135,23 @@ def bare_app(url: DatabaseUrl, org: UUID) -> FastAPI:
 def serve(kind: str, url: str, org: str, port: int) -> None:
     """Run one of the two apps under uvicorn (the child process's whole life)."""
     database = DatabaseUrl.parse(url)
-    app = create_app(_settings(database)) if kind == "service" else bare_app(database, UUID(org))
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    if kind == "bare":
+        app = bare_app(database, UUID(org))
+        uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+        return
+    settings = _settings(database)
+    # Logging as `teaim serve` sets it up: one JSON line per request, written (to /dev/null, a
+    # file's cost without filling the disk), so the measured figure includes it.
+    with open(os.devnull, "w") as sink:
+        configure_from_settings(settings, stream=sink)
+        uvicorn.run(
+            create_app(settings),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            log_config=None,
+            access_log=False,
+        )
 
 
 def _free_port() -> int:
@@ -183,7 +215,7 @@ def server(kind: str, url: DatabaseUrl, org: UUID) -> Iterator[Server]:
 
 def wrk(url: str, headers: dict[str, str], connections: int, seconds: float) -> float:
     """Requests per second measured by wrk (non-2xx responses fail the run)."""
-    command = ["wrk", "-t2", f"-c{connections}", f"-d{max(1, round(seconds))}s"]
+    command = ["wrk", f"-t{WRK_THREADS}", f"-c{connections}", f"-d{max(1, round(seconds))}s"]
     for name, value in headers.items():
         command += ["-H", f"{name}: {value}"]
     result = subprocess.run(
@@ -241,22 +273,52 @@ def python_load(url: str, headers: dict[str, str], connections: int, seconds: fl
 
 @dataclass
 class Figures:
-    """Requests per second, and the server's CPU time per request, of one measurement."""
+    """One measurement: requests per second, the server's CPU time per request, and the share
+    of the CPU its threads could use that the load generator used."""
 
     rate: float
     cpu_per_request: float
+    generator_busy: float
+
+
+def _children_cpu() -> float:
+    # The generator (wrk, or the Python one's process) is a child reaped when it ends; the
+    # servers are reaped only at the very end, so they are not in this figure.
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def measure(
     target: Server, path: str, headers: dict[str, str], args: argparse.Namespace
 ) -> Figures:
     """Requests per second over `args.seconds` with `args.connections` connections."""
-    load = wrk if shutil.which("wrk") else python_load
+    with_wrk = shutil.which("wrk") is not None
+    load = wrk if with_wrk else python_load
+    threads = WRK_THREADS if with_wrk else 1
     url = f"{target.base}{path}"
-    began, cpu = time.perf_counter(), target.cpu_seconds()
+    began, cpu, generator = time.perf_counter(), target.cpu_seconds(), _children_cpu()
     rate = load(url, headers, args.connections, args.seconds)
     elapsed, used = time.perf_counter() - began, target.cpu_seconds() - cpu
-    return Figures(rate=rate, cpu_per_request=used / (rate * elapsed))
+    busy = (_children_cpu() - generator) / (elapsed * min(threads, os.cpu_count() or 1))
+    return Figures(rate=rate, cpu_per_request=used / (rate * elapsed), generator_busy=busy)
+
+
+def load_side_limits(runs: list[Figures], ping: Figures) -> list[str]:
+    """Why the load generator, not the servers, may have set the measured rates (or none)."""
+    reasons = []
+    busiest = max(runs, key=lambda f: f.generator_busy)
+    if busiest.generator_busy > GENERATOR_CPU_LIMIT:
+        reasons.append(
+            f"the load generator used {busiest.generator_busy:.0%} of the CPU its threads can"
+            f" use (limit {GENERATOR_CPU_LIMIT:.0%})"
+        )
+    fastest = max(f.rate for f in runs)
+    if ping.rate < HEADROOM * fastest:
+        reasons.append(
+            f"against a trivial endpoint the generator reached only {ping.rate:.0f} req/s,"
+            f" under {HEADROOM:g}x the fastest measured rate ({fastest:.0f} req/s)"
+        )
+    return reasons
 
 
 def main() -> None:
@@ -271,6 +333,11 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     args = parser.parse_args()
     tool = "wrk" if shutil.which("wrk") else "asyncio/httpx"
+    if tool != "wrk":
+        print(
+            "wrk is not on PATH (`python3 -m uv run --frozen poe bench-setup` installs it):"
+            " using the Python generator, which usually saturates before the servers do"
+        )
     with scratch_database() as url:
         org = seed(url)
         auth = {"X-Dev-User": USER, "X-Dev-Org": str(org), "X-Dev-Role": "member"}
@@ -290,6 +357,7 @@ def main() -> None:
             for _ in range(args.rounds):
                 bares.append(measure(bare, BARE_PATH, {}, args))
                 services.append(measure(service, SERVICE_PATH, auth, args))
+            ping = measure(bare, PING_PATH, {}, args)
     bare_rate = statistics.median(f.rate for f in bares)
     service_rate = statistics.median(f.rate for f in services)
     bare_cpu = statistics.median(f.cpu_per_request for f in bares)
@@ -299,6 +367,16 @@ def main() -> None:
         f"service /api/notifications: {service_rate:7.0f} req/s  "
         f"({service_cpu * 1e6:5.0f} us CPU/req)"
     )
+    print(
+        f"trivial endpoint (load check): {ping.rate:7.0f} req/s; generator CPU use up to"
+        f" {max(f.generator_busy for f in (*bares, *services)):.0%}"
+    )
+    reasons = load_side_limits([*bares, *services], ping)
+    if reasons:
+        print("no ratio: the load side may be the limit, so a ratio would measure it:")
+        for reason in reasons:
+            print(f"  - {reason}")
+        sys.exit(2)
     print(f"ratio service/bare: {service_rate / bare_rate:.2f}x")
 
 

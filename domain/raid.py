@@ -47,6 +47,16 @@ T = TypeVar("T")
 
 # Fields a RAID update may change; everything a sign-off package lists per item.
 RAID_FIELDS = ("title", "description", "owner", "status", "severity", "due_date", "decided_by")
+# What a new item holds for each field it was not given.
+CREATED_DEFAULTS: dict[str, Any] = {
+    "title": "",
+    "description": "",
+    "owner": None,
+    "status": RaidStatus.OPEN.value,
+    "severity": None,
+    "due_date": None,
+    "decided_by": None,
+}
 
 
 def _check_text(value: str, *, limit: int, what: str) -> str:
@@ -109,25 +119,58 @@ class RaidItem(TeaimAggregate):
     resolution: str | None = field(init=False)
 
     class Created(TeaimAggregate.Created):
+        """A new item with every field it starts with (unset ones at their defaults)."""
+
+        # Version 1 carried the fields in one untyped `fields` dict; see upcast_v1_v2.
+        class_version = 2
+
         kind: str
-        fields: dict[str, Any]
+        title: str
+        description: str
+        owner: str | None
+        status: str
+        severity: str | None
+        due_date: str | None
+        decided_by: str | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """`fields` (only the fields given) -> one typed field each, defaults for the rest."""
+            state.update({**CREATED_DEFAULTS, **state.pop("fields")})
 
         def apply(self, item: RaidItem) -> None:
             assert self.project_id is not None
             item.project_id = self.project_id
             item.kind = RaidKind(self.kind)
-            item.title = ""
-            item.description = ""
-            item.owner = None
-            item.status = RaidStatus.OPEN
-            item.severity = None
-            item.due_date = None
-            item.decided_by = None
             item.resolution = None
-            item._set(self.fields)
+            item._set({name: getattr(self, name) for name in RAID_FIELDS})
 
     class Updated(TeaimAggregate.Event):
-        fields: dict[str, Any]
+        """Some fields changed: `changed` names them; the others are None here."""
+
+        # Version 1 carried the changes in one untyped `fields` dict; see upcast_v1_v2.
+        class_version = 2
+
+        changed: list[str]
+        title: str | None
+        description: str | None
+        owner: str | None
+        status: str | None
+        severity: str | None
+        due_date: str | None
+        decided_by: str | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """`fields` (only the changed fields) -> `changed` plus one typed field each."""
+            fields = state.pop("fields")
+            state["changed"] = [name for name in RAID_FIELDS if name in fields]
+            state.update({name: fields.get(name) for name in RAID_FIELDS})
+
+        @property
+        def fields(self) -> dict[str, Any]:
+            """The changed fields and their new values (None clears owner, severity...)."""
+            return {name: getattr(self, name) for name in self.changed}
 
         def apply(self, item: RaidItem) -> None:
             item._set(self.fields)
@@ -158,7 +201,7 @@ class RaidItem(TeaimAggregate):
             id=item_id,
             stamp=stamp,
             kind=kind.value,
-            fields=_check_raid_fields(kind, fields),
+            **{**CREATED_DEFAULTS, **_check_raid_fields(kind, fields)},
         )
         return item
 
@@ -169,7 +212,12 @@ class RaidItem(TeaimAggregate):
         checked = _check_raid_fields(self.kind, fields)
         changed = {k: v for k, v in checked.items() if self._current(k) != v}
         if changed:
-            self._trigger(self.Updated, stamp, fields=changed)
+            self._trigger(
+                self.Updated,
+                stamp,
+                changed=[name for name in RAID_FIELDS if name in changed],
+                **{name: changed.get(name) for name in RAID_FIELDS},
+            )
 
     def close(self, *, resolution: str, stamp: Stamp) -> None:
         """Close the item with how it was resolved."""

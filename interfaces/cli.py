@@ -19,6 +19,7 @@ from interfaces.cli_projections import projections_group
 from interfaces.cli_scheduler import scheduler_group
 from interfaces.http.auth import SERVICE_USER
 from interfaces.http.routes.auditors import replay_lines, verify_out
+from interfaces.logs import configure_from_settings
 from interfaces.runtime import (
     Runtime,
     build_runtime,
@@ -34,10 +35,10 @@ from interfaces.settings import Settings
 @click.option("-v", "--verbose", is_flag=True, help="Log at INFO level.")
 def main(verbose: bool) -> None:
     """TEAIM: event-sourced backend for client projects run through signed-off stages."""
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    # Commands other than serve log warnings only, unless asked; serve uses LOG_LEVEL. Like
+    # logging.basicConfig, this leaves a host that set logging up already (a test) alone.
+    if not logging.getLogger().handlers:
+        configure_from_settings(Settings(), level="INFO" if verbose else "WARNING")
 
 
 @main.command()
@@ -57,6 +58,7 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
     from interfaces.http.app import create_app
 
     settings = Settings()
+    configure_from_settings(settings)
     try:
         runtime = build_runtime(settings)
     except (UnmigratedDatabaseError, ReadRoleError) as error:
@@ -79,7 +81,11 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
         app,
         host=host or settings.host,
         port=port or settings.port,
-        log_level="info",
+        log_level=settings.log_level.lower(),
+        # Our handler (interfaces.logs) formats and scrubs uvicorn's lines too; the request
+        # middleware's line replaces uvicorn's access log, which would print query strings.
+        log_config=None,
+        access_log=False,
         # Open notification streams would otherwise hold shutdown until clients leave.
         timeout_graceful_shutdown=5,
     )

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from sqlalchemy import Engine
 
+from adapters.metrics import record_job_run
 from adapters.postgres.audit_log import PostgresAuditLog
 from adapters.postgres.database import DatabaseUrl, make_engine
 from adapters.postgres.embedded import EmbeddedPostgres
@@ -180,11 +181,14 @@ def start_scheduler(
     """Fire the timed jobs from this process too (`teaim serve` by default, `scheduler run`).
 
     `on_job_finished(job_id, outcome, seconds)` is called after each run this process took
-    part in (metrics).
+    part in; by default it feeds the Prometheus job counters.
     """
     if runtime.scheduler is None:
         scheduler = ClusterScheduler(
-            runtime.jobs, runtime.scheduler_runs, process=process, on_job_finished=on_job_finished
+            runtime.jobs,
+            runtime.scheduler_runs,
+            process=process,
+            on_job_finished=on_job_finished or record_job_run,
         )
         runtime.lifecycle.callback(scheduler.stop)
         runtime.scheduler = scheduler

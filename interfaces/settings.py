@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -73,6 +74,37 @@ class Settings(BaseSettings):
     stop_embedded_on_exit: bool = Field(
         default=True, description="Stop the embedded database the service itself started."
     )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Least severe log records written (one request line: INFO)."
+    )
+    log_format: Literal["json", "console"] = Field(
+        default="json", description="One JSON object per line, or key=value lines for people."
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Bearer Prometheus presents to scrape /metrics; unset: /metrics answers 404"
+            " (process-wide figures are not for tenants to read)."
+        ),
+    )
+    usage_flush_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=3600,
+        description="How often each process writes its per-org request counts to the database.",
+    )
+
+    @field_validator("log_level", "log_format", mode="before")
+    @classmethod
+    def _any_case(cls, value: object) -> object:
+        # LOG_LEVEL=info and LOG_FORMAT=JSON are what people type.
+        if not isinstance(value, str):
+            return value
+        return (
+            value.upper()
+            if value.lower() in {"debug", "info", "warning", "error"}
+            else value.lower()
+        )
 
     @property
     def embedded_pg_dir(self) -> Path:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from domain.base import TeaimAggregate
+from domain.denial import SecurityDenial
 from projections.base import Lookup
+from projections.dispatch import EventHandlers, handles, is_event
 from projections.ops import Batch, Insert
 from projections.records import EventRecord
 
@@ -12,22 +15,27 @@ TABLE = "audit_events"
 # Payload fields an auditor has no use for and nobody should be handed (a signing token's
 # hash); replay, which auditors with AUDIT on the project use, keeps the raw event.
 WITHHELD_DETAILS = frozenset({"token_hash"})
+# Outcomes the feed records (a read-model value, not a domain state).
+OK = "ok"
+DENIED = "denied"
 
 
-class AuditProjection:
+class AuditProjection(EventHandlers):
     """One row per event: action, actor, targets, tenant, time, outcome and details."""
 
     name: ClassVar[str] = "audit"
     tables: ClassVar[tuple[str, ...]] = (TABLE,)
 
-    def handle(self, record: EventRecord, out: Batch, lookup: Lookup) -> None:
-        """Record the event; denials are filed with outcome `denied` and their target."""
-        del lookup  # the feed is a pure function of each event
-        denied = record.action == "security.denied"
-        target_kind = str(record.payload.get("target_kind", "")) if denied else record.aggregate
-        target_id = (
-            str(record.payload.get("target_id", "")) if denied else str(record.originator_id)
-        )
+    @handles(TeaimAggregate.Event)
+    def _recorded(
+        self, event: TeaimAggregate.Event, record: EventRecord, out: Batch, _lookup: Lookup
+    ) -> None:
+        """Record the event (a pure function of it); denials are filed as `denied`."""
+        if is_event(event, SecurityDenial.Recorded):
+            target_kind, target_id = _denied_target(event)
+            outcome = DENIED
+        else:
+            target_kind, target_id, outcome = record.aggregate, str(record.originator_id), OK
         out.add(
             Insert(
                 TABLE,
@@ -41,9 +49,10 @@ class AuditProjection:
                     "target_id": target_id,
                     "aggregate_id": record.originator_id,
                     "aggregate_version": record.originator_version,
-                    "outcome": "denied" if denied else "ok",
+                    "outcome": outcome,
                     "correlation_id": record.correlation_id,
                     "occurred_at": record.occurred_at,
+                    # The whole payload, whatever the event: details are not read field by field.
                     "details": {
                         key: value
                         for key, value in record.payload.items()
@@ -52,3 +61,8 @@ class AuditProjection:
                 },
             )
         )
+
+
+def _denied_target(event: SecurityDenial.Recorded) -> tuple[str, str]:
+    """What a refused access was aimed at (the denial's own id says nothing)."""
+    return event.target_kind, event.target_id

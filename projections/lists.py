@@ -10,45 +10,25 @@ to a projection of its own by registering it under its own name.
 
 from __future__ import annotations
 
-from typing import ClassVar, Protocol
+from typing import ClassVar
 
-from projections.base import Lookup
+from projections.dispatch import EventHandlers, tables_of
 from projections.documents import DocumentRows
-from projections.ops import Batch
 from projections.project_lists import ProjectRows, StageRows
 from projections.raid_items import MemoryRows, RaidRows
-from projections.records import EventRecord
+
+PARTS: tuple[type[EventHandlers], ...] = (
+    ProjectRows,
+    StageRows,
+    DocumentRows,
+    RaidRows,
+    MemoryRows,
+)
 
 
-class ListPart(Protocol):
-    """One list's tables and the aggregates whose events it reads."""
-
-    aggregates: ClassVar[frozenset[str]]
-    tables: ClassVar[tuple[str, ...]]
-
-    def handle(self, record: EventRecord, out: Batch, lookup: Lookup) -> None:
-        """Queue the writes one event causes."""
-        ...
-
-
-PARTS: tuple[type[ListPart], ...] = (ProjectRows, StageRows, DocumentRows, RaidRows, MemoryRows)
-
-
-class ProjectListsProjection:
+class ProjectListsProjection(EventHandlers):
     """Projects and members, stages with sign-off state, documents, RAID items and memories."""
 
     name: ClassVar[str] = "project_lists"
-    tables: ClassVar[tuple[str, ...]] = tuple(t for part in PARTS for t in part.tables)
-
-    def __init__(self) -> None:
-        self._parts: dict[str, ListPart] = {}
-        for part_class in PARTS:
-            part = part_class()
-            for aggregate in part_class.aggregates:
-                self._parts[aggregate] = part
-
-    def handle(self, record: EventRecord, out: Batch, lookup: Lookup) -> None:
-        """Hand the event to the list its aggregate feeds (most events feed none)."""
-        part = self._parts.get(record.aggregate)
-        if part is not None:
-            part.handle(record, out, lookup)
+    parts: ClassVar[tuple[type[EventHandlers], ...]] = PARTS
+    tables: ClassVar[tuple[str, ...]] = tables_of(PARTS)

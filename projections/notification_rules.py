@@ -1,20 +1,26 @@
 """Who the bell tells about what: the rule table, in one place, and its pure helpers.
 
-Each rule maps an event action to an audience and a message. The projection gathers the facts
-an audience needs (the project's members as they were when the event happened, the person a
-subject belongs to, display labels) and these functions decide and render; nothing here reads
-a table or a clock, so the same event always gives the same notifications.
+Each rule maps a domain event class to an audience and a message. The projection gathers the
+facts an audience needs (the project's members as they were when the event happened, the
+person a subject belongs to, display labels) and these functions decide and render; nothing
+here reads a table or a clock, so the same event always gives the same notifications.
 """
 
 from __future__ import annotations
 
+import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
+from domain.project import Project
+from domain.raid import RaidItem
 from domain.roles import RANK, Permission, Role, allows
+from domain.signoff import SignOff
+from domain.stage import Stage
+from projections.events import EventClass, action_of
 
 # Long free text (a rejection reason) is cut to this many characters in a message body.
 MAX_QUOTE = 300
@@ -52,7 +58,8 @@ class Rule:
     """An audience, a title and body template, and what the notification links to.
 
     Templates use str.format fields from `message_values`; `subject_field` names the payload
-    field holding the subject's id when the subject is not the event's own aggregate.
+    field holding the subject's id when the subject is not the event's own aggregate. The
+    payload fields a rule reads (`payload_reads`) are checked against its event class.
     """
 
     audience: Audience
@@ -62,85 +69,125 @@ class Rule:
     subject_field: str | None = None
 
 
-RULES: Mapping[str, Rule] = {
-    "signoff.opened": Rule(
+# The rule table, keyed by the domain event class each rule is about.
+EVENT_RULES: Mapping[EventClass, Rule] = {
+    SignOff.Created: Rule(
         Audience.SIGNERS,
         "Sign-off requested: {stage}",
         "{actor} asked for sign-off of {stage} in {project} (round {round}).",
         LinkKind.STAGE,
         subject_field="stage_id",
     ),
-    "stage.signed_off": Rule(
+    Stage.SignedOff: Rule(
         Audience.PM_AND_ABOVE,
         "Stage signed off: {stage}",
         "{stage} in {project} was signed off; the last signature was {actor}'s.",
         LinkKind.STAGE,
     ),
-    "stage.rejected": Rule(
+    Stage.Rejected: Rule(
         Audience.PM_AND_ABOVE,
         "Stage rejected: {stage}",
         "{actor} rejected {stage} in {project}: {reason}",
         LinkKind.STAGE,
     ),
-    # No event carries this action yet: ingestion (a later issue) will record that a scanned
-    # document needs OCR, as `Artifact.OcrNeeded` (derived action `artifact.ocr_needed`) on the
-    # artifact's own stream. The rule is keyed on that action so the bell works the day it lands.
-    "artifact.ocr_needed": Rule(
-        Audience.UPLOADER_AND_PMS,
-        "Document needs OCR: {artifact}",
-        "{artifact} in {project} is a scan: its text must be recognised before it can be searched.",
-        LinkKind.ARTIFACT,
-    ),
-    "project.member_added": Rule(
+    Project.MemberAdded: Rule(
         Audience.SUBJECT_MEMBER,
         "Added to {project}",
         "{actor} added you to {project} as {role}.",
         LinkKind.PROJECT,
     ),
-    "project.member_role_changed": Rule(
+    Project.MemberRoleChanged: Rule(
         Audience.SUBJECT_MEMBER,
         "Your role in {project} changed",
         "{actor} made you {role} in {project}.",
         LinkKind.PROJECT,
     ),
-    "project.member_signer_toggled": Rule(
+    Project.MemberSignerToggled: Rule(
         Audience.SUBJECT_MEMBER,
         "Signing {signing} in {project}",
         "Your permission to sign in {project} was {signing} by {actor}.",
         LinkKind.PROJECT,
     ),
-    "project.member_removed": Rule(
+    Project.MemberRemoved: Rule(
         Audience.SUBJECT_MEMBER,
         "Removed from {project}",
         "{actor} removed you from {project}.",
         # A former member can no longer open the project.
         LinkKind.NONE,
     ),
-    "project.archived": Rule(
+    Project.Archived: Rule(
         Audience.ALL_MEMBERS,
         "{project} archived",
         "{actor} archived {project}; it is read-only until unarchived.",
         LinkKind.PROJECT,
     ),
-    "project.unarchived": Rule(
+    Project.Unarchived: Rule(
         Audience.ALL_MEMBERS,
         "{project} unarchived",
         "{actor} unarchived {project}; it accepts changes again.",
         LinkKind.PROJECT,
     ),
-    "raiditem.created": Rule(
+    RaidItem.Created: Rule(
         Audience.NEW_RAID_OWNER,
         "Assigned to you: {raid}",
         "{actor} made you the owner of the {kind} {raid} in {project}.",
         LinkKind.RAID,
     ),
-    "raiditem.updated": Rule(
+    RaidItem.Updated: Rule(
         Audience.NEW_RAID_OWNER,
         "Assigned to you: {raid}",
         "{actor} made you the owner of {raid} in {project}.",
         LinkKind.RAID,
     ),
 }
+
+# Rules written ahead of their event, keyed by the action it will have. No event class has
+# it yet: ingestion (a later issue) will record that a scanned document needs OCR, as
+# `Artifact.OcrNeeded` (action `artifact.ocr_needed`). Nothing can fire a planned rule; the
+# day the class lands, a test fails until the rule moves into EVENT_RULES under it.
+PLANNED_RULES: Mapping[str, Rule] = {
+    "artifact.ocr_needed": Rule(
+        Audience.UPLOADER_AND_PMS,
+        "Document needs OCR: {artifact}",
+        "{artifact} in {project} is a scan: its text must be recognised before it can be searched.",
+        LinkKind.ARTIFACT,
+    ),
+}
+
+# Every rule by the action it is about (the action is what a notification row records).
+RULES: Mapping[str, Rule] = {
+    **{action_of(cls): rule for cls, rule in EVENT_RULES.items()},
+    **PLANNED_RULES,
+}
+
+# Template values taken from the event's payload, and the payload field each one reads.
+TEMPLATE_FIELDS: Mapping[str, str] = {
+    "role": "role",
+    "round": "round",
+    "reason": "reason",
+    "kind": "kind",
+    "signing": "signer",
+}
+# Payload fields an audience is decided from.
+AUDIENCE_FIELDS: Mapping[Audience, frozenset[str]] = {
+    Audience.SUBJECT_MEMBER: frozenset({"user_id"}),
+    Audience.NEW_RAID_OWNER: frozenset({"owner"}),
+}
+
+
+def payload_reads(rule: Rule) -> frozenset[str]:
+    """Every payload field a rule reads: its event class must declare each one."""
+    placeholders = {
+        name
+        for template in (rule.title, rule.body)
+        for _, name, _, _ in string.Formatter().parse(template)
+        if name
+    }
+    reads = {TEMPLATE_FIELDS[name] for name in placeholders if name in TEMPLATE_FIELDS}
+    reads |= AUDIENCE_FIELDS.get(rule.audience, frozenset())
+    if rule.subject_field is not None:
+        reads.add(rule.subject_field)
+    return frozenset(reads)
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,11 +241,12 @@ def recipients(rule: Rule, facts: Facts) -> list[str]:
 
 
 def raid_owner(payload: Mapping[str, Any]) -> str | None:
-    """The owner a RAID created/updated event sets, if it sets one."""
-    fields = payload.get("fields")
-    if not isinstance(fields, Mapping):
-        return None
-    owner = fields.get("owner")
+    """The owner a RAID created/updated event sets, if it sets one.
+
+    An update leaves the fields it does not change at None, so an unchanged owner reads as
+    none set, as does a cleared one.
+    """
+    owner = payload.get("owner")
     return owner if isinstance(owner, str) and owner else None
 
 

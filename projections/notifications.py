@@ -9,25 +9,35 @@ sign-off request; a stage renamed later keeps the title its notification was wri
 
 Marks (inbox.* events) move a notification through unseen -> seen -> read, or archived; the
 times they record are the events' own, so a replay gives identical rows.
+
+Handlers run in the order they are defined: `_notify` first, so an event is judged against
+the project as it was before it, then the tracking of what the event changed.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
-from domain.inbox import Mark, NoticeState, next_state
+from domain.artifact import Artifact
+from domain.base import TeaimAggregate
+from domain.inbox import Inbox, Mark, NoticeState, next_state
+from domain.project import Project
+from domain.raid import RaidItem
 from domain.roles import Role
+from domain.stage import Stage
 from projections.base import Lookup
+from projections.dispatch import EventHandlers, event_class_of, handles, is_event
 from projections.notification_rules import (
-    RULES,
+    EVENT_RULES,
+    PLANNED_RULES,
     Facts,
     Member,
     Rule,
     link_for,
     message_values,
-    raid_owner,
     recipients,
     render,
 )
@@ -47,122 +57,224 @@ def notification_id(position: int, recipient: str) -> UUID:
     return uuid5(NAMESPACE_URL, f"teaim:notification:{position}:{recipient}")
 
 
-class NotificationsProjection:
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """What a notification can be about: its kind, display label and the person it belongs to."""
+
+    kind: str
+    label: str
+    person: str | None
+
+
+class NotificationsProjection(EventHandlers):
     """Writes the bell's notifications, and applies their recipients' marks."""
 
     name: ClassVar[str] = "notifications"
     tables: ClassVar[tuple[str, ...]] = (NOTIFICATIONS, MEMBERS, SUBJECTS)
 
-    def handle(self, record: EventRecord, out: Batch, lookup: Lookup) -> None:
-        """Notify (with the project as it was before the event), then track what changed."""
-        action = record.action
-        if action == "inbox.marked":
-            self._mark_one(record, out, lookup)
-            return
-        if action == "inbox.all_marked":
-            self._mark_all(record, out, lookup)
-            return
-        rule = RULES.get(action)
-        if rule is not None and record.project_id is not None:
-            self._notify(rule, record, record.project_id, out, lookup)
-        _track_members(record, out)
-        _track_subjects(record, out)
-
     # Notifications ---------------------------------------------------------------------
 
+    @handles(*EVENT_RULES)
     def _notify(
-        self, rule: Rule, record: EventRecord, project_id: UUID, out: Batch, lookup: Lookup
+        self, event: TeaimAggregate.Event, record: EventRecord, out: Batch, lookup: Lookup
     ) -> None:
-        payload = record.payload
-        subject_id = _subject_id(rule, record)
-        subject = _one(lookup, SUBJECTS, {"org_id": record.org_id, "subject_id": subject_id})
-        members = [
-            Member(user_id=row["user_id"], role=Role(row["role"]), signer=bool(row["signer"]))
-            for row in lookup.rows(MEMBERS, {"org_id": record.org_id, "project_id": project_id})
-        ]
-        facts = Facts(
-            actor=record.actor,
-            payload=payload,
-            members=members,
-            subject_person=None if subject is None else subject["person"],
-        )
-        who = recipients(rule, facts)
-        if not who:
-            return
-        project = _one(lookup, SUBJECTS, {"org_id": record.org_id, "subject_id": project_id})
-        # A subject created by this very event is not tracked yet: its label is in the payload.
-        subject_label = subject["label"] if subject is not None else _label_in(payload)
-        title, body = render(
-            rule,
-            message_values(
-                payload,
-                actor=record.actor,
-                project=project["label"] if project is not None else "a project",
-                subject=subject_label or "?",
-            ),
-        )
-        link = link_for(rule.link, project_id, subject_id)
-        for recipient in who:
-            out.add(
-                Insert(
-                    NOTIFICATIONS,
-                    {
-                        "id": notification_id(record.position, recipient),
-                        "org_id": record.org_id,
-                        "project_id": project_id,
-                        "recipient": recipient,
-                        "position": record.position,
-                        "action": record.action,
-                        "actor": record.actor,
-                        "title": title,
-                        "body": body,
-                        "link": link,
-                        "created_at": record.occurred_at,
-                        "state": NoticeState.UNSEEN.value,
-                        "seen_at": None,
-                        "read_at": None,
-                        "archived_at": None,
-                    },
-                )
-            )
+        """Notify whom the event's rule names, with the project as it was before the event."""
+        _notify_by_rule(EVENT_RULES[event_class_of(event)], event, record, out, lookup)
+
+    @handles(TeaimAggregate.Event)
+    def _notify_planned(
+        self, event: TeaimAggregate.Event, record: EventRecord, out: Batch, lookup: Lookup
+    ) -> None:
+        """Notify by a rule written ahead of its event class, matched by the action it will have.
+
+        The one place the bell matches an action name: no class exists to match yet. A test
+        fails as soon as a domain class has a planned action, so the rule moves to EVENT_RULES.
+        """
+        rule = PLANNED_RULES.get(record.action)
+        if rule is not None:
+            _notify_by_rule(rule, event, record, out, lookup)
 
     # Marks -----------------------------------------------------------------------------
 
-    def _mark_one(self, record: EventRecord, out: Batch, lookup: Lookup) -> None:
-        payload = record.payload
+    @handles(Inbox.Marked)
+    def _marked(self, event: Inbox.Marked, record: EventRecord, out: Batch, lookup: Lookup) -> None:
         # Org and recipient are part of the match: a mark can only ever touch its own inbox.
         row = _one(
             lookup,
             NOTIFICATIONS,
-            {
-                "id": UUID(str(payload["notification_id"])),
-                "org_id": record.org_id,
-                "recipient": str(payload["recipient"]),
-            },
+            {"id": event.notification_id, "org_id": record.org_id, "recipient": event.recipient},
         )
         if row is not None:
-            _apply_mark(row, Mark(payload["mark"]), record.occurred_at, out)
+            _apply_mark(row, Mark(event.mark), record.occurred_at, out)
 
-    def _mark_all(self, record: EventRecord, out: Batch, lookup: Lookup) -> None:
-        payload = record.payload
-        mark = Mark(payload["mark"])
-        up_to = payload.get("up_to")
+    @handles(Inbox.AllMarked)
+    def _all_marked(
+        self, event: Inbox.AllMarked, record: EventRecord, out: Batch, lookup: Lookup
+    ) -> None:
+        mark = Mark(event.mark)
         # Everything earlier in the log exists by now; nothing later can be marked yet.
-        bound = record.position if up_to is None else min(int(up_to), record.position)
+        bound = record.position if event.up_to is None else min(event.up_to, record.position)
         for state in _LIVE:
             if next_state(state, mark) is state:
                 continue
             rows = lookup.rows(
                 NOTIFICATIONS,
-                {
-                    "org_id": record.org_id,
-                    "recipient": str(payload["recipient"]),
-                    "state": state.value,
-                },
+                {"org_id": record.org_id, "recipient": event.recipient, "state": state.value},
             )
             for row in sorted(rows, key=lambda r: int(r["position"])):
                 if int(row["position"]) <= bound:
                     _apply_mark(row, mark, record.occurred_at, out)
+
+    # Members, as each event leaves them --------------------------------------------------
+
+    @handles(Project.Created)
+    def _project_created(
+        self, event: Project.Created, record: EventRecord, out: Batch, _lookup: Lookup
+    ) -> None:
+        if record.project_id is not None:
+            out.add(_member_upsert(record, event.owner, Role.OWNER.value, signer=False))
+        _add_subject(record, out, _project_subject(event))
+
+    @handles(Project.MemberAdded)
+    def _member_added(
+        self, event: Project.MemberAdded, record: EventRecord, out: Batch, _lookup: Lookup
+    ) -> None:
+        if record.project_id is not None:
+            out.add(_member_upsert(record, event.user_id, event.role, signer=event.signer))
+
+    @handles(Project.MemberRoleChanged)
+    def _member_role_changed(
+        self, event: Project.MemberRoleChanged, record: EventRecord, out: Batch, _lookup: Lookup
+    ) -> None:
+        if record.project_id is not None:
+            out.add(Patch(MEMBERS, _member_key(record, event.user_id), {"role": event.role}))
+
+    @handles(Project.MemberSignerToggled)
+    def _member_signer_toggled(
+        self, event: Project.MemberSignerToggled, record: EventRecord, out: Batch, _lookup: Lookup
+    ) -> None:
+        if record.project_id is not None:
+            out.add(Patch(MEMBERS, _member_key(record, event.user_id), {"signer": event.signer}))
+
+    @handles(Project.MemberRemoved)
+    def _member_removed(
+        self, event: Project.MemberRemoved, record: EventRecord, out: Batch, _lookup: Lookup
+    ) -> None:
+        if record.project_id is not None:
+            out.add(Remove(MEMBERS, _member_key(record, event.user_id)))
+
+    # Subjects: labels and the person each belongs to ---------------------------------------
+
+    @handles(Stage.Created)
+    def _stage_created(
+        self, event: Stage.Created, record: EventRecord, out: Batch, _lookup: Lookup
+    ) -> None:
+        _add_subject(record, out, _stage_subject(event))
+
+    @handles(Artifact.Registered)
+    def _artifact_registered(
+        self, event: Artifact.Registered, record: EventRecord, out: Batch, _lookup: Lookup
+    ) -> None:
+        _add_subject(record, out, _artifact_subject(event, record))
+
+    @handles(RaidItem.Created)
+    def _raid_created(
+        self, event: RaidItem.Created, record: EventRecord, out: Batch, _lookup: Lookup
+    ) -> None:
+        _add_subject(record, out, _raid_subject(event))
+
+    @handles(Project.Renamed)
+    def _project_renamed(
+        self, event: Project.Renamed, record: EventRecord, out: Batch, _lookup: Lookup
+    ) -> None:
+        _relabel(record, out, event.name)
+
+    @handles(Stage.Renamed)
+    def _stage_renamed(
+        self, event: Stage.Renamed, record: EventRecord, out: Batch, _lookup: Lookup
+    ) -> None:
+        _relabel(record, out, event.title)
+
+    @handles(Artifact.Renamed)
+    def _artifact_renamed(
+        self, event: Artifact.Renamed, record: EventRecord, out: Batch, _lookup: Lookup
+    ) -> None:
+        _relabel(record, out, event.name)
+
+    @handles(RaidItem.Updated)
+    def _raid_updated(
+        self, event: RaidItem.Updated, record: EventRecord, out: Batch, _lookup: Lookup
+    ) -> None:
+        changes: dict[str, Any] = {}
+        if "title" in event.changed and event.title:
+            changes["label"] = event.title
+        if "owner" in event.changed:
+            changes["person"] = event.owner or None
+        if changes:
+            out.add(Patch(SUBJECTS, {"subject_id": record.originator_id}, changes))
+
+
+def _notify_by_rule(
+    rule: Rule, event: TeaimAggregate.Event, record: EventRecord, out: Batch, lookup: Lookup
+) -> None:
+    """Insert one notification per recipient the rule names (none outside a project)."""
+    project_id = record.project_id
+    if project_id is None:
+        return
+    # The rule names the payload fields it reads (checked against the event class).
+    payload = record.payload
+    subject_id = _subject_id(rule, record)
+    subject = _one(lookup, SUBJECTS, {"org_id": record.org_id, "subject_id": subject_id})
+    members = [
+        Member(user_id=row["user_id"], role=Role(row["role"]), signer=bool(row["signer"]))
+        for row in lookup.rows(MEMBERS, {"org_id": record.org_id, "project_id": project_id})
+    ]
+    facts = Facts(
+        actor=record.actor,
+        payload=payload,
+        members=members,
+        subject_person=None if subject is None else subject["person"],
+    )
+    who = recipients(rule, facts)
+    if not who:
+        return
+    project = _one(lookup, SUBJECTS, {"org_id": record.org_id, "subject_id": project_id})
+    # A subject created by this very event is not tracked yet: the event labels it.
+    created = _created_subject(event, record)
+    subject_label = subject["label"] if subject is not None else created.label if created else None
+    title, body = render(
+        rule,
+        message_values(
+            payload,
+            actor=record.actor,
+            project=project["label"] if project is not None else "a project",
+            subject=subject_label or "?",
+        ),
+    )
+    link = link_for(rule.link, project_id, subject_id)
+    for recipient in who:
+        out.add(
+            Insert(
+                NOTIFICATIONS,
+                {
+                    "id": notification_id(record.position, recipient),
+                    "org_id": record.org_id,
+                    "project_id": project_id,
+                    "recipient": recipient,
+                    "position": record.position,
+                    "action": record.action,
+                    "actor": record.actor,
+                    "title": title,
+                    "body": body,
+                    "link": link,
+                    "created_at": record.occurred_at,
+                    "state": NoticeState.UNSEEN.value,
+                    "seen_at": None,
+                    "read_at": None,
+                    "archived_at": None,
+                },
+            )
+        )
 
 
 def _apply_mark(row: dict[str, Any], mark: Mark, at: datetime, out: Batch) -> None:
@@ -194,36 +306,8 @@ def _apply_mark(row: dict[str, Any], mark: Mark, at: datetime, out: Batch) -> No
     )
 
 
-# Tracking ----------------------------------------------------------------------------------
-
-
-def _track_members(record: EventRecord, out: Batch) -> None:
-    action, payload, project_id = record.action, record.payload, record.project_id
-    if project_id is None:
-        return
-    key = {"org_id": record.org_id, "project_id": project_id}
-    if action == "project.created":
-        out.add(_member_upsert(record, str(payload["owner"]), Role.OWNER.value, signer=False))
-    elif action == "project.member_added":
-        out.add(
-            _member_upsert(
-                record, str(payload["user_id"]), str(payload["role"]), bool(payload["signer"])
-            )
-        )
-    elif action == "project.member_role_changed":
-        out.add(
-            Patch(MEMBERS, {**key, "user_id": str(payload["user_id"])}, {"role": payload["role"]})
-        )
-    elif action == "project.member_signer_toggled":
-        out.add(
-            Patch(
-                MEMBERS,
-                {**key, "user_id": str(payload["user_id"])},
-                {"signer": bool(payload["signer"])},
-            )
-        )
-    elif action == "project.member_removed":
-        out.add(Remove(MEMBERS, {**key, "user_id": str(payload["user_id"])}))
+def _member_key(record: EventRecord, user_id: str) -> dict[str, Any]:
+    return {"org_id": record.org_id, "project_id": record.project_id, "user_id": user_id}
 
 
 def _member_upsert(record: EventRecord, user_id: str, role: str, signer: bool) -> Upsert:
@@ -240,73 +324,55 @@ def _member_upsert(record: EventRecord, user_id: str, role: str, signer: bool) -
     )
 
 
-# Events that create a subject: (kind, payload field of its label).
-_SUBJECT_CREATED = {
-    "project.created": ("project", "name"),
-    "stage.created": ("stage", "title"),
-    "artifact.registered": ("artifact", "name"),
-    "raiditem.created": ("raid", "title"),
-}
-# Events that relabel one: payload field of the new label.
-_SUBJECT_RENAMED = {
-    "project.renamed": "name",
-    "stage.renamed": "title",
-    "artifact.renamed": "name",
-}
+def _project_subject(event: Project.Created) -> Subject:
+    return Subject("project", event.name or "?", event.owner)
 
 
-def _track_subjects(record: EventRecord, out: Batch) -> None:
-    action, payload = record.action, record.payload
-    subject_id = record.originator_id
-    if action in _SUBJECT_CREATED:
-        kind, _ = _SUBJECT_CREATED[action]
-        person = (
-            str(payload["owner"])
-            if kind == "project"
-            else record.actor
-            if kind == "artifact"
-            else raid_owner(payload)
-        )
-        out.add(
-            Upsert(
-                SUBJECTS,
-                ("subject_id",),
-                {
-                    "subject_id": subject_id,
-                    "org_id": record.org_id,
-                    "project_id": record.project_id,
-                    "kind": kind,
-                    "label": _label_in(payload) or "?",
-                    "person": person,
-                },
-            )
-        )
-    elif action in _SUBJECT_RENAMED:
-        label = str(payload[_SUBJECT_RENAMED[action]])
-        out.add(Patch(SUBJECTS, {"subject_id": subject_id}, {"label": label}))
-    elif action == "raiditem.updated":
-        fields = payload.get("fields")
-        if not isinstance(fields, dict):
-            return
-        changes: dict[str, Any] = {}
-        if isinstance(fields.get("title"), str):
-            changes["label"] = fields["title"]
-        if "owner" in fields:
-            changes["person"] = raid_owner(payload)
-        if changes:
-            out.add(Patch(SUBJECTS, {"subject_id": subject_id}, changes))
+def _stage_subject(event: Stage.Created) -> Subject:
+    return Subject("stage", event.title or "?", None)
 
 
-def _label_in(payload: dict[str, Any]) -> str | None:
-    """The display label an event carries for its own subject, if any."""
-    for field_name in ("name", "title"):
-        value = payload.get(field_name)
-        if isinstance(value, str) and value:
-            return value
-    fields = payload.get("fields")
-    if isinstance(fields, dict) and isinstance(fields.get("title"), str):
-        return str(fields["title"])
+def _artifact_subject(event: Artifact.Registered, record: EventRecord) -> Subject:
+    # An artifact belongs to whoever registered it.
+    return Subject("artifact", event.name or "?", record.actor)
+
+
+def _raid_subject(event: RaidItem.Created) -> Subject:
+    return Subject("raid", event.title or "?", event.owner or None)
+
+
+def _created_subject(event: TeaimAggregate.Event, record: EventRecord) -> Subject | None:
+    """The subject an event creates, if it creates one."""
+    if is_event(event, Project.Created):
+        return _project_subject(event)
+    if is_event(event, Stage.Created):
+        return _stage_subject(event)
+    if is_event(event, Artifact.Registered):
+        return _artifact_subject(event, record)
+    if is_event(event, RaidItem.Created):
+        return _raid_subject(event)
     return None
+
+
+def _add_subject(record: EventRecord, out: Batch, subject: Subject) -> None:
+    out.add(
+        Upsert(
+            SUBJECTS,
+            ("subject_id",),
+            {
+                "subject_id": record.originator_id,
+                "org_id": record.org_id,
+                "project_id": record.project_id,
+                "kind": subject.kind,
+                "label": subject.label,
+                "person": subject.person,
+            },
+        )
+    )
+
+
+def _relabel(record: EventRecord, out: Batch, label: str) -> None:
+    out.add(Patch(SUBJECTS, {"subject_id": record.originator_id}, {"label": label}))
 
 
 def _subject_id(rule: Rule, record: EventRecord) -> UUID:

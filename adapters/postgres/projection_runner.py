@@ -13,7 +13,7 @@ import psycopg
 from psycopg import Connection, Cursor
 
 from adapters.postgres.database import DatabaseUrl
-from adapters.postgres.projection_store import OpWriter
+from adapters.postgres.projection_store import GroupKey, OpWriter
 from projections.base import Projection
 from projections.ops import Batch
 from projections.records import EventRecord, decode_event
@@ -85,6 +85,8 @@ class ProjectionRunner:
         self.batch_size = batch_size
         self.tables = dict(tables or {})
         self.name = tracking_name or projection.name
+        # Statement text per row-operation shape, built once and reused by every batch.
+        self._statements: dict[GroupKey, bytes] = {}
 
     # One batch -------------------------------------------------------------------------
 
@@ -146,12 +148,14 @@ class ProjectionRunner:
         if not rows:
             return 0
         out = Batch()
-        writer = OpWriter(cur, self.tables)
+        writer = OpWriter(cur, self.tables, self._statements)
         lookup = _Lookup(writer, out)
         record: EventRecord | None = None
         for index, (notification_id, originator_id, version, topic, state) in enumerate(rows):
             try:
-                record = decode_event(notification_id, originator_id, version, topic, state)
+                record = decode_event(
+                    notification_id, originator_id, version, topic, state, current=True
+                )
                 self.projection.handle(record, out, lookup)
             except Exception as error:  # decode or apply: either way this event is poison
                 if isinstance(error, psycopg.OperationalError | psycopg.InterfaceError):

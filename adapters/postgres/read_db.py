@@ -123,6 +123,10 @@ class ReadDatabase:
                     pass
         return True
 
+    def pool_stats(self) -> dict[str, int]:
+        """The pool's figures (psycopg_pool's get_stats: pool_size, pool_available...)."""
+        return self._pool.get_stats()
+
     def close(self) -> None:
         """Close the pool."""
         self._pool.close()

@@ -6,7 +6,17 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
 
+from adapters.metrics import (
+    HttpMetrics,
+    PoolCollector,
+    ProjectionLagCollector,
+    event_store_pool_use,
+    psycopg_pool_use,
+    sqlalchemy_pool_use,
+)
+from adapters.postgres.usage import UsageRecorder
 from interfaces.http.middleware import install_middleware
 from interfaces.http.problems import install_problem_handlers
 from interfaces.http.routes import (
@@ -17,6 +27,7 @@ from interfaces.http.routes import (
     lists,
     meta,
     notifications,
+    observability,
     orgs,
     projects,
     scheduler,
@@ -26,6 +37,7 @@ from interfaces.http.routes import (
 )
 from interfaces.runtime import Runtime, build_runtime
 from interfaces.settings import Settings
+from projections.registry import all_projections
 
 
 def create_app(
@@ -40,14 +52,20 @@ def create_app(
     # shutdown, so code after uvicorn.run() may never run.
     owned = runtime is None if own_runtime is None else own_runtime
     live = runtime or build_runtime(settings)
+    registry = metrics_registry(live)
+    usage = UsageRecorder(lambda: live.database.url, interval=settings.usage_flush_seconds)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        usage.start()
         try:
             yield
         finally:
-            if owned:
-                live.close()
+            try:
+                usage.stop()
+            finally:
+                if owned:
+                    live.close()
 
     app = FastAPI(
         title="TEAIM",
@@ -57,8 +75,10 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.runtime = live
+    app.state.metrics_registry = registry
+    app.state.usage = usage
     install_problem_handlers(app)
-    install_middleware(app, settings, live.idempotency)
+    install_middleware(app, settings, live.idempotency, metrics=HttpMetrics(registry), usage=usage)
     # Routers are matched in this order: the bell, polled by every user many times a
     # minute, comes first.
     for module in (
@@ -74,7 +94,28 @@ def create_app(
         auditors,
         telemetry,
         lists,
+        observability,
     ):
         app.include_router(module.router)
     app.include_router(scheduler.router)
     return app
+
+
+def metrics_registry(runtime: Runtime) -> CollectorRegistry:
+    """This app's metrics: its requests (added by the middleware), projection lag, pools.
+
+    Sources are looked up when scraped, so building the app touches no database.
+    """
+    registry = CollectorRegistry()
+    names = [p.name for p in all_projections()]
+    registry.register(ProjectionLagCollector(lambda: runtime.database.url, names))
+    registry.register(
+        PoolCollector(
+            {
+                "read": lambda: psycopg_pool_use(runtime.read_db.pool_stats()),
+                "events": lambda: event_store_pool_use(runtime.app.recorder),
+                "write": lambda: sqlalchemy_pool_use(runtime.idempotency_engine),
+            }
+        )
+    )
+    return registry

@@ -12,6 +12,7 @@ from application.context import Principal
 from domain.roles import Role
 from domain.stamps import RESERVED_ACTOR_PREFIXES
 from interfaces.http.problems import ProblemError
+from interfaces.logs import note_principal
 from interfaces.settings import Settings
 
 SERVICE_USER = "service:internal"
@@ -39,6 +40,13 @@ def _parse_role(value: str, source: str) -> Role:
 
 def authenticate(headers: Mapping[str, str], settings: Settings) -> Principal:
     """The principal the request's headers prove, or a 401 problem."""
+    principal = _principal(headers, settings)
+    # The request's log line names the tenant and role (never the user or the credential).
+    note_principal(principal.org_id, "service" if principal.is_service else principal.org_role)
+    return principal
+
+
+def _principal(headers: Mapping[str, str], settings: Settings) -> Principal:
     authorization = headers.get("authorization", "")
     scheme, _, credential = authorization.partition(" ")
     if scheme.lower() == "bearer" and credential:

@@ -1,4 +1,4 @@
-"""Request ids on every exchange, and Idempotency-Key replay for commands.
+"""Request ids, the request log line and metrics on every exchange; Idempotency-Key replay.
 
 Both are plain ASGI middleware: Starlette's `@app.middleware("http")` wraps every request and
 response in extra tasks and copies, which cost more than the bell's whole query.
@@ -7,8 +7,11 @@ response in extra tasks and copies, which cost more than the bell's whole query.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
+import time
 import uuid
+from collections.abc import Iterable, Iterator
 from functools import partial
 from uuid import UUID
 
@@ -18,16 +21,20 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import BaseRoute, Match, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from adapters.metrics import HttpMetrics
 from adapters.postgres.idempotency import (
     FingerprintMismatch,
     InProgress,
     PostgresIdempotencyStore,
     Replay,
 )
+from adapters.postgres.usage import UsageRecorder
 from interfaces.http.auth import authenticate
 from interfaces.http.problems import ProblemError, problem
+from interfaces.logs import RequestFacts, current_request
 from interfaces.settings import Settings
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -40,27 +47,104 @@ _REPLAYED_HEADERS = ("content-type", "location", "x-event-position", "cache-cont
 SECRET_FIELDS_HEADER = "x-secret-fields"  # noqa: S105 (a header name, not a secret)
 
 
-class RequestIdMiddleware:
-    """Gives every request an id (the caller's X-Request-ID if sane) and echoes it back."""
+# Label values must stay few: an unknown method is counted as OTHER, a path no route serves as
+# "unmatched" (never the raw path, which may hold ids or tokens).
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+UNMATCHED = "unmatched"
+access_log = logging.getLogger("teaim.access")
 
-    def __init__(self, app: ASGIApp) -> None:
+
+class RequestMiddleware:
+    """Names every request (the caller's X-Request-ID if sane), echoes the id, and when the
+    answer is sent logs one line and counts it: in the metrics, and per org in the usage table.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        router: Router,
+        metrics: HttpMetrics,
+        usage: UsageRecorder | None = None,
+    ) -> None:
         self.app = app
+        self.router = router
+        self.metrics = metrics
+        self.usage = usage
+        self._routes: list[BaseRoute] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        started = time.perf_counter()
         given = Headers(scope=scope).get("x-request-id", "")
         request_id = given if _REQUEST_ID.fullmatch(given) else str(uuid.uuid4())
         # request.state reads this dict: problems and command stamps use the id.
         scope.setdefault("state", {})["request_id"] = request_id
+        # Authentication fills in the org and role (interfaces.logs.note_principal). Not reset
+        # afterwards: the 500 handler runs outside this middleware, and its traceback line
+        # should carry the request too; the context dies with the request's task.
+        facts = RequestFacts(request_id)
+        current_request.set(facts)
+        status = 500  # what the client gets if the app raises before answering
 
         async def send_with_id(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
+                status = message["status"]
                 MutableHeaders(scope=message)["X-Request-ID"] = request_id
             await send(message)
 
-        await self.app(scope, receive, send_with_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            self._finished(scope, facts, status, time.perf_counter() - started)
+
+    def _finished(self, scope: Scope, facts: RequestFacts, status: int, seconds: float) -> None:
+        method = scope["method"] if scope["method"] in _METHODS else "OTHER"
+        route = self._route(scope)
+        self.metrics.observe(method, route, status, seconds)
+        if self.usage is not None and facts.org_id is not None:
+            self.usage.add(facts.org_id, method, route, status, seconds)
+        if access_log.isEnabledFor(logging.INFO):
+            access_log.info(
+                {
+                    "event": "request",
+                    "request_id": facts.request_id,
+                    "org_id": facts.org_id,
+                    "actor_role": facts.actor_role,
+                    "method": method,
+                    "route": route,
+                    "status": status,
+                    "duration_ms": round(seconds * 1000.0, 3),
+                }
+            )
+
+    def _route(self, scope: Scope) -> str:
+        """The route template that served the request (routing put it in the scope)."""
+        route = scope.get("route")
+        if route is not None:
+            return str(getattr(route, "path_format", None) or getattr(route, "path", UNMATCHED))
+        # Answered before routing (an idempotent replay, an early refusal): match it here.
+        if self._routes is None:
+            self._routes = list(_leaf_routes(self.router.routes))
+        for candidate in self._routes:
+            match, _ = candidate.matches(scope)
+            if match is not Match.NONE:
+                return str(getattr(candidate, "path_format", None) or UNMATCHED)
+        return UNMATCHED
+
+
+def _leaf_routes(routes: Iterable[BaseRoute]) -> Iterator[BaseRoute]:
+    """The routes themselves: FastAPI keeps an included router as one entry that holds them
+    (the app includes its routers without a prefix, so their paths are whole)."""
+    for route in routes:
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            yield from _leaf_routes(included.routes)
+        else:
+            yield route
 
 
 class IdempotencyMiddleware:
@@ -209,7 +293,15 @@ def _without(payload: bytes, fields: list[str]) -> bytes:
     return orjson.dumps(document)
 
 
-def install_middleware(app: FastAPI, settings: Settings, store: PostgresIdempotencyStore) -> None:
-    """Add the idempotency and request-id layers (request id outermost)."""
+def install_middleware(
+    app: FastAPI,
+    settings: Settings,
+    store: PostgresIdempotencyStore,
+    *,
+    metrics: HttpMetrics,
+    usage: UsageRecorder | None = None,
+) -> None:
+    """Add the idempotency and request layers (the request layer outermost, so its line and
+    timing cover idempotent replays too)."""
     app.add_middleware(IdempotencyMiddleware, settings=settings, store=store)
-    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(RequestMiddleware, router=app.router, metrics=metrics, usage=usage)

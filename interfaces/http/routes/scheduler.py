@@ -3,44 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel
 
 from adapters.scheduler.status import RunRecord, job_statuses
 from domain.roles import Role
 from interfaces.http.deps import CtxDep, RuntimeDep
-from interfaces.http.problems import PROBLEM_JSON, ProblemError
+from interfaces.http.models.observability import SchedulerJobOut, SchedulerRunOut
+from interfaces.http.problems import ProblemError, error_responses
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
-
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "No or invalid credentials.", "content": {PROBLEM_JSON: {}}},
-    403: {"description": "Not an org owner or admin.", "content": {PROBLEM_JSON: {}}},
-}
-
-
-class SchedulerRunOut(BaseModel):
-    """One run of a job (the process and error text are shown to operators only)."""
-
-    scheduled_at: datetime
-    outcome: str
-    process: str | None
-    started_at: datetime
-    finished_at: datetime | None
-    error: str | None
-
-
-class SchedulerJobOut(BaseModel):
-    """A timed job: its period, newest run, newest failure and next run time."""
-
-    id: str
-    description: str
-    every_seconds: float
-    next_run_at: datetime
-    last_run: SchedulerRunOut | None
-    last_error: SchedulerRunOut | None
 
 
 def _run_out(record: RunRecord | None, *, operator: bool) -> SchedulerRunOut | None:
@@ -60,7 +32,7 @@ def _run_out(record: RunRecord | None, *, operator: bool) -> SchedulerRunOut | N
     )
 
 
-@router.get("/scheduler", responses=_ERRORS)
+@router.get("/scheduler", responses=error_responses(401, 403))
 def scheduler_status(ctx: CtxDep, runtime: RuntimeDep) -> list[SchedulerJobOut]:
     """Every timed job with its last run, next run and last error (org owners/admins, service)."""
     principal = ctx.principal

@@ -86,12 +86,12 @@ def test_membership_changes_tell_that_member(action: str) -> None:
 
 
 def test_raid_owner_is_told_only_when_a_member_becomes_owner() -> None:
-    assert _who("raiditem.created", fields={"title": "t", "owner": "max"}) == ["max"]
-    assert _who("raiditem.created", fields={"title": "t", "owner": "Vendor X"}) == []
-    assert _who("raiditem.created", fields={"title": "t"}) == []
+    assert _who("raiditem.created", title="t", owner="max") == ["max"]
+    assert _who("raiditem.created", title="t", owner="Vendor X") == []
+    assert _who("raiditem.created", title="t", owner=None) == []
     # The same owner again (an edit of other fields that repeats it) is no news.
-    assert _who("raiditem.updated", person="max", fields={"owner": "max"}) == []
-    assert _who("raiditem.updated", person="max", fields={"owner": "lee"}) == ["lee"]
+    assert _who("raiditem.updated", person="max", changed=["owner"], owner="max") == []
+    assert _who("raiditem.updated", person="max", changed=["owner"], owner="lee") == ["lee"]
 
 
 def test_archiving_tells_every_member() -> None:
@@ -106,7 +106,7 @@ def test_nobody_is_told_of_their_own_action(action: str, actor: str) -> None:
         actor=actor,
         person=actor,
         user_id=actor,
-        fields={"owner": actor},
+        owner=actor,
         stage_id=str(uuid4()),
     )
     assert actor not in told
@@ -128,7 +128,7 @@ def test_nobody_is_told_of_their_own_action(action: str, actor: str) -> None:
 def test_recipients_are_sorted_unique_and_never_the_actor(
     members: list[Member], actor: str, action: str
 ) -> None:
-    facts = Facts(actor, {"user_id": "b", "fields": {"owner": "c"}}, members, subject_person="d")
+    facts = Facts(actor, {"user_id": "b", "owner": "c"}, members, subject_person="d")
     told = recipients(RULES[action], facts)
     assert told == sorted(set(told))
     assert actor not in told
