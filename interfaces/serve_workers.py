@@ -18,6 +18,7 @@ from contextlib import contextmanager
 import psycopg
 from fastapi import FastAPI
 
+from interfaces.logs import configure_from_settings
 from interfaces.runtime import Runtime
 from interfaces.settings import Settings
 
@@ -40,8 +41,12 @@ def api_worker_app() -> FastAPI:
     # Imported here, as `serve` does: the CLI's other commands need not load the web stack.
     from interfaces.http.app import create_app
 
+    settings = Settings()
+    # A spawned worker starts with no logging set up: the same JSON lines, scrubbed of the
+    # settings' secrets, as `teaim serve` configures in one process.
+    configure_from_settings(settings)
     # The runtime this builds is the worker's own and is closed by the app's lifespan.
-    return create_app(Settings())
+    return create_app(settings)
 
 
 def worker_environment(runtime: Runtime) -> dict[str, str]:
@@ -99,7 +104,11 @@ def serve_workers(runtime: Runtime, *, workers: int, host: str, port: int) -> No
                 workers=workers,
                 host=host,
                 port=port,
-                log_level="info",
+                log_level=runtime.settings.log_level.lower(),
+                # As in one process: our handler formats and scrubs uvicorn's lines, and the
+                # request middleware's line replaces uvicorn's access log (query strings).
+                log_config=None,
+                access_log=False,
                 timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
                 timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
             )

@@ -179,6 +179,8 @@ def base_env(**values: str) -> dict[str, str]:
         "DEV_AUTH",
         "SERVICE_TOKEN",
         "JWT_SECRET",
+        "LOG_LEVEL",
+        "LOG_FORMAT",
     }
     env = {k: v for k, v in os.environ.items() if k.upper() not in settings}
     env.update(
@@ -188,6 +190,8 @@ def base_env(**values: str) -> dict[str, str]:
         DB_POOL_SIZE="4",
         # Only the processes a test names run a scheduler.
         RUN_SCHEDULER="0",
+        # The test reads uvicorn's and the scheduler's INFO lines (workers, shutdowns, runs).
+        LOG_LEVEL="INFO",
     )
     env.update(values)
     return env
