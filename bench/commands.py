@@ -2,24 +2,34 @@
 
 Usage: uv run python -m bench.commands [--seconds 4]
 
-Both sides run in the same process against the same database in the same run, so the
-ratio is meaningful on a shared, noisy machine where absolute figures drift.
+Both sides run against the same database in the same run, so the ratio is meaningful on a
+shared, noisy machine where absolute figures drift.
   baseline: psycopg, one INSERT per transaction (autocommit), one connection per writer;
-  commands: Teaim.update_memory (guard loads the project, loads the memory, saves one event).
+  commands: Teaim.update_memory (guard loads the project, loads the memory, saves one event),
+            from threads sharing one application, or from processes (spawned) each with an
+            application of its own, as `teaim serve --workers N` runs them.
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
+import queue
 import secrets
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import count
+from multiprocessing.queues import Queue
+from multiprocessing.synchronize import Barrier
+from typing import cast
 from uuid import UUID, uuid4
 
 import psycopg
 
 from adapters.postgres.database import DatabaseUrl
+from adapters.postgres.recorder import GroupCommitRecorder
 from application.app import Teaim
 from application.context import CommandContext, Principal
 from bench._support import Throughput, run_threads, scratch_database
@@ -66,7 +76,31 @@ def raw_insert_baseline(url: DatabaseUrl, writers: int, seconds: float) -> Throu
             conn.close()
 
 
-def command_throughput(url: DatabaseUrl, writers: int, seconds: float) -> Throughput:
+@dataclass(frozen=True)
+class Commands:
+    """Commands per second, and how many saves each group commit carried on average."""
+
+    throughput: Throughput
+    saves_per_commit: float
+
+    @property
+    def per_second(self) -> float:
+        """Commands per second."""
+        return self.throughput.per_second
+
+
+def _commit_counts(app: Teaim) -> tuple[int, int]:
+    """(transactions, saves) the event store's writer committed so far."""
+    stats = cast(GroupCommitRecorder, app.recorder).stats()
+    return stats.batches, stats.requests
+
+
+def _per_commit(before: tuple[int, int], after: tuple[int, int]) -> float:
+    batches, saves = after[0] - before[0], after[1] - before[1]
+    return saves / batches if batches else 0.0
+
+
+def command_throughput(url: DatabaseUrl, writers: int, seconds: float) -> Commands:
     """`writers` threads each updating their own memory through the application."""
     env = url.eventsourcing_env(pool_size=writers + 2)
     env["AGGREGATE_CACHE_MAXSIZE"] = "1000"
@@ -83,7 +117,88 @@ def command_throughput(url: DatabaseUrl, writers: int, seconds: float) -> Throug
                 ctx=ctx, project_id=project.id, title="start", body="", tags=[]
             )
             workers.append(_updater(app, ctx, project.id, memory.id))
-        return run_threads(workers, seconds=seconds)
+        before = _commit_counts(app)
+        throughput = run_threads(workers, seconds=seconds)
+        return Commands(throughput, _per_commit(before, _commit_counts(app)))
+    finally:
+        app.close()
+
+
+def process_throughput(url: DatabaseUrl, writers: int, seconds: float) -> Commands:
+    """`writers` spawned processes, each with its own application, updating its own memory."""
+    env = url.eventsourcing_env(pool_size=2)
+    app = Teaim(env, clock=_Clock(), secrets=_Secrets(), audit_log=None)
+    try:
+        org = uuid4()
+        service = CommandContext(Principal("service:bench", org, Role.OWNER, True), "bench")
+        app.create_org(ctx=service, name="Bench")
+    finally:
+        app.close()
+    spawn = multiprocessing.get_context("spawn")
+    # Every process sets up first; the clocks start together once all are ready.
+    ready = spawn.Barrier(writers)
+    results: Queue[tuple[int, float, int, int]] = spawn.Queue()
+    processes = [
+        spawn.Process(
+            target=_process_writer,
+            args=(url.libpq(), org, index, seconds, ready, results),
+            name=f"bench-writer-{index}",
+        )
+        for index in range(writers)
+    ]
+    for process in processes:
+        process.start()
+    reports: list[tuple[int, float, int, int]] = []
+    deadline = time.monotonic() + seconds + 180
+    while len(reports) < writers:
+        try:
+            reports.append(results.get(timeout=1.0))
+        except queue.Empty:
+            # A writer that died never reports: fail now rather than wait out the deadline.
+            failed = [p for p in processes if p.exitcode not in (None, 0)]
+            if failed or time.monotonic() > deadline:
+                for process in processes:
+                    process.kill()
+                raise RuntimeError(f"writers failed or hung: {failed or processes}") from None
+    for process in processes:
+        process.join(30)
+    throughput = Throughput(
+        operations=sum(r[0] for r in reports),
+        seconds=sum(r[1] for r in reports) / len(reports),
+    )
+    return Commands(
+        throughput, _per_commit((0, 0), (sum(r[2] for r in reports), sum(r[3] for r in reports)))
+    )
+
+
+def _process_writer(
+    url: str,
+    org: UUID,
+    index: int,
+    seconds: float,
+    ready: Barrier,
+    results: Queue[tuple[int, float, int, int]],
+) -> None:
+    env = DatabaseUrl.parse(url).eventsourcing_env(pool_size=2)
+    env["AGGREGATE_CACHE_MAXSIZE"] = "1000"
+    app = Teaim(env, clock=_Clock(), secrets=_Secrets(), audit_log=None)
+    try:
+        ctx = CommandContext(Principal(f"process-writer-{index}", org, Role.ADMIN), "bench")
+        project = app.create_project(ctx=ctx, code=f"M{index}-{uuid4().hex[:6]}", name="B")
+        memory = app.create_memory(ctx=ctx, project_id=project.id, title="start", body="", tags=[])
+        update = _updater(app, ctx, project.id, memory.id)
+        update()  # warm: plans, caches, connections
+        ready.wait(timeout=120)
+        batches, saves = _commit_counts(app)
+        began = time.perf_counter()
+        deadline = began + seconds
+        operations = 0
+        while time.perf_counter() < deadline:
+            update()
+            operations += 1
+        elapsed = time.perf_counter() - began
+        after = _commit_counts(app)
+        results.put((operations, elapsed, after[0] - batches, after[1] - saves))
     finally:
         app.close()
 
@@ -117,13 +232,21 @@ def main() -> None:
         base4 = raw_insert_baseline(url, 4, args.seconds)
         cmd1 = command_throughput(url, 1, args.seconds)
         cmd4 = command_throughput(url, 4, args.seconds)
+        proc4 = process_throughput(url, 4, args.seconds)
     print(f"baseline raw insert, 1 writer:  {base1.per_second:9.1f} inserts/s")
     print(f"baseline raw insert, 4 writers: {base4.per_second:9.1f} inserts/s")
     print(f"commands, 1 writer:             {cmd1.per_second:9.1f} commands/s")
     print(f"commands, 4 writers:            {cmd4.per_second:9.1f} commands/s")
+    print(f"commands, 4 processes:          {proc4.per_second:9.1f} commands/s")
+    print(
+        f"saves per group commit: 1 writer {cmd1.saves_per_commit:.2f},"
+        f" 4 writers {cmd4.saves_per_commit:.2f}, 4 processes {proc4.saves_per_commit:.2f}"
+    )
     print(f"ratio commands/baseline, 1 writer:  {cmd1.per_second / base1.per_second:.2f}x")
     print(f"ratio commands/baseline, 4 writers: {cmd4.per_second / base1.per_second:.2f}x")
+    print(f"ratio commands/baseline, 4 processes: {proc4.per_second / base1.per_second:.2f}x")
     print(f"ratio commands 4 writers / raw 4 writers: {cmd4.per_second / base4.per_second:.2f}x")
+    print(f"ratio commands 4 processes / raw 4 writers: {proc4.per_second / base4.per_second:.2f}x")
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from interfaces.runtime import (
     start_projections,
     start_scheduler,
 )
+from interfaces.serve_workers import serve_workers
 from interfaces.settings import Settings
 
 
@@ -43,7 +44,14 @@ def main(verbose: bool) -> None:
 @main.command()
 @click.option("--host", default=None, help="Interface to bind (default from HOST, 127.0.0.1).")
 @click.option("--port", default=None, type=int, help="Port (default from PORT, 8000).")
-def serve(host: str | None, port: int | None) -> None:
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="API processes; above 1, this process runs the background work and supervises them.",
+)
+def serve(host: str | None, port: int | None, workers: int) -> None:
     """Run the HTTP API (starting the embedded database when DATABASE_URL is unset)."""
     import uvicorn
 
@@ -63,6 +71,11 @@ def serve(host: str | None, port: int | None) -> None:
     except BaseException:
         runtime.close()  # stops whatever did start, newest first
         raise
+    if workers > 1:
+        serve_workers(
+            runtime, workers=workers, host=host or settings.host, port=port or settings.port
+        )
+        return
     app = create_app(runtime=runtime, own_runtime=True)
     uvicorn.run(
         app,
