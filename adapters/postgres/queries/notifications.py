@@ -7,7 +7,7 @@ import contextlib
 import logging
 import weakref
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import Final
 from uuid import UUID
 
 import psycopg
@@ -190,31 +190,6 @@ class PostgresNotifications:
     def wakeups(self) -> ProjectionWakeups:
         """A listener (connecting on first use) that rings streams when the bell moves."""
         return ProjectionWakeups(self._db.url)
-
-
-def page(
-    cur: psycopg.Cursor[Any],
-    *,
-    org_id: UUID,
-    recipient: str,
-    state: StateFilter = "inbox",
-    project_id: UUID | None = None,
-    before: int | None = None,
-    limit: int = 50,
-) -> NotificationPage:
-    """The page statement on a caller's tenant-bound cursor (the benchmark's bare endpoint)."""
-    statement = _PAGE_STATEMENTS[state, project_id is not None, before is not None]
-    params = {"org": org_id, "me": recipient, "project": project_id, "before": before}
-    cur.execute(statement, {**params, "limit": limit + 1}, prepare=True)
-    rows = [tuple(row.values()) if isinstance(row, dict) else row for row in cur.fetchall()]
-    items = _items(rows, 3)
-    more = len(items) > limit
-    items = items[:limit]
-    return NotificationPage(
-        items=items,
-        counts=_counts(rows[0]),
-        next_cursor=encode_position(items[-1].position) if more else None,
-    )
 
 
 class Wakeup:
