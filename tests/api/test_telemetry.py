@@ -25,7 +25,6 @@ from tests.api.conftest import (
     DENIAL_TOPIC,
     EPOCH,
     Api,
-    TestClock,
     assert_problem,
     dev,
     make_settings,
@@ -33,6 +32,7 @@ from tests.api.conftest import (
 )
 from tests.api.test_audit_feed import catch_up
 from tests.conftest import ScratchDatabases
+from tests.support.clocks import SettableClock
 
 HOUR = timedelta(hours=1)
 
@@ -44,7 +44,7 @@ def shared(databases: ScratchDatabases) -> Iterator[Api]:
     Unlike `module_api` this one owns its clock, so examples may move time forward.
     """
     url = databases.create()
-    clock = TestClock()
+    clock = SettableClock(EPOCH)
     runtime = build_runtime(make_settings(url), clock=clock)
     try:
         app = create_app(runtime=runtime, own_runtime=True)

@@ -15,13 +15,7 @@ from application.context import CommandContext, Principal
 from domain.raid import Memory
 from domain.roles import Role
 from domain.stamps import Stamp
-
-
-class WallClock:
-    """Real time (these tests do not depend on it)."""
-
-    def now(self) -> datetime:
-        return datetime.now(UTC)
+from tests.support.clocks import WallClock
 
 
 class Secrets:

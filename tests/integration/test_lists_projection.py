@@ -24,6 +24,7 @@ from domain.raid import RaidKind
 from domain.roles import Role
 from projections.lists import ProjectListsProjection
 from tests.integration.projection_support import Secrets
+from tests.support.clocks import SettableClock
 
 START = datetime(2031, 3, 3, 9, 0, tzinfo=UTC)
 # The primary key of each list table: rows are compared in this order.
@@ -36,20 +37,6 @@ KEYS: dict[str, str] = {
     "memories": "id",
 }
 SHA = "ab" * 32
-
-
-class SteppingClock:
-    """A clock the test moves by hand (starts at a fixed instant)."""
-
-    def __init__(self) -> None:
-        self.at = START
-
-    def now(self) -> datetime:
-        return self.at
-
-    def advance(self, seconds: float) -> datetime:
-        self.at += timedelta(seconds=seconds)
-        return self.at
 
 
 def user(name: str, org: UUID, role: Role = Role.OWNER) -> CommandContext:
@@ -72,7 +59,7 @@ class World:
     """The application and the lists projection on one test database."""
 
     url: str
-    clock: SteppingClock = field(default_factory=SteppingClock)
+    clock: SettableClock = field(default_factory=lambda: SettableClock(START))
     app: Teaim = field(init=False)
     runner: ProjectionRunner = field(init=False)
 
@@ -153,15 +140,15 @@ def test_projects_and_members_follow_every_membership_event(world: World) -> Non
     assert owner["org_id"] == org
     assert owner["added_at"] == created
 
-    world.clock.advance(60)
+    world.clock.advance(timedelta(seconds=60))
     for name, role, signer in [("pete", Role.PM, False), ("mia", Role.MEMBER, True)]:
         world.app.add_member(ctx=olive, project_id=project, user_id=name, role=role, signer=signer)
     added = world.clock.at
-    world.clock.advance(60)
+    world.clock.advance(timedelta(seconds=60))
     world.app.update_member(ctx=olive, project_id=project, user_id="mia", role=Role.LEAD)
     world.app.update_member(ctx=olive, project_id=project, user_id="mia", signer=False)
     changed = world.clock.at
-    world.clock.advance(60)
+    world.clock.advance(timedelta(seconds=60))
     world.app.add_member(
         ctx=olive, project_id=project, user_id="gus", role=Role.GUEST, signer=False
     )
@@ -244,7 +231,7 @@ def test_stage_rows_track_each_signoff_round(world: World) -> None:
         "in_review",
     )
 
-    world.clock.advance(30)
+    world.clock.advance(timedelta(seconds=30))
     world.app.sign_stage(ctx=user("mia", org), project_id=project, stage_id=stage)
     world.catch_up()
     row = world.one("stages", id=stage)
@@ -331,7 +318,7 @@ def test_documents_raid_items_and_memories(world: World) -> None:
         "created_at": registered,
         "updated_at": registered,
     }
-    world.clock.advance(5)
+    world.clock.advance(timedelta(seconds=5))
     world.app.update_artifact(
         ctx=olive, project_id=project, artifact_id=doc, name="Spec v2.pdf", tags=["final"]
     )
@@ -361,7 +348,7 @@ def test_documents_raid_items_and_memories(world: World) -> None:
         "high",
     )
     assert (row["decided_by"], row["owner"], row["due_date"]) == ("olive", None, None)
-    world.clock.advance(5)
+    world.clock.advance(timedelta(seconds=5))
     world.app.update_raid_item(
         ctx=olive,
         project_id=project,

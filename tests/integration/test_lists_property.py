@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
@@ -191,7 +192,7 @@ class Interpreter:
         return ctx, project, members[which % len(members)]
 
     def do_tick(self, seconds: int) -> None:
-        self.world.clock.advance(seconds)
+        self.world.clock.advance(timedelta(seconds=seconds))
 
     def do_project(self, org_index: int, owner: str) -> None:
         org = self.scene.orgs[org_index]

@@ -20,7 +20,9 @@ from domain.raid import RaidKind
 from domain.roles import Role
 from projections.notifications import notification_id
 from tests.notifications_support import catch_up, dump, reset
-from tests.unit.conftest import FixedClock, TokenSecrets, service, user
+from tests.support.clocks import SettableClock
+from tests.support.secrets import TokenSecrets
+from tests.unit.conftest import service, user
 
 
 class OcrStandIn:
@@ -46,7 +48,7 @@ class Scene:
     """A project run through every kind of event the bell has a rule for."""
 
     app: Teaim
-    clock: FixedClock
+    clock: SettableClock
     org: UUID
     project: UUID
     stage: UUID
@@ -58,7 +60,7 @@ class Scene:
 
 @pytest.fixture
 def scene(es_env: dict[str, str]) -> Iterator[Scene]:
-    clock = FixedClock()
+    clock = SettableClock()
     app = Teaim(es_env, clock=clock, secrets=TokenSecrets(), audit_log=None)
     try:
         org = uuid4()

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from uuid import UUID, uuid4
 
 import pytest
@@ -14,6 +13,8 @@ from application.app import Teaim
 from application.context import CommandContext, Principal
 from domain.roles import Role
 from domain.stamps import Stamp
+from tests.support.clocks import EPOCH, SettableClock
+from tests.support.secrets import TokenSecrets
 
 # The library's in-memory persistence, named explicitly so that a PERSISTENCE_MODULE exported in
 # the developer's shell cannot point the unit tests at a database.
@@ -22,43 +23,9 @@ IN_MEMORY: dict[str, str] = {"PERSISTENCE_MODULE": "eventsourcing.popo"}
 # reads the cached instance and commands a copy: application tests run both ways.
 CACHED: dict[str, str] = {**IN_MEMORY, "AGGREGATE_CACHE_MAXSIZE": "1000"}
 
-EPOCH = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
-
-
-class FixedClock:
-    """A Clock that only moves when a test moves it."""
-
-    def __init__(self, at: datetime = EPOCH) -> None:
-        self.at = at
-
-    def now(self) -> datetime:
-        """The instant the test set."""
-        return self.at
-
-    def set(self, at: datetime) -> None:
-        """Jump to an instant."""
-        self.at = at
-
-    def advance(self, by: timedelta) -> None:
-        """Move forward."""
-        self.at += by
-
-
-class TokenSecrets:
-    """A SecretSource backed by the standard library, like production's."""
-
-    def __init__(self) -> None:
-        self.issued: list[str] = []
-
-    def token(self, nbytes: int) -> str:
-        """A fresh URL-safe token; remembered so tests can look for it in stored bytes."""
-        token = secrets.token_urlsafe(nbytes)
-        self.issued.append(token)
-        return token
-
 
 def make_app(
-    clock: FixedClock | None = None,
+    clock: SettableClock | None = None,
     token_secrets: TokenSecrets | None = None,
     *,
     cached: bool = False,
@@ -66,7 +33,7 @@ def make_app(
     """A Teaim application on in-memory persistence (usable inside hypothesis tests)."""
     app = Teaim(
         CACHED if cached else IN_MEMORY,
-        clock=clock or FixedClock(),
+        clock=clock or SettableClock(),
         secrets=token_secrets or TokenSecrets(),
         audit_log=None,
     )
@@ -92,7 +59,7 @@ class World:
     """An app with one registered org, an org admin ("alice") and her project."""
 
     app: Teaim
-    clock: FixedClock
+    clock: SettableClock
     token_secrets: TokenSecrets
     org_id: UUID
     alice: CommandContext
@@ -130,9 +97,9 @@ def make_stamp(
     )
 
 
-def make_world(clock: FixedClock | None = None, *, cached: bool = False) -> World:
+def make_world(clock: SettableClock | None = None, *, cached: bool = False) -> World:
     """A fresh world (usable inside hypothesis tests, where fixtures are not re-run)."""
-    clock = clock or FixedClock()
+    clock = clock or SettableClock()
     token_secrets = TokenSecrets()
     app = make_app(clock, token_secrets, cached=cached)
     org_id = uuid4()
@@ -143,9 +110,9 @@ def make_world(clock: FixedClock | None = None, *, cached: bool = False) -> Worl
 
 
 @pytest.fixture
-def clock() -> FixedClock:
+def clock() -> SettableClock:
     """A clock standing at EPOCH until the test moves it."""
-    return FixedClock()
+    return SettableClock()
 
 
 @pytest.fixture
@@ -162,12 +129,12 @@ def cached(request: pytest.FixtureRequest) -> bool:
 
 
 @pytest.fixture
-def app(clock: FixedClock, token_secrets: TokenSecrets, cached: bool) -> Teaim:
+def app(clock: SettableClock, token_secrets: TokenSecrets, cached: bool) -> Teaim:
     """An empty application."""
     return make_app(clock, token_secrets, cached=cached)
 
 
 @pytest.fixture
-def world(clock: FixedClock, cached: bool) -> World:
+def world(clock: SettableClock, cached: bool) -> World:
     """An org with alice (org admin) owning project ACME-1."""
     return make_world(clock, cached=cached)

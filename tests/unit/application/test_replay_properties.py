@@ -30,7 +30,9 @@ from domain.errors import DomainError
 from domain.org import Weekday
 from domain.raid import RaidKind
 from domain.roles import Role
-from tests.unit.conftest import CACHED, IN_MEMORY, FixedClock, TokenSecrets, service
+from tests.support.clocks import SettableClock
+from tests.support.secrets import TokenSecrets
+from tests.unit.conftest import CACHED, IN_MEMORY, service
 from tests.unit.helpers import ReplayTeaim, events, fold, position, state
 
 
@@ -39,7 +41,7 @@ class RecordingTeaim(Teaim):
 
     name = "Teaim"
 
-    def __init__(self, env: dict[str, str], clock: FixedClock) -> None:
+    def __init__(self, env: dict[str, str], clock: SettableClock) -> None:
         self.live: dict[UUID, TeaimAggregate] = {}
         self.saved: set[UUID] = set()
         super().__init__(env, clock=clock, secrets=TokenSecrets(), audit_log=None)
@@ -96,7 +98,7 @@ class ReplayMachine(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        self.clock = FixedClock()
+        self.clock = SettableClock()
         self.app = RecordingTeaim(CACHED if self.cached else IN_MEMORY, self.clock)
         self.replica = ReplayTeaim(self.app.recorder)
         self.org_id = self.app.create_org(ctx=service(uuid4()), name="Acme").id

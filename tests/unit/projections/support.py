@@ -15,7 +15,7 @@ import sys
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -96,11 +96,6 @@ class Log:
         """An event built elsewhere, stored and decoded at the next position."""
         self.position += 1
         return record_from(stored(event), self.position)
-
-    @property
-    def now(self) -> datetime:
-        """The time of the latest event."""
-        return self.at
 
 
 def domain_event_classes() -> list[type[TeaimAggregate.Event]]:
