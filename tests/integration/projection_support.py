@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
@@ -16,13 +15,7 @@ from domain.raid import Memory
 from domain.roles import Role
 from domain.stamps import Stamp
 from tests.support.clocks import WallClock
-
-
-class Secrets:
-    """Real tokens."""
-
-    def token(self, nbytes: int) -> str:
-        return secrets.token_urlsafe(nbytes)
+from tests.support.secrets import TokenSecrets
 
 
 def open_app(url: str) -> Teaim:
@@ -30,7 +23,7 @@ def open_app(url: str) -> Teaim:
     return Teaim(
         DatabaseUrl.parse(url).eventsourcing_env(),
         clock=WallClock(),
-        secrets=Secrets(),
+        secrets=TokenSecrets(),
         audit_log=None,
     )
 

@@ -23,8 +23,8 @@ from domain.errors import InvalidValueError, NotFoundError
 from domain.raid import RaidKind
 from domain.roles import Role
 from projections.lists import ProjectListsProjection
-from tests.integration.projection_support import Secrets
 from tests.support.clocks import SettableClock
+from tests.support.secrets import TokenSecrets
 
 START = datetime(2031, 3, 3, 9, 0, tzinfo=UTC)
 # The primary key of each list table: rows are compared in this order.
@@ -67,7 +67,7 @@ class World:
         self.app = Teaim(
             DatabaseUrl.parse(self.url).eventsourcing_env(),
             clock=self.clock,
-            secrets=Secrets(),
+            secrets=TokenSecrets(),
             audit_log=None,
         )
         self.runner = ProjectionRunner(ProjectListsProjection(), DatabaseUrl.parse(self.url))
