@@ -27,8 +27,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", StarletteDeprecationWarning)
     from fastapi.testclient import TestClient
 
-from adapters.postgres.projection_runner import ProjectionRunner
-from application.context import CommandContext, Principal
+from application.context import CommandContext
 from domain.base import TeaimAggregate
 from domain.denial import SecurityDenial
 from domain.roles import Role
@@ -36,9 +35,11 @@ from interfaces.http.app import create_app
 from interfaces.http.auth import SERVICE_USER
 from interfaces.runtime import Runtime, build_runtime
 from interfaces.settings import Settings
-from projections.registry import all_projections
+from projections.base import Projection
 from tests.conftest import ScratchDatabases
+from tests.support.catch_up import catch_up
 from tests.support.clocks import SettableClock
+from tests.support.contexts import service as service_context
 
 JWT_SECRET = "api-tests-jwt-secret-that-is-long-enough-for-hs256"
 SERVICE_TOKEN = "api-tests-service-token-0123456789"
@@ -63,12 +64,7 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
 
 def service_ctx(org_id: UUID) -> CommandContext:
     """The internal service acting for one org (as `teaim orgs create` does)."""
-    return CommandContext(
-        principal=Principal(
-            user_id=SERVICE_USER, org_id=org_id, org_role=Role.OWNER, is_service=True
-        ),
-        correlation_id=f"test-{uuid4()}",
-    )
+    return service_context(org_id, f"test-{uuid4()}", user_id=SERVICE_USER)
 
 
 def dev(user: str, org: UUID, role: Role | str = Role.OWNER) -> dict[str, str]:
@@ -226,13 +222,12 @@ class Api:
 
     # Read models ---------------------------------------------------------------------
 
-    def catch_up(self) -> None:
-        """Bring every read model to the head of the log (API tests run no projection runner)."""
-        with psycopg.connect(self.database_url) as conn:
-            for projection in all_projections():
-                runner = ProjectionRunner(projection, self.runtime.database.url)
-                runner.ensure_tracking(conn)
-                runner.catch_up(conn)
+    def catch_up(self, *projections: Projection) -> int:
+        """Bring these read models (default: all) to the head of the log; the head.
+
+        API tests run no projection runner: they catch up where a worker would have."""
+        catch_up(self.database_url, *projections)
+        return self.max_position()
 
     # Event store ---------------------------------------------------------------------
 

@@ -14,7 +14,8 @@ import psycopg
 from adapters.postgres.database import DatabaseUrl
 from adapters.postgres.projection_rebuild import rebuild
 from projections.registry import all_projections
-from tests.integration.projection_support import fill, head, open_app, seed_org, table_rows
+from tests.support.apps import fill, open_app, seed_org
+from tests.support.tables import head, table_rows
 
 ROOT = Path(__file__).resolve().parents[2]
 # Small batches: many commits, so a kill lands between and inside transactions alike.

@@ -23,8 +23,10 @@ from adapters.postgres.projection_runner import ProjectionRunner
 from adapters.postgres.read_db import READ_ROLE, ReadDatabase, ReadRoleError
 from projections.audit import AuditProjection
 from tests.conftest import ScratchDatabases
-from tests.integration.projection_support import fill, head, open_app, seed_org
 from tests.integration.test_rls_rows import ROW_BUILDERS, RowBuildError, build_row, insert_row
+from tests.support.apps import fill, open_app, seed_org
+from tests.support.catch_up import run_to_head
+from tests.support.tables import head
 
 APP = "teaim_app"
 # The write side's tables: only its own (owner) connections touch them. No RLS; the query
@@ -508,9 +510,8 @@ def test_the_projection_runner_writes_under_forced_rls(owner_database: DatabaseU
         app.close()
     runner = ProjectionRunner(AuditProjection(), owner_database)
 
+    applied = run_to_head(owner_dsn, runner)
     with psycopg.connect(owner_dsn) as conn:
-        runner.ensure_tracking(conn)
-        applied = runner.catch_up(conn)
         landed = conn.execute("SELECT count(*) FROM audit_events").fetchone()
 
     assert applied == head(owner_dsn) == (landed[0] if landed else None)

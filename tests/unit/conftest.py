@@ -7,51 +7,15 @@ from datetime import datetime
 from uuid import UUID, uuid4
 
 import pytest
-from eventsourcing.popo import POPOApplicationRecorder
 
 from application.app import Teaim
-from application.context import CommandContext, Principal
+from application.context import CommandContext
 from domain.roles import Role
 from domain.stamps import Stamp
+from tests.support.apps import make_app
 from tests.support.clocks import EPOCH, SettableClock
+from tests.support.contexts import service, user
 from tests.support.secrets import TokenSecrets
-
-# The library's in-memory persistence, named explicitly so that a PERSISTENCE_MODULE exported in
-# the developer's shell cannot point the unit tests at a database.
-IN_MEMORY: dict[str, str] = {"PERSISTENCE_MODULE": "eventsourcing.popo"}
-# Production runs with the repository's aggregate cache on (interfaces/runtime.py), which hands
-# reads the cached instance and commands a copy: application tests run both ways.
-CACHED: dict[str, str] = {**IN_MEMORY, "AGGREGATE_CACHE_MAXSIZE": "1000"}
-
-
-def make_app(
-    clock: SettableClock | None = None,
-    token_secrets: TokenSecrets | None = None,
-    *,
-    cached: bool = False,
-) -> Teaim:
-    """A Teaim application on in-memory persistence (usable inside hypothesis tests)."""
-    app = Teaim(
-        CACHED if cached else IN_MEMORY,
-        clock=clock or SettableClock(),
-        secrets=token_secrets or TokenSecrets(),
-        audit_log=None,
-    )
-    assert isinstance(app.recorder, POPOApplicationRecorder)
-    assert (app.repository.cache is not None) is cached
-    return app
-
-
-def user(
-    user_id: str, org_id: UUID, org_role: Role = Role.MEMBER, cid: str = "cid"
-) -> CommandContext:
-    """The context of a user's request."""
-    return CommandContext(Principal(user_id, org_id, org_role), cid)
-
-
-def service(org_id: UUID, cid: str = "cid-service") -> CommandContext:
-    """The context of the internal service acting for one org."""
-    return CommandContext(Principal("service:cli", org_id, Role.OWNER, is_service=True), cid)
 
 
 @dataclass

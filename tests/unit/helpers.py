@@ -12,9 +12,9 @@ from eventsourcing.persistence import ApplicationRecorder, Notification
 from application.app import Teaim
 from domain.base import TeaimAggregate
 from domain.denial import SecurityDenial
+from tests.support.apps import IN_MEMORY
 from tests.support.clocks import SettableClock
 from tests.support.secrets import TokenSecrets
-from tests.unit.conftest import IN_MEMORY
 
 
 def notifications(app: Teaim, after: int = 0) -> list[Notification]:

@@ -16,9 +16,10 @@ import application
 from application.app import Teaim
 from application.base import TeaimBase
 from application.config import AppConfig
+from tests.support.apps import IN_MEMORY
 from tests.support.clocks import SettableClock
+from tests.support.contexts import service
 from tests.support.secrets import TokenSecrets
-from tests.unit.conftest import IN_MEMORY, service
 
 # What every class carries without declaring it (the library names each Application subclass).
 _IMPLICIT = {

@@ -18,7 +18,8 @@ from domain.errors import DomainError, NotFoundError, PermissionDeniedError
 from domain.org import Weekday
 from domain.raid import RaidKind
 from domain.roles import OrgPermission, Permission, Role, allows, may_assign, org_allows
-from tests.unit.conftest import World, make_world, service
+from tests.support.contexts import service
+from tests.unit.conftest import World, make_world
 from tests.unit.helpers import denials, events, position
 
 SHA = "cd" * 32

@@ -30,9 +30,10 @@ from domain.errors import DomainError
 from domain.org import Weekday
 from domain.raid import RaidKind
 from domain.roles import Role
+from tests.support.apps import CACHED, IN_MEMORY
 from tests.support.clocks import SettableClock
+from tests.support.contexts import service
 from tests.support.secrets import TokenSecrets
-from tests.unit.conftest import CACHED, IN_MEMORY, service
 from tests.unit.helpers import ReplayTeaim, events, fold, position, state
 
 

@@ -21,9 +21,10 @@ from domain.inbox import Inbox, Mark
 from domain.project import Project
 from domain.roles import Role
 from domain.seal import ProjectSeal
+from tests.support.apps import IN_MEMORY
 from tests.support.clocks import SettableClock
+from tests.support.contexts import service, user
 from tests.support.secrets import TokenSecrets
-from tests.unit.conftest import IN_MEMORY, service, user
 from tests.unit.helpers import fold, state
 
 

@@ -24,7 +24,9 @@ from domain.errors import DomainError
 from domain.raid import RaidKind
 from domain.roles import Role
 from domain.stage import Stage
-from tests.unit.conftest import EPOCH, World, make_app
+from tests.support.apps import make_app
+from tests.support.clocks import EPOCH
+from tests.unit.conftest import World
 from tests.unit.helpers import events, position
 
 STAMPS = ("org_id", "project_id", "actor", "correlation_id")

@@ -13,7 +13,8 @@ from domain.errors import InvalidValueError, PermissionDeniedError, RuleViolatio
 from domain.org import DigestSchedule, Org, QuietHours, Weekday, parse_hhmm
 from domain.roles import Role
 from domain.stamps import Stamp
-from tests.unit.conftest import World, make_stamp, service
+from tests.support.contexts import service
+from tests.unit.conftest import World, make_stamp
 from tests.unit.helpers import denials, position
 
 

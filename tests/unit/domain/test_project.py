@@ -19,7 +19,8 @@ from domain.project import Membership, Project, validate_code
 from domain.raid import RaidKind
 from domain.roles import Role
 from domain.stamps import Stamp
-from tests.unit.conftest import World, make_stamp, service, user
+from tests.support.contexts import service, user
+from tests.unit.conftest import World, make_stamp
 from tests.unit.helpers import denials, events, position
 
 SHA = "ab" * 32

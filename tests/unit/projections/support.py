@@ -27,7 +27,8 @@ from domain.base import TeaimAggregate
 from projections.base import Projection
 from projections.ops import Batch, Insert, Op, Patch, Remove, Upsert
 from projections.records import EventRecord, decode_event
-from tests.unit.conftest import EPOCH, make_app
+from tests.support.apps import make_app
+from tests.support.clocks import EPOCH
 
 # The application's mapper: events are stored here exactly as in production.
 MAPPER = make_app().mapper
