@@ -230,7 +230,7 @@ def test_omitted_settings_are_left_alone_and_none_clears(world: World) -> None:
 @pytest.mark.parametrize("role", [Role.PM, Role.LEAD, Role.MEMBER, Role.GUEST])
 def test_only_org_owners_and_admins_change_settings(world: World, role: Role) -> None:
     before = position(world.app)
-    with pytest.raises(PermissionDeniedError):
+    with pytest.raises(PermissionDeniedError, match="does not allow manage_org_settings"):
         world.app.update_org_settings(ctx=world.ctx("eve", role), daily_email_cap=1)
     [denial] = denials(world.app, before)
     assert (denial.actor, denial.action, denial.target_kind) == (

@@ -440,7 +440,7 @@ def test_last_owner_rule_holds_through_the_application(world: World) -> None:
 @pytest.mark.parametrize("target", [Role.OWNER, Role.ADMIN, Role.PM])
 def test_a_pm_cannot_grant_their_own_rank_or_above(target: Role) -> None:
     project, stamp = new_project()
-    with pytest.raises(PermissionDeniedError):
+    with pytest.raises(PermissionDeniedError, match="a pm cannot manage a"):
         project.add_member(
             user_id="new", role=target, signer=False, acting_role=Role.PM, stamp=stamp
         )

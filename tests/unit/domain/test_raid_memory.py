@@ -77,7 +77,7 @@ def test_invalid_items_are_refused(fields: dict[str, Any]) -> None:
 )
 def test_bad_enum_or_date_values_on_update_are_invalid_values(fields: dict[str, Any]) -> None:
     item, stamp = new_item()
-    with pytest.raises(InvalidValueError):
+    with pytest.raises(InvalidValueError, match=r"invalid (status|severity|due_date)"):
         item.update(fields=fields, stamp=stamp)
     assert item.collect_events() == []
 
