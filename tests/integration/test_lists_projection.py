@@ -387,10 +387,10 @@ def test_nul_characters_never_reach_the_read_models(world: World) -> None:
     the domain refuses it in names and free text before anything is written."""
     org = world.new_org()
     olive = user("olive", org, Role.OWNER)
-    with pytest.raises(InvalidValueError):
+    with pytest.raises(InvalidValueError, match="must not contain control characters"):
         world.app.create_project(ctx=olive, code="NUL", name="a\x00b")
     project = world.app.create_project(ctx=olive, code="NUL", name="ok").id
-    with pytest.raises(InvalidValueError):
+    with pytest.raises(InvalidValueError, match="must not contain control characters"):
         world.app.create_memory(ctx=olive, project_id=project, title="m", body="\x00b", tags=[])
     world.catch_up()
     assert world.one("projects", id=project)["name"] == "ok"

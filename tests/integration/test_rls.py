@@ -522,7 +522,7 @@ def test_the_projection_runner_writes_under_forced_rls(owner_database: DatabaseU
             assert cur.fetchall() == [{"org_id": org_b}]
     finally:
         read_db.close()
-    with pytest.raises(ReadRoleError):
+    with pytest.raises(ReadRoleError, match="bypasses row-level security"):
         ReadDatabase(owner_database, require_rls=True)
 
 
