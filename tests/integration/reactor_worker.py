@@ -17,9 +17,9 @@ import psycopg
 from adapters.postgres.database import DatabaseUrl
 from adapters.postgres.reactor_runner import ReactorRunner
 from application.reactors import Reaction
-from tests.integration.reactor_support import MailReactor
 from tests.support.apps import open_app
 from tests.support.catch_up import run_to_head
+from tests.support.reactors import MailReactor
 
 RELAY_TABLES = (
     "CREATE TABLE IF NOT EXISTS test_relay_attempts (key text NOT NULL)",

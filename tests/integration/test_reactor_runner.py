@@ -19,15 +19,15 @@ from adapters.postgres.reactor_runner import (
 )
 from application.app import Teaim
 from application.reactors import effect_id_for
-from tests.integration.reactor_support import (
+from tests.support.apps import fill, open_app, seed_org
+from tests.support.catch_up import run_to_head
+from tests.support.reactors import (
     Crash,
     Mailing,
     MailReactor,
     MailRelay,
     request_mailings,
 )
-from tests.support.apps import fill, open_app, seed_org
-from tests.support.catch_up import run_to_head
 from tests.support.tables import head
 
 

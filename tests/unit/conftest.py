@@ -1,4 +1,6 @@
-"""Fakes and fixtures for the unit tests: the application on in-memory persistence, no database."""
+"""Fixtures for the unit tests: a world (app, org, admin, project) on in-memory persistence.
+
+The fakes they use live in tests/support."""
 
 from __future__ import annotations
 

@@ -19,8 +19,8 @@ from domain.org import Weekday
 from domain.raid import RaidKind
 from domain.roles import OrgPermission, Permission, Role, allows, may_assign, org_allows
 from tests.support.contexts import service
+from tests.support.stored import denials, events, position
 from tests.unit.conftest import World, make_world
-from tests.unit.helpers import denials, events, position
 
 SHA = "cd" * 32
 

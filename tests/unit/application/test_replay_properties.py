@@ -34,7 +34,7 @@ from tests.support.apps import CACHED, IN_MEMORY
 from tests.support.clocks import SettableClock
 from tests.support.contexts import service
 from tests.support.secrets import TokenSecrets
-from tests.unit.helpers import ReplayTeaim, events, fold, position, state
+from tests.support.stored import ReplayTeaim, events, fold, position, state
 
 
 class RecordingTeaim(Teaim):

@@ -25,7 +25,7 @@ from tests.support.apps import IN_MEMORY
 from tests.support.clocks import SettableClock
 from tests.support.contexts import service, user
 from tests.support.secrets import TokenSecrets
-from tests.unit.helpers import fold, state
+from tests.support.stored import fold, state
 
 
 def app_with(config: AppConfig) -> Teaim:

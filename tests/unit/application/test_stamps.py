@@ -26,8 +26,8 @@ from domain.roles import Role
 from domain.stage import Stage
 from tests.support.apps import make_app
 from tests.support.clocks import EPOCH
+from tests.support.stored import events, position
 from tests.unit.conftest import World
-from tests.unit.helpers import events, position
 
 STAMPS = ("org_id", "project_id", "actor", "correlation_id")
 

@@ -16,8 +16,8 @@ from domain.errors import (
 )
 from domain.roles import Role
 from domain.stamps import Stamp
+from tests.support.stored import position
 from tests.unit.conftest import World, make_stamp
-from tests.unit.helpers import position
 
 SHA = "0123456789abcdef" * 4
 

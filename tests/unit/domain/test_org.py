@@ -14,8 +14,8 @@ from domain.org import DigestSchedule, Org, QuietHours, Weekday, parse_hhmm
 from domain.roles import Role
 from domain.stamps import Stamp
 from tests.support.contexts import service
+from tests.support.stored import denials, position
 from tests.unit.conftest import World, make_stamp
-from tests.unit.helpers import denials, position
 
 
 def new_org() -> tuple[Org, Stamp]:

@@ -20,8 +20,8 @@ from domain.raid import RaidKind
 from domain.roles import Role
 from domain.stamps import Stamp
 from tests.support.contexts import service, user
+from tests.support.stored import denials, events, position
 from tests.unit.conftest import World, make_stamp
-from tests.unit.helpers import denials, events, position
 
 SHA = "ab" * 32
 

@@ -32,8 +32,8 @@ from domain.signoff import (
 from domain.stage import StageState
 from domain.stamps import Stamp
 from tests.support.clocks import EPOCH
+from tests.support.stored import denials, events, position, stored_bytes
 from tests.unit.conftest import World, make_stamp
-from tests.unit.helpers import denials, events, position, stored_bytes
 
 PUBLIC = PublicContext("cid-public", ip="203.0.113.7", user_agent="Mozilla/5.0 (signer)")
 
