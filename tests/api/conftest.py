@@ -27,8 +27,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", StarletteDeprecationWarning)
     from fastapi.testclient import TestClient
 
-from adapters.postgres.projection_runner import ProjectionRunner
-from application.context import CommandContext, Principal
+from application.context import CommandContext
 from domain.base import TeaimAggregate
 from domain.denial import SecurityDenial
 from domain.roles import Role
@@ -36,73 +35,17 @@ from interfaces.http.app import create_app
 from interfaces.http.auth import SERVICE_USER
 from interfaces.runtime import Runtime, build_runtime
 from interfaces.settings import Settings
-from projections.registry import all_projections
+from projections.base import Projection
 from tests.conftest import ScratchDatabases
+from tests.support.catch_up import catch_up
+from tests.support.clocks import SettableClock
+from tests.support.contexts import service as service_context
 
 JWT_SECRET = "api-tests-jwt-secret-that-is-long-enough-for-hs256"
 SERVICE_TOKEN = "api-tests-service-token-0123456789"
 PROBLEM_JSON = "application/problem+json"
 DENIAL_TOPIC = f"{SecurityDenial.__module__}:{SecurityDenial.Recorded.__qualname__}"
 EPOCH = datetime(2030, 1, 7, 9, 0, tzinfo=UTC)
-
-
-class TestClock:
-    """A clock the tests set and advance; it can also hold callers at a barrier.
-
-    `hold(n)` makes the next `n` calls to `now()` wait for each other. The application reads
-    the clock once per command, after loading its aggregates and before saving them, so
-    holding two commands there guarantees both decided on the same version.
-    """
-
-    __test__ = False  # not a test class, despite the name
-
-    def __init__(self, start: datetime = EPOCH) -> None:
-        self._now = start
-        self._lock = threading.Lock()
-        self._barrier: threading.Barrier | None = None
-        self._holds_left = 0
-
-    def now(self) -> datetime:
-        """The current (test) instant; may first wait at an armed barrier."""
-        with self._lock:
-            barrier = None
-            if self._barrier is not None and self._holds_left > 0:
-                self._holds_left -= 1
-                barrier = self._barrier
-            now = self._now
-        if barrier is not None:
-            # A broken barrier (timeout) raises in the command: the test then sees a 500.
-            barrier.wait()
-        return now
-
-    def set(self, instant: datetime) -> None:
-        """Jump to an instant."""
-        with self._lock:
-            self._now = instant
-
-    def advance(self, delta: timedelta) -> datetime:
-        """Move time forward (or back) and return the new instant."""
-        with self._lock:
-            self._now += delta
-            return self._now
-
-    @contextmanager
-    def hold(
-        self, callers: int, *, parties: int | None = None, timeout: float = 20.0
-    ) -> Iterator[threading.Barrier]:
-        """Make the next `callers` callers of now() meet at a barrier before any goes on.
-
-        The barrier has `parties` seats (default: `callers`); a test that takes a seat itself
-        (`barrier.wait()`) decides when the held commands may go on.
-        """
-        barrier = threading.Barrier(parties or callers, timeout=timeout)
-        with self._lock:
-            self._barrier, self._holds_left = barrier, callers
-        try:
-            yield barrier
-        finally:
-            with self._lock:
-                self._barrier, self._holds_left = None, 0
 
 
 def make_settings(database_url: str, **overrides: Any) -> Settings:
@@ -121,12 +64,7 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
 
 def service_ctx(org_id: UUID) -> CommandContext:
     """The internal service acting for one org (as `teaim orgs create` does)."""
-    return CommandContext(
-        principal=Principal(
-            user_id=SERVICE_USER, org_id=org_id, org_role=Role.OWNER, is_service=True
-        ),
-        correlation_id=f"test-{uuid4()}",
-    )
+    return service_context(org_id, f"test-{uuid4()}", user_id=SERVICE_USER)
 
 
 def dev(user: str, org: UUID, role: Role | str = Role.OWNER) -> dict[str, str]:
@@ -208,7 +146,7 @@ class Api:
     app: FastAPI
     # A TestClient; typed as the httpx client it is (Starlette types it against `httpx2`).
     client: httpx.Client
-    clock: TestClock
+    clock: SettableClock
     database_url: str
     _orgs: list[UUID] = field(default_factory=list)
 
@@ -284,13 +222,12 @@ class Api:
 
     # Read models ---------------------------------------------------------------------
 
-    def catch_up(self) -> None:
-        """Bring every read model to the head of the log (API tests run no projection runner)."""
-        with psycopg.connect(self.database_url) as conn:
-            for projection in all_projections():
-                runner = ProjectionRunner(projection, self.runtime.database.url)
-                runner.ensure_tracking(conn)
-                runner.catch_up(conn)
+    def catch_up(self, *projections: Projection) -> int:
+        """Bring these read models (default: all) to the head of the log; the head.
+
+        API tests run no projection runner: they catch up where a worker would have."""
+        catch_up(self.database_url, *projections)
+        return self.max_position()
 
     # Event store ---------------------------------------------------------------------
 
@@ -333,19 +270,19 @@ class Api:
         return found
 
 
-def _build(database_url: str, clock: TestClock, **overrides: Any) -> tuple[Runtime, FastAPI]:
+def _build(database_url: str, clock: SettableClock, **overrides: Any) -> tuple[Runtime, FastAPI]:
     runtime = build_runtime(make_settings(database_url, **overrides), clock=clock)
     return runtime, create_app(runtime=runtime, own_runtime=True)
 
 
 @pytest.fixture
-def clock() -> TestClock:
+def clock() -> SettableClock:
     """A settable clock, starting at a fixed instant."""
-    return TestClock()
+    return SettableClock(EPOCH)
 
 
 @pytest.fixture
-def api(database_url: str, clock: TestClock) -> Iterator[Api]:
+def api(database_url: str, clock: SettableClock) -> Iterator[Api]:
     """The app on a fresh database, entered (lifespan running) through a TestClient."""
     runtime, app = _build(database_url, clock)
     try:
@@ -370,7 +307,7 @@ def module_api(databases: ScratchDatabases) -> Iterator[Api]:
     must not move it.
     """
     url = databases.create()
-    clock = TestClock()
+    clock = SettableClock(EPOCH)
     try:
         runtime, app = _build(url, clock)
         try:

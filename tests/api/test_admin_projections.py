@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import psycopg
-
 from adapters.postgres.projection_runner import ProjectionRunner
 from domain.roles import Role
 from projections.registry import all_projections
 from tests.api.conftest import Api, assert_problem, dev, service
+from tests.support.catch_up import run_to_head
 
 
 def test_admins_and_the_service_see_position_and_lag(api: Api) -> None:
     org = api.new_org()
     api.create_project("alice", org)
-    with psycopg.connect(api.database_url) as conn:
-        runner = ProjectionRunner(all_projections()[0], api.runtime.database.url)
-        runner.ensure_tracking(conn)
-        runner.catch_up(conn)
+    runner = ProjectionRunner(all_projections()[0], api.runtime.database.url)
+    run_to_head(api.database_url, runner)
 
     for headers in (dev("alice", org, Role.ADMIN), dev("olga", org, Role.OWNER), service(org)):
         response = api.client.get("/api/admin/projections", headers=headers)

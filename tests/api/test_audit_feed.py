@@ -12,10 +12,8 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import httpx
-import psycopg
 import pytest
 
-from adapters.postgres.projection_runner import ProjectionRunner
 from adapters.postgres.queries.audit import PostgresAuditFeed
 from domain.raid import Memory
 from domain.roles import Role
@@ -32,16 +30,6 @@ DAY = timedelta(days=1)
 AWKWARD = 'Design, "phase" 1; next été'
 
 Item = dict[str, Any]
-
-
-def catch_up(api: Api) -> int:
-    """Bring the audit feed and telemetry up to the head of the log; the head."""
-    with psycopg.connect(api.database_url) as conn:
-        for projection in (AuditProjection(), TelemetryProjection()):
-            runner = ProjectionRunner(projection, api.runtime.database.url)
-            runner.ensure_tracking(conn)
-            runner.catch_up(conn)
-    return api.max_position()
 
 
 def iso(instant: datetime) -> str:
@@ -77,7 +65,7 @@ def build_feed(api: Api) -> Feed:
     assert_problem(refused, 404)
     other_project = api.create_project("gus", other)
     api.create_stage(other_project, by="gus", org=other, title="Zebra secret")
-    catch_up(api)
+    api.catch_up(AuditProjection(), TelemetryProjection())
     return Feed(org, other, p1, p2, other_project, stage)
 
 
@@ -274,7 +262,7 @@ def test_walking_the_cursor_visits_every_event_once_in_order(api: Api, feed: Fee
     # Events recorded mid-walk appear on no later page: pages only move back in time.
     first = api.client.get("/api/audit/list", params={"limit": 3}, headers=headers).json()
     api.create_stage(feed.p1, by="olga", org=feed.org, title="Late")
-    catch_up(api)
+    api.catch_up(AuditProjection(), TelemetryProjection())
     rest, _ = listing(api, headers, limit=3, cursor=first["next_cursor"])
     assert positions(first["items"]) + positions(rest) == positions(everything)
 
@@ -413,7 +401,7 @@ def test_every_read_is_recorded_and_appears_in_the_feed(api: Api, feed: Feed) ->
     assert exported.status_code == 200, exported.text
     exported_at = int(exported.headers["x-event-position"])
     assert exported_at > listed_at > 0
-    catch_up(api)
+    api.catch_up(AuditProjection(), TelemetryProjection())
 
     reads, _ = listing(
         api, dev("olga", feed.org), action="audit.read", min_position=str(exported_at)
@@ -447,7 +435,7 @@ def test_an_org_wide_reader_filtering_a_foreign_project_stamps_no_project(
     assert response.status_code == 200, response.text
     assert response.json() == {"items": [], "next_cursor": None}
     position = int(response.headers["x-event-position"])
-    catch_up(api)
+    api.catch_up(AuditProjection(), TelemetryProjection())
     (read,) = [i for i in listing(api, dev("olga", feed.org))[0] if i["position"] == position]
     assert (read["org_id"], read["project_id"]) == (str(feed.org), None)
     assert read["details"]["filters"] == {"project_id": str(feed.other_project)}
@@ -625,7 +613,7 @@ def test_a_large_export_streams_every_row_in_order(api: Api) -> None:
     org = api.new_org()
     project = api.create_project("olga", org)
     _fill(api, org, project, 3500)
-    catch_up(api)
+    api.catch_up(AuditProjection(), TelemetryProjection())
     expected = [row.notification_id for row in api.rows_after(0) if row.org_id == org]
     assert len(expected) > 3500
     with api.client.stream(
@@ -647,7 +635,7 @@ def test_export_chunks_join_seamlessly_and_hold_the_starting_snapshot(api: Api) 
     org = api.new_org()
     project = api.create_project("olga", org)
     _fill(api, org, project, 40)
-    catch_up(api)
+    api.catch_up(AuditProjection(), TelemetryProjection())
     feed = PostgresAuditFeed(api.runtime.read_db)
     for query in (AuditQuery(), AuditQuery(action="memory.", since=EPOCH, until=EPOCH + DAY)):
         whole = [row.position for row in feed.export(org, query)]
@@ -658,5 +646,5 @@ def test_export_chunks_join_seamlessly_and_hold_the_starting_snapshot(api: Api) 
     export = iter(feed.export(org, AuditQuery(), chunk=5))
     started = [next(export).position for _ in range(7)]
     _fill(api, org, project, 12)
-    catch_up(api)
+    api.catch_up(AuditProjection(), TelemetryProjection())
     assert started + [row.position for row in export] == everything

@@ -3,7 +3,7 @@
 Why these races are deterministic
 ---------------------------------
 A command loads its aggregates, reads the clock once to stamp its events, then saves with the
-version it loaded as the expected one. `TestClock.hold(2)` makes the first two clock reads
+version it loaded as the expected one. `SettableClock.hold(2)` makes the first two clock reads
 wait for each other, so both requests have *loaded* before either *saves*: they decided on the
 same version, and the event store's (originator_id, version) uniqueness must reject exactly one
 of them, which the API answers with 409 `concurrent-update`. No sleeps, no luck involved; if the

@@ -10,25 +10,15 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import orjson
-import psycopg
 import pytest
 
 from adapters.postgres.projection_host import ProjectionHost
-from adapters.postgres.projection_runner import ProjectionRunner
 from domain.roles import MATRIX, Permission, Role
 from projections.lists import ProjectListsProjection
 from tests.api.conftest import Api, assert_problem, dev, service, without_request
 
 SHA = "cd" * 32
 LIMITS = (1, 3, 7)
-
-
-def sync(api: Api) -> None:
-    """Bring the lists read model up to the head of the log (no runner runs in these tests)."""
-    runner = ProjectionRunner(ProjectListsProjection(), api.runtime.database.url)
-    with psycopg.connect(api.database_url) as conn:
-        runner.ensure_tracking(conn)
-        runner.catch_up(conn)
 
 
 def get(api: Api, path: str, headers: dict[str, str], **params: Any) -> dict[str, Any]:
@@ -111,7 +101,7 @@ def test_my_projects_are_the_callers_memberships_in_the_callers_org(api: Api) ->
     # The same user id in another org is another person: nothing of it shows at home.
     elsewhere = api.create_project("olive", away, "OL-AWAY")
     api.client.post(f"/api/projects/{mine[1]}/archive", headers=dev("olive", home))
-    sync(api)
+    api.catch_up(ProjectListsProjection())
 
     olive = dev("olive", home)
     listed = {row["id"]: row for row in items(api, "/api/projects", olive)}
@@ -156,7 +146,7 @@ def test_my_projects_sort_by_name_newest_and_oldest(api: Api) -> None:
         )
         assert response.status_code == 201, response.text
         made.append(response.json()["id"])
-    sync(api)
+    api.catch_up(ProjectListsProjection())
     full = {row["id"]: row for row in items(api, "/api/projects", h)}
     assert set(full) == set(made)
     by_name = sorted(full.values(), key=lambda r: (r["name"].lower(), UUID(r["id"])))
@@ -195,7 +185,7 @@ def test_members_are_paged_by_user_id_with_their_permissions(api: Api) -> None:
         api.add_member(
             project, by="olive", org=org, user=user, role=list(Role)[n % 6], signer=n % 2 == 0
         )
-    sync(api)
+    api.catch_up(ProjectListsProjection())
     path = f"/api/projects/{project}/members"
     guest = dev("u10", org, Role.MEMBER)  # u10 is an owner by index 0; any member may read
     full = items(api, path, guest)
@@ -226,7 +216,7 @@ def test_stages_show_signoff_progress_in_order(api: Api) -> None:
     }
     api.request_signoff(project, UUID(stages["Design"]), by="olive", org=org, signers=["lena"])
     api.invite(project, UUID(stages["Design"]), by="olive", org=org)
-    sync(api)
+    api.catch_up(ProjectListsProjection())
     path = f"/api/projects/{project}/stages"
     full = items(api, path, h)
     assert ids(full, "title") == ["Discovery", "Kickoff", "Design", "Build"]
@@ -256,7 +246,7 @@ def test_stages_show_signoff_progress_in_order(api: Api) -> None:
         headers=dev("lena", org),
     )
     assert response.status_code == 200, response.text
-    sync(api)
+    api.catch_up(ProjectListsProjection())
     (design,) = items(api, path, h, state="in_review")
     assert (design["signatures_count"], design["signoff_status"]) == (1, "open")
     assert ids(items(api, path, h, state="draft"), "title") == ["Discovery", "Kickoff", "Build"]
@@ -293,7 +283,7 @@ def test_documents_search_filter_and_sort(api: Api) -> None:
         headers=h,
     )
     assert response.status_code == 200, response.text
-    sync(api)
+    api.catch_up(ProjectListsProjection())
     path = f"/api/projects/{project}/documents"
 
     def names(**params: Any) -> list[str]:
@@ -374,7 +364,7 @@ def test_raid_items_filter_by_kind_and_status_and_sort_by_change_or_due_date(api
         f"{path}/{made['Build broken']}", json={"status": "in_progress"}, headers=h
     )
     assert response.status_code == 200, response.text
-    sync(api)
+    api.catch_up(ProjectListsProjection())
 
     def titles(**params: Any) -> list[str]:
         return ids(items(api, path, h, **params), "title")
@@ -421,7 +411,7 @@ def test_memories_filter_by_tag_and_state(api: Api) -> None:
         made[title] = created(api, path, {"title": title, "body": "b", "tags": tags}, h)["id"]
     response = api.client.post(f"{path}/{made['Coffee']}/close", headers=h)
     assert response.status_code == 200, response.text
-    sync(api)
+    api.catch_up(ProjectListsProjection())
 
     def titles(**params: Any) -> list[str]:
         return ids(items(api, path, h, **params), "title")
@@ -474,7 +464,7 @@ LISTS = [
 def test_cursor_walks_return_every_item_once_in_order(api: Api) -> None:
     org = api.new_org()
     project = _bulk_project(api, org, "olive", 13)
-    sync(api)
+    api.catch_up(ProjectListsProjection())
     h = dev("olive", org)
     before: dict[int, list[Any]] = {}
     firsts: dict[int, dict[str, Any]] = {}
@@ -490,7 +480,7 @@ def test_cursor_walks_return_every_item_once_in_order(api: Api) -> None:
     # Writes while a client walks: the rest of its walk still holds every earlier row once,
     # in order, whether the new rows sort before or after its cursor.
     _add_one_of_each(api, org, project, "olive")
-    sync(api)
+    api.catch_up(ProjectListsProjection())
     for n, (name, params, key) in enumerate(LISTS):
         label = f"{name} {params}"
         path = f"/api/projects/{project}/{name}"
@@ -539,7 +529,7 @@ BAD_CURSORS = [
 def test_malformed_cursors_and_limits_are_422_problems(api: Api, path: str) -> None:
     org = api.new_org()
     project = api.create_project("olive", org)
-    sync(api)
+    api.catch_up(ProjectListsProjection())
     h = dev("olive", org)
     url = path if path.startswith("/") else f"/api/projects/{project}/{path}"
     start = api.max_position()
@@ -554,7 +544,7 @@ def test_malformed_cursors_and_limits_are_422_problems(api: Api, path: str) -> N
 def test_a_cursor_of_one_sort_is_refused_by_another(api: Api) -> None:
     org = api.new_org()
     project = _bulk_project(api, org, "olive", 3)
-    sync(api)
+    api.catch_up(ProjectListsProjection())
     h = dev("olive", org)
     path = f"/api/projects/{project}/documents"
     cursor = get(api, path, h, limit=1, sort="name")["next_cursor"]
@@ -584,7 +574,7 @@ PROJECT_LISTS = ["members", "stages", "documents", "raid", "memories"]
 def test_outsiders_get_what_a_missing_project_gets_and_are_recorded(api: Api, name: str) -> None:
     home, other = api.new_org("Home"), api.new_org("Other")
     project = _bulk_project(api, home, "olive", 2)
-    sync(api)
+    api.catch_up(ProjectListsProjection())
     for user, org in [("nina", home), ("mallory", other), ("olive", other)]:
         headers = dev(user, org)
         reference = api.client.get(f"/api/projects/{uuid4()}/{name}", headers=headers)

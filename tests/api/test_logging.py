@@ -19,16 +19,17 @@ from interfaces.logs import configure_from_settings
 from interfaces.runtime import build_runtime
 from interfaces.settings import Settings
 from tests.api.conftest import (
+    EPOCH,
     JWT_SECRET,
     SERVICE_TOKEN,
     Api,
-    TestClock,
     bearer,
     dev,
     jwt_for,
     make_settings,
     service,
 )
+from tests.support.clocks import SettableClock
 
 DB_PASSWORD = "planted-db-pass-7f3e9a"
 READ_PASSWORD = "planted-read-pass-51c0d2"
@@ -89,7 +90,7 @@ def captured(secret_settings: Settings) -> Iterator[Captured]:
 @pytest.fixture
 def secret_api(secret_settings: Settings, captured: Captured) -> Iterator[Api]:
     """The real app on settings full of planted secrets, logging into `captured`."""
-    clock = TestClock()
+    clock = SettableClock(EPOCH)
     runtime = build_runtime(secret_settings, clock=clock)
     try:
         app = create_app(runtime=runtime, own_runtime=True)

@@ -13,7 +13,7 @@ from domain.roles import Role
 from interfaces.http.models.notifications import NotificationPageOut
 from projections.notifications import NotificationsProjection, notification_id
 from tests.api.conftest import Api, assert_problem, dev, service, service_ctx
-from tests.notifications_support import catch_up
+from tests.support.catch_up import catch_up
 
 URL = "/api/notifications"
 
@@ -40,7 +40,7 @@ def notify(api: Api, project: UUID, org: UUID, user: str, times: int) -> list[in
 
 def listing(api: Api, user: str, org: UUID, **params: Any) -> dict[str, Any]:
     """One page of the caller's notifications (read model brought up to date first)."""
-    catch_up(api.database_url)
+    catch_up(api.database_url, NotificationsProjection())
     response = api.client.get(URL, params=params, headers=dev(user, org))
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "application/json"

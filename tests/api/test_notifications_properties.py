@@ -15,9 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from domain.inbox import Mark, NoticeState, next_state
-from projections.notifications import notification_id
+from projections.notifications import NotificationsProjection, notification_id
 from tests.api.conftest import Api, dev, service_ctx
-from tests.notifications_support import catch_up
+from tests.support.catch_up import catch_up
 
 URL = "/api/notifications"
 ONE = {Mark.SEEN: "seen", Mark.READ: "read", Mark.UNREAD: "unread", Mark.ARCHIVED: "archive"}
@@ -61,7 +61,7 @@ def test_counts_always_equal_the_items_in_each_state(module_api: Api, steps: lis
     org = api.new_org()
     project = api.create_project("olive", org)
     api.add_member(project, by="olive", org=org, user="max")
-    catch_up(api.database_url)
+    catch_up(api.database_url, NotificationsProjection())
     model: dict[int, NoticeState] = {
         item["position"]: NoticeState.UNSEEN for item in _listed(api, org, "all")
     }
@@ -89,7 +89,7 @@ def test_counts_always_equal_the_items_in_each_state(module_api: Api, steps: lis
             for position, state in model.items():
                 if up_to is None or position <= up_to:
                     model[position] = next_state(state, mark)
-        catch_up(api.database_url)
+        catch_up(api.database_url, NotificationsProjection())
         counts = api.client.get(URL, headers=dev("max", org)).json()["counts"]
         listed = {state: _listed(api, org, state) for state in ("unseen", "unread", "inbox")}
         assert counts == {

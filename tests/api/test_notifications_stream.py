@@ -19,9 +19,10 @@ from fastapi import FastAPI
 from adapters.postgres.queries.notifications import ProjectionWakeups
 from domain.roles import Role
 from interfaces.http.app import create_app
-from projections.notifications import notification_id
+from projections.notifications import NotificationsProjection, notification_id
 from tests.api.conftest import Api, LiveServer, dev, serve, service_ctx
-from tests.notifications_support import SseReader, catch_up
+from tests.support.catch_up import catch_up
+from tests.support.sse import SseReader
 
 STREAM = "/api/notifications/stream"
 
@@ -81,7 +82,7 @@ def team(api: Api) -> tuple[UUID, UUID]:
     project = api.create_project("olive", org)
     api.add_member(project, by="olive", org=org, user="max")
     api.add_member(project, by="olive", org=org, user="pam", role=Role.PM)
-    catch_up(api.database_url)
+    catch_up(api.database_url, NotificationsProjection())
     return org, project
 
 
@@ -95,7 +96,7 @@ def test_new_items_and_count_changes_arrive_and_a_reconnect_resumes(
         assert hello.json() == {"unseen": 1, "unread": 1, "total": 1}
         assert int(hello.id or 0) == api.max_position()
         position = flip(api, project, org, "max")
-        catch_up(api.database_url)
+        catch_up(api.database_url, NotificationsProjection())
         item = events.next_event("notification")
         assert item.id == str(position)
         body = item.json()
@@ -107,7 +108,7 @@ def test_new_items_and_count_changes_arrive_and_a_reconnect_resumes(
         # A mark changes the counts only.
         response = api.client.post(f"/api/notifications/{body['id']}/read", headers=dev("max", org))
         assert response.status_code == 200
-        catch_up(api.database_url)
+        catch_up(api.database_url, NotificationsProjection())
         changed = events.next_event("counts", "notification")
         assert changed.event == "counts"
         assert changed.json() == {"unseen": 1, "unread": 1, "total": 2}
@@ -115,7 +116,7 @@ def test_new_items_and_count_changes_arrive_and_a_reconnect_resumes(
     until_unsubscribed(app)
     assert last_id is not None
     missed = [flip(api, project, org, "max") for _ in range(3)]
-    catch_up(api.database_url)
+    catch_up(api.database_url, NotificationsProjection())
     with stream(server, "max", org, last_event_id=last_id) as events:
         resumed = [events.next_event("notification") for _ in missed]
         assert [int(e.id or 0) for e in resumed] == missed
@@ -143,7 +144,7 @@ def test_a_stream_carries_only_the_callers_own_notifications(
     elsewhere = api.new_org("Elsewhere")
     other_project = api.create_project("olive", elsewhere)
     api.add_member(other_project, by="olive", org=elsewhere, user="max")
-    catch_up(api.database_url)
+    catch_up(api.database_url, NotificationsProjection())
     with stream(server, "pam", org) as pams, stream(server, "max", elsewhere) as other_max:
         pams.next_event("counts")
         other_max.next_event("counts")
@@ -151,7 +152,7 @@ def test_a_stream_carries_only_the_callers_own_notifications(
         flip(api, project, org, "max")
         for_pam = flip(api, project, org, "pam")
         for_other_max = flip(api, other_project, elsewhere, "max")
-        catch_up(api.database_url)
+        catch_up(api.database_url, NotificationsProjection())
         assert pams.next_event("notification").id == str(for_pam)
         assert other_max.next_event("notification").id == str(for_other_max)
     until_unsubscribed(app)
@@ -178,7 +179,7 @@ def test_racing_marks_of_one_inbox_both_land(
     server, _ = live
     org, project = team
     first, second = (flip(api, project, org, "max") for _ in range(2))
-    catch_up(api.database_url)
+    catch_up(api.database_url, NotificationsProjection())
     with server.client() as client:
         opened = client.post(
             f"/api/notifications/{notification_id(first, 'max')}/seen", headers=dev("max", org)
@@ -203,7 +204,7 @@ def test_racing_marks_of_one_inbox_both_land(
             thread.join(timeout=30)
     assert sorted(r.status_code for r in results) == [200, 200], [r.text for r in results]
     assert api.topics_of(inbox) == ["Inbox.Opened", "Inbox.Marked", "Inbox.Marked", "Inbox.Marked"]
-    catch_up(api.database_url)
+    catch_up(api.database_url, NotificationsProjection())
     states = {
         item["position"]: item["state"]
         for item in api.client.get(

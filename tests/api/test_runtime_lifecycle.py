@@ -61,7 +61,7 @@ def test_a_failure_while_building_closes_what_was_already_opened(database_url: s
     # the idempotency engine and the application are open.
     settings = make_settings(database_url, read_database_url=database_url)
 
-    with pytest.raises(ReadRoleError):
+    with pytest.raises(ReadRoleError, match="bypasses row-level security"):
         build_runtime(settings)
 
     wait_until_no_sessions(database_url)

@@ -8,7 +8,8 @@ from application.context import CommandContext, Principal
 from domain.project import Project
 from domain.roles import Role
 from interfaces.runtime import build_runtime
-from tests.api.conftest import TestClock, make_settings, service_ctx
+from tests.api.conftest import EPOCH, make_settings, service_ctx
+from tests.support.clocks import SettableClock
 
 
 def owner(org: UUID) -> CommandContext:
@@ -17,7 +18,7 @@ def owner(org: UUID) -> CommandContext:
 
 def test_the_snapshot_interval_setting_reaches_the_application(database_url: str) -> None:
     settings = make_settings(database_url, snapshot_interval=2)
-    runtime = build_runtime(settings, clock=TestClock())
+    runtime = build_runtime(settings, clock=SettableClock(EPOCH))
     try:
         org = uuid4()
         runtime.app.create_org(ctx=service_ctx(org), name="Acme")
@@ -30,7 +31,7 @@ def test_the_snapshot_interval_setting_reaches_the_application(database_url: str
     finally:
         runtime.close()
     # A fresh process (no aggregate cache) loads from the stored snapshot onwards.
-    again = build_runtime(settings, clock=TestClock())
+    again = build_runtime(settings, clock=SettableClock(EPOCH))
     try:
         project: object = again.app.repository.get(project_id)
         assert isinstance(project, Project)
@@ -40,7 +41,7 @@ def test_the_snapshot_interval_setting_reaches_the_application(database_url: str
 
 
 def test_the_audit_log_is_wired_through_the_constructor(database_url: str) -> None:
-    runtime = build_runtime(make_settings(database_url), clock=TestClock())
+    runtime = build_runtime(make_settings(database_url), clock=SettableClock(EPOCH))
     try:
         assert runtime.audit_log is not None
         assert runtime.app.audit_log is runtime.audit_log

@@ -20,19 +20,19 @@ from adapters.postgres.projection_rebuild import rebuild
 from domain.roles import Role
 from interfaces.http.app import create_app
 from interfaces.runtime import build_runtime
+from projections.audit import AuditProjection
 from projections.telemetry import COUNTS, SAMPLE_SIZE, SAMPLES, TOTALS, TelemetryProjection
 from tests.api.conftest import (
     DENIAL_TOPIC,
     EPOCH,
     Api,
-    TestClock,
     assert_problem,
     dev,
     make_settings,
     service,
 )
-from tests.api.test_audit_feed import catch_up
 from tests.conftest import ScratchDatabases
+from tests.support.clocks import SettableClock
 
 HOUR = timedelta(hours=1)
 
@@ -44,7 +44,7 @@ def shared(databases: ScratchDatabases) -> Iterator[Api]:
     Unlike `module_api` this one owns its clock, so examples may move time forward.
     """
     url = databases.create()
-    clock = TestClock()
+    clock = SettableClock(EPOCH)
     runtime = build_runtime(make_settings(url), clock=clock)
     try:
         app = create_app(runtime=runtime, own_runtime=True)
@@ -109,7 +109,7 @@ DENIERS: dict[str, Callable[[Api, Org], object]] = {
 
 def telemetry(api: Api, org: UUID, **params: str) -> dict[str, Any]:
     """The org's telemetry as its owner reads it, after catching the read models up."""
-    head = catch_up(api)
+    head = api.catch_up(AuditProjection(), TelemetryProjection())
     response = api.client.get(
         "/api/telemetry", params={**params, "min_position": str(head)}, headers=dev("olga", org)
     )
@@ -309,7 +309,7 @@ def test_a_rebuild_gives_the_same_rows(api: Api) -> None:
     for n in range(SAMPLE_SIZE + 7):
         api.clock.advance(5 * HOUR)
         DENIERS[sorted(DENIERS)[n % len(DENIERS)]](api, org)
-    catch_up(api)
+    api.catch_up(AuditProjection(), TelemetryProjection())
     before = _rows(api.database_url)
     assert len(before[SAMPLES]) == SAMPLE_SIZE
     rebuild(TelemetryProjection(), DatabaseUrl.parse(api.database_url), batch_size=7)

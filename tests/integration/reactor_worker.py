@@ -17,8 +17,9 @@ import psycopg
 from adapters.postgres.database import DatabaseUrl
 from adapters.postgres.reactor_runner import ReactorRunner
 from application.reactors import Reaction
-from tests.integration.projection_support import open_app
-from tests.integration.reactor_support import MailReactor
+from tests.support.apps import open_app
+from tests.support.catch_up import run_to_head
+from tests.support.reactors import MailReactor
 
 RELAY_TABLES = (
     "CREATE TABLE IF NOT EXISTS test_relay_attempts (key text NOT NULL)",
@@ -73,9 +74,7 @@ def main() -> None:
         reactor = HangingMailer(app, TableRelay(url))
         reactor.mode = mode
         runner = ReactorRunner(reactor, DatabaseUrl.parse(url), app.mapper.to_domain_event)
-        with psycopg.connect(url) as conn:
-            runner.ensure_tracking(conn)
-            runner.catch_up(conn)
+        run_to_head(url, runner)
     finally:
         app.close()
     print("done", flush=True)

@@ -153,7 +153,10 @@ def test_the_migration_hashes_rows_written_before_it(database_url: str) -> None:
     rows = stored(database_url)
     assert len(rows) == 5
     assert_chained(rows)
-    with psycopg.connect(database_url) as conn, pytest.raises(psycopg.errors.NotNullViolation):
+    with (
+        psycopg.connect(database_url) as conn,
+        pytest.raises(psycopg.errors.NotNullViolation, match=r'column "(content_hash|chain_hash)"'),
+    ):
         conn.execute(
             "INSERT INTO teaim_events (notification_id, originator_id, originator_version,"
             " topic, state, org_id) VALUES (6, gen_random_uuid(), 1, 't', '{}', %s)",

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
@@ -32,7 +33,8 @@ from domain.signoff import Decision, ExternalStatus, SignOffStatus
 from domain.stage import StageState
 from projections.lists import ProjectListsProjection
 from tests.conftest import ScratchDatabases
-from tests.integration.test_lists_projection import KEYS, SHA, World, public, service, user
+from tests.integration.test_lists_projection import KEYS, SHA, World
+from tests.support.contexts import public, service, user
 
 SHADOW = "{}__scratch"
 SCRATCH_TRACKING = "project_lists__scratch"
@@ -140,7 +142,7 @@ def _owner(scene: Scene, index: int) -> tuple[CommandContext, UUID] | None:
     if chosen is None:
         return None
     org, project, owner = chosen
-    return user(owner, org), project
+    return user(owner, org, Role.OWNER), project
 
 
 class Interpreter:
@@ -164,7 +166,7 @@ class Interpreter:
             return None
         org, project, child = chosen
         owner = next(o for g, p, o in self.scene.projects if p == project)
-        return user(owner, org), project, child
+        return user(owner, org, Role.OWNER), project, child
 
     # Targets are steered towards aggregates in a state the command accepts (read from the
     # write side), so that random sequences reach deep states; the domain still decides.
@@ -191,12 +193,14 @@ class Interpreter:
         return ctx, project, members[which % len(members)]
 
     def do_tick(self, seconds: int) -> None:
-        self.world.clock.advance(seconds)
+        self.world.clock.advance(timedelta(seconds=seconds))
 
     def do_project(self, org_index: int, owner: str) -> None:
         org = self.scene.orgs[org_index]
         code = f"P{len(self.scene.projects)}"
-        project = self.world.app.create_project(ctx=user(owner, org), code=code, name="Project")
+        project = self.world.app.create_project(
+            ctx=user(owner, org, Role.OWNER), code=code, name="Project"
+        )
         self.scene.projects.append((org, project.id, owner))
 
     def do_rename_project(self, index: int, name: str) -> None:
@@ -254,7 +258,7 @@ class Interpreter:
     def do_sign(self, index: int, who: str | None, sign: bool) -> None:
         if (target := self._stage(index, StageState.IN_REVIEW)) is not None:
             ctx, project, stage = target
-            signer = ctx if who is None else user(who, ctx.principal.org_id)
+            signer = ctx if who is None else user(who, ctx.principal.org_id, Role.OWNER)
             if sign:
                 self.world.app.sign_stage(ctx=signer, project_id=project, stage_id=stage)
             else:
@@ -291,7 +295,10 @@ class Interpreter:
             org, project, stage, request_id, _ = chosen
             owner = next(o for g, p, o in self.scene.projects if p == project)
             self.world.app.revoke_external_signer(
-                ctx=user(owner, org), project_id=project, stage_id=stage, request_id=request_id
+                ctx=user(owner, org, Role.OWNER),
+                project_id=project,
+                stage_id=stage,
+                request_id=request_id,
             )
 
     def do_use_link(self, index: int, sign: bool) -> None:
@@ -378,7 +385,7 @@ class Interpreter:
     def do_outsider(self, index: int) -> None:
         if (target := _owner(self.scene, index)) is not None:
             self.world.app.get_project(
-                ctx=user("zed", target[0].principal.org_id), project_id=target[1]
+                ctx=user("zed", target[0].principal.org_id, Role.OWNER), project_id=target[1]
             )
 
 
@@ -551,7 +558,7 @@ def _assert_matches_write_side(world: World, scene: Scene) -> None:
 def test_the_scratch_rebuild_sees_what_the_live_model_missed(world: World) -> None:
     """Control: the comparison above fails when the live model skipped an event."""
     org = world.new_org()
-    olive = user("olive", org)
+    olive = user("olive", org, Role.OWNER)
     project = world.app.create_project(ctx=olive, code="CTRL", name="Control").id
     world.catch_up()
     world.app.rename_project(ctx=olive, project_id=project, name="Renamed")

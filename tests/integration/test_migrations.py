@@ -161,7 +161,10 @@ def test_event_ids_are_assigned_by_the_recorder_not_by_a_sequence(database_url: 
 
 
 def test_an_event_without_org_is_refused_by_the_table_itself(database_url: str) -> None:
-    with psycopg.connect(database_url) as conn, pytest.raises(psycopg.errors.NotNullViolation):
+    with (
+        psycopg.connect(database_url) as conn,
+        pytest.raises(psycopg.errors.NotNullViolation, match='column "org_id"'),
+    ):
         conn.execute(
             "INSERT INTO teaim_events"
             " (notification_id, originator_id, originator_version, topic, state)"

@@ -18,9 +18,12 @@ from domain.base import TeaimAggregate
 from domain.inbox import Mark
 from domain.raid import RaidKind
 from domain.roles import Role
-from projections.notifications import notification_id
-from tests.notifications_support import catch_up, dump, reset
-from tests.unit.conftest import FixedClock, TokenSecrets, service, user
+from projections.notifications import NotificationsProjection, notification_id
+from tests.support.apps import open_app
+from tests.support.catch_up import catch_up
+from tests.support.clocks import SettableClock
+from tests.support.contexts import service, user
+from tests.support.tables import dump_notifications, reset_notifications
 
 
 class OcrStandIn:
@@ -46,7 +49,7 @@ class Scene:
     """A project run through every kind of event the bell has a rule for."""
 
     app: Teaim
-    clock: FixedClock
+    clock: SettableClock
     org: UUID
     project: UUID
     stage: UUID
@@ -57,9 +60,9 @@ class Scene:
 
 
 @pytest.fixture
-def scene(es_env: dict[str, str]) -> Iterator[Scene]:
-    clock = FixedClock()
-    app = Teaim(es_env, clock=clock, secrets=TokenSecrets(), audit_log=None)
+def scene(database_url: str) -> Iterator[Scene]:
+    clock = SettableClock()
+    app = open_app(database_url, clock=clock)
     try:
         org = uuid4()
         app.create_org(ctx=service(org), name="Acme")
@@ -144,7 +147,7 @@ def _told(database_url: str, position: int) -> list[str]:
 
 
 def test_each_rule_tells_its_audience_as_the_project_was(scene: Scene, database_url: str) -> None:
-    catch_up(database_url)
+    catch_up(database_url, NotificationsProjection())
     p = scene.positions
     # Request by alice: every member who may sign but her (gus was a guest then, max a member).
     requested = _rows(database_url, position=p["requested"])
@@ -177,7 +180,7 @@ def test_each_rule_tells_its_audience_as_the_project_was(scene: Scene, database_
 
 
 def test_marks_move_only_the_recipients_own_rows(scene: Scene, database_url: str) -> None:
-    catch_up(database_url)
+    catch_up(database_url, NotificationsProjection())
     p = scene.positions
     pam_first = notification_id(p["requested"], "pam")
     scene.clock.advance(timedelta(hours=1))
@@ -193,7 +196,7 @@ def test_marks_move_only_the_recipients_own_rows(scene: Scene, database_url: str
         notification_id=notification_id(p["archived"], "sue"),
         mark=Mark.ARCHIVED,
     )
-    catch_up(database_url)
+    catch_up(database_url, NotificationsProjection())
     states = {(r["recipient"], r["position"]): r for r in _rows(database_url)}
     assert states["pam", p["requested"]]["state"] == "read"
     assert states["pam", p["requested"]]["read_at"] == read_at
@@ -221,14 +224,14 @@ def test_a_replay_gives_the_same_rows(scene: Scene, database_url: str) -> None:
         mark=Mark.UNREAD,
     )
     scene.app.mark_all_notifications(ctx=scene.ctx("lee"), mark=Mark.ARCHIVED, up_to=None)
-    assert catch_up(database_url) > 0
-    first = dump(database_url)
+    assert catch_up(database_url, NotificationsProjection()) > 0
+    first = dump_notifications(database_url)
     assert len(first["notifications"]) > 20
     assert {r[0] for r in first["notification_members"]} == {scene.org}
-    reset(database_url)
+    reset_notifications(database_url)
     # Again from zero, one event per batch this time: lookups and marks see the same state.
-    catch_up(database_url, batch_size=1)
-    assert dump(database_url) == first
-    reset(database_url)
-    catch_up(database_url, batch_size=7)
-    assert dump(database_url) == first
+    catch_up(database_url, NotificationsProjection(), batch_size=1)
+    assert dump_notifications(database_url) == first
+    reset_notifications(database_url)
+    catch_up(database_url, NotificationsProjection(), batch_size=7)
+    assert dump_notifications(database_url) == first

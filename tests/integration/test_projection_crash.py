@@ -14,21 +14,15 @@ import psycopg
 from adapters.postgres.database import DatabaseUrl
 from adapters.postgres.projection_rebuild import rebuild
 from projections.registry import all_projections
-from tests.integration.projection_support import fill, head, open_app, seed_org, table_rows
+from tests.support.apps import fill, open_app, seed_org
+from tests.support.tables import head, table_rows
 
 ROOT = Path(__file__).resolve().parents[2]
 # Small batches: many commits, so a kill lands between and inside transactions alike.
 WORKER = """
-import sys, psycopg
-from adapters.postgres.database import DatabaseUrl
-from adapters.postgres.projection_runner import ProjectionRunner
-from projections.registry import all_projections
-url = DatabaseUrl.parse(sys.argv[1])
-with psycopg.connect(url.libpq()) as conn:
-    for projection in all_projections():
-        runner = ProjectionRunner(projection, url, batch_size=25)
-        runner.ensure_tracking(conn)
-        runner.catch_up(conn)
+import sys
+from tests.support.catch_up import catch_up
+catch_up(sys.argv[1], batch_size=25)
 """
 
 

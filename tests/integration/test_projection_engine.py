@@ -20,14 +20,9 @@ from adapters.postgres.projection_runner import (
 from adapters.postgres.read_db import ReadDatabase
 from application.app import Teaim
 from projections.audit import AuditProjection
-from tests.integration.projection_support import (
-    fill,
-    head,
-    open_app,
-    seed_org,
-    table_rows,
-    tracked,
-)
+from tests.support.apps import fill, open_app, seed_org
+from tests.support.catch_up import run_to_head
+from tests.support.tables import head, table_rows, tracked
 
 
 @pytest.fixture
@@ -46,24 +41,18 @@ def wait_until(condition: Callable[[], bool], what: str, timeout: float = 30.0) 
         time.sleep(0.02)
 
 
-def catch_up(url: str, runner: ProjectionRunner) -> int:
-    with psycopg.connect(url) as conn:
-        runner.ensure_tracking(conn)
-        return runner.catch_up(conn)
-
-
 def test_catch_up_applies_every_event_once_in_batches(app: Teaim, database_url: str) -> None:
     org, project, _ = seed_org(app)
     fill(app, org, project, 1234)
     runner = ProjectionRunner(AuditProjection(), DatabaseUrl.parse(database_url), batch_size=100)
 
-    applied = catch_up(database_url, runner)
+    applied = run_to_head(database_url, runner)
 
     positions = [row[0] for row in table_rows(database_url, "audit_events", "position")]
     assert applied == head(database_url)
     assert positions == list(range(1, head(database_url) + 1))
     assert tracked(database_url, "audit")[:2] == (head(database_url), "running")
-    assert catch_up(database_url, runner) == 0  # nothing twice
+    assert run_to_head(database_url, runner) == 0  # nothing twice
 
 
 def test_two_runners_racing_never_apply_an_event_twice(app: Teaim, database_url: str) -> None:
@@ -109,14 +98,14 @@ def test_a_poison_event_stops_the_projection_after_the_events_before_it(
     runner = ProjectionRunner(AuditProjection(), DatabaseUrl.parse(database_url))
 
     with pytest.raises(ProjectionStoppedError):
-        catch_up(database_url, runner)
+        run_to_head(database_url, runner)
 
     position, status, error, failed = tracked(database_url, "audit")
     assert (position, status, failed) == (poison - 1, "stopped", poison)
     assert error is not None
     assert f"position {poison}" in error
     with pytest.raises(ProjectionStoppedError):  # stays stopped: never skips the event
-        catch_up(database_url, runner)
+        run_to_head(database_url, runner)
 
     assert good is not None
     with psycopg.connect(database_url) as conn:
@@ -125,7 +114,7 @@ def test_a_poison_event_stops_the_projection_after_the_events_before_it(
         )
         conn.commit()
         assert resume(conn, "audit")
-    catch_up(database_url, runner)
+    run_to_head(database_url, runner)
     assert tracked(database_url, "audit")[:2] == (head(database_url), "running")
 
 
@@ -163,7 +152,7 @@ def test_rebuild_swaps_in_a_complete_model_while_readers_and_writers_carry_on(
     org, project, owner = seed_org(app)
     fill(app, org, project, 2000)
     url = DatabaseUrl.parse(database_url)
-    catch_up(database_url, ProjectionRunner(AuditProjection(), url))
+    run_to_head(database_url, ProjectionRunner(AuditProjection(), url))
     before = len(table_rows(database_url, "audit_events", "position"))
     seen: list[int] = []
     stop = threading.Event()
@@ -186,7 +175,7 @@ def test_rebuild_swaps_in_a_complete_model_while_readers_and_writers_carry_on(
     threads[1].join()
     stop.set()
     threads[0].join()
-    catch_up(database_url, ProjectionRunner(AuditProjection(), url))
+    run_to_head(database_url, ProjectionRunner(AuditProjection(), url))
 
     # Readers saw the old model or the new one, never a half-built table.
     assert seen
@@ -217,7 +206,7 @@ def test_a_rebuilt_model_equals_the_incrementally_built_one(app: Teaim, database
     for round_number in range(5):
         fill(app, org, project, 40)
         app.create_stage(ctx=owner, project_id=project, title=f"s{round_number}", order=1)
-        catch_up(database_url, live)
+        run_to_head(database_url, live)
     incremental = table_rows(database_url, "audit_events", "position")
 
     rebuild(AuditProjection(), url)

@@ -17,7 +17,8 @@ from adapters.postgres.embedded import EmbeddedPostgres
 from adapters.postgres.migrate import upgrade
 from adapters.postgres.projection_runner import ProjectionRunner
 from projections.audit import AuditProjection
-from tests.integration.projection_support import head, open_app, seed_org
+from tests.support.apps import open_app, seed_org
+from tests.support.tables import head
 
 
 @pytest.fixture

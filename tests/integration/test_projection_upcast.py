@@ -14,17 +14,15 @@ import pytest
 from eventsourcing.persistence import StoredEvent
 from psycopg.rows import dict_row
 
-from adapters.postgres.database import DatabaseUrl
-from adapters.postgres.projection_runner import ProjectionRunner
 from application.app import Teaim
 from domain.raid import RAID_FIELDS, RaidItem, RaidKind, RaidStatus
 from domain.roles import Role
 from domain.stamps import Stamp
 from projections.audit import AuditProjection
-from projections.base import Projection
 from projections.lists import ProjectListsProjection
 from projections.notifications import NotificationsProjection
-from tests.integration.projection_support import open_app, seed_org
+from tests.support.apps import open_app, seed_org
+from tests.support.catch_up import catch_up
 
 
 @pytest.fixture
@@ -48,13 +46,6 @@ def _save_as_version_1(app: Teaim, item: RaidItem, changes: list[dict[str, Any]]
     app.recorder.insert_events(
         [as_version_1(event, fields) for event, fields in zip(events, changes, strict=True)]
     )
-
-
-def _catch_up(url: str, projection: Projection) -> None:
-    runner = ProjectionRunner(projection, DatabaseUrl.parse(url))
-    with psycopg.connect(url) as conn:
-        runner.ensure_tracking(conn)
-        runner.catch_up(conn)
 
 
 def _one(url: str, query: str, *params: object) -> dict[str, Any]:
@@ -94,7 +85,7 @@ def test_an_old_raid_history_loads_and_projects(app: Teaim, database_url: str) -
     app.update_raid_item(ctx=owner, project_id=project, item_id=item.id, fields={"title": "Late"})
 
     for projection in (ProjectListsProjection(), NotificationsProjection(), AuditProjection()):
-        _catch_up(database_url, projection)
+        catch_up(database_url, projection)
     row = _one(database_url, "SELECT * FROM raid_items WHERE id = %s", item.id)
     assert (row["title"], row["owner"], row["status"], row["severity"]) == (
         "Late",

@@ -12,9 +12,10 @@ from uuid import UUID
 import psycopg
 import pytest
 
-from tests.integration.projection_support import head, open_app, seed_org
-from tests.integration.reactor_support import MailReactor, request_mailings
 from tests.integration.reactor_worker import RELAY_TABLES
+from tests.support.apps import open_app, seed_org
+from tests.support.reactors import MailReactor, request_mailings
+from tests.support.tables import head
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

@@ -19,14 +19,16 @@ from adapters.postgres.reactor_runner import (
 )
 from application.app import Teaim
 from application.reactors import effect_id_for
-from tests.integration.projection_support import fill, head, open_app, seed_org
-from tests.integration.reactor_support import (
+from tests.support.apps import fill, open_app, seed_org
+from tests.support.catch_up import run_to_head
+from tests.support.reactors import (
     Crash,
     Mailing,
     MailReactor,
     MailRelay,
     request_mailings,
 )
+from tests.support.tables import head
 
 
 @dataclass
@@ -44,10 +46,7 @@ class Scene:
         )
 
     def catch_up(self, runner: ReactorRunner | None = None) -> int:
-        runner = runner or self.runner()
-        with psycopg.connect(self.url) as conn:
-            runner.ensure_tracking(conn)
-            return runner.catch_up(conn)
+        return run_to_head(self.url, runner or self.runner())
 
     def position(self) -> int:
         with psycopg.connect(self.url) as conn:

@@ -23,8 +23,10 @@ from adapters.postgres.projection_runner import ProjectionRunner
 from adapters.postgres.read_db import READ_ROLE, ReadDatabase, ReadRoleError
 from projections.audit import AuditProjection
 from tests.conftest import ScratchDatabases
-from tests.integration.projection_support import fill, head, open_app, seed_org
-from tests.integration.test_rls_rows import ROW_BUILDERS, RowBuildError, build_row, insert_row
+from tests.support.apps import fill, open_app, seed_org
+from tests.support.catch_up import run_to_head
+from tests.support.tables import head
+from tests.support.tenant_rows import ROW_BUILDERS, RowBuildError, build_row, insert_row
 
 APP = "teaim_app"
 # The write side's tables: only its own (owner) connections touch them. No RLS; the query
@@ -228,7 +230,7 @@ def cross_tenant_case(owner: psycopg.Connection[Any], app_dsn: str, table: str) 
     except psycopg.Error as error:
         return [
             f"{table}: the generic row was refused ({type(error).__name__}: {error});"
-            " add a builder to ROW_BUILDERS in tests/integration/test_rls_rows.py"
+            " add a builder to ROW_BUILDERS in tests/support/tenant_rows.py"
         ]
     except RowBuildError as error:
         return [str(error)]
@@ -508,9 +510,8 @@ def test_the_projection_runner_writes_under_forced_rls(owner_database: DatabaseU
         app.close()
     runner = ProjectionRunner(AuditProjection(), owner_database)
 
+    applied = run_to_head(owner_dsn, runner)
     with psycopg.connect(owner_dsn) as conn:
-        runner.ensure_tracking(conn)
-        applied = runner.catch_up(conn)
         landed = conn.execute("SELECT count(*) FROM audit_events").fetchone()
 
     assert applied == head(owner_dsn) == (landed[0] if landed else None)
@@ -521,7 +522,7 @@ def test_the_projection_runner_writes_under_forced_rls(owner_database: DatabaseU
             assert cur.fetchall() == [{"org_id": org_b}]
     finally:
         read_db.close()
-    with pytest.raises(ReadRoleError):
+    with pytest.raises(ReadRoleError, match="bypasses row-level security"):
         ReadDatabase(owner_database, require_rls=True)
 
 

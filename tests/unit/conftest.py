@@ -1,90 +1,23 @@
-"""Fakes and fixtures for the unit tests: the application on in-memory persistence, no database."""
+"""Fixtures for the unit tests: a world (app, org, admin, project) on in-memory persistence.
+
+The fakes they use live in tests/support."""
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from uuid import UUID, uuid4
 
 import pytest
-from eventsourcing.popo import POPOApplicationRecorder
 
 from application.app import Teaim
-from application.context import CommandContext, Principal
+from application.context import CommandContext
 from domain.roles import Role
 from domain.stamps import Stamp
-
-# The library's in-memory persistence, named explicitly so that a PERSISTENCE_MODULE exported in
-# the developer's shell cannot point the unit tests at a database.
-IN_MEMORY: dict[str, str] = {"PERSISTENCE_MODULE": "eventsourcing.popo"}
-# Production runs with the repository's aggregate cache on (interfaces/runtime.py), which hands
-# reads the cached instance and commands a copy: application tests run both ways.
-CACHED: dict[str, str] = {**IN_MEMORY, "AGGREGATE_CACHE_MAXSIZE": "1000"}
-
-EPOCH = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
-
-
-class FixedClock:
-    """A Clock that only moves when a test moves it."""
-
-    def __init__(self, at: datetime = EPOCH) -> None:
-        self.at = at
-
-    def now(self) -> datetime:
-        """The instant the test set."""
-        return self.at
-
-    def set(self, at: datetime) -> None:
-        """Jump to an instant."""
-        self.at = at
-
-    def advance(self, by: timedelta) -> None:
-        """Move forward."""
-        self.at += by
-
-
-class TokenSecrets:
-    """A SecretSource backed by the standard library, like production's."""
-
-    def __init__(self) -> None:
-        self.issued: list[str] = []
-
-    def token(self, nbytes: int) -> str:
-        """A fresh URL-safe token; remembered so tests can look for it in stored bytes."""
-        token = secrets.token_urlsafe(nbytes)
-        self.issued.append(token)
-        return token
-
-
-def make_app(
-    clock: FixedClock | None = None,
-    token_secrets: TokenSecrets | None = None,
-    *,
-    cached: bool = False,
-) -> Teaim:
-    """A Teaim application on in-memory persistence (usable inside hypothesis tests)."""
-    app = Teaim(
-        CACHED if cached else IN_MEMORY,
-        clock=clock or FixedClock(),
-        secrets=token_secrets or TokenSecrets(),
-        audit_log=None,
-    )
-    assert isinstance(app.recorder, POPOApplicationRecorder)
-    assert (app.repository.cache is not None) is cached
-    return app
-
-
-def user(
-    user_id: str, org_id: UUID, org_role: Role = Role.MEMBER, cid: str = "cid"
-) -> CommandContext:
-    """The context of a user's request."""
-    return CommandContext(Principal(user_id, org_id, org_role), cid)
-
-
-def service(org_id: UUID, cid: str = "cid-service") -> CommandContext:
-    """The context of the internal service acting for one org."""
-    return CommandContext(Principal("service:cli", org_id, Role.OWNER, is_service=True), cid)
+from tests.support.apps import make_app
+from tests.support.clocks import EPOCH, SettableClock
+from tests.support.contexts import service, user
+from tests.support.secrets import TokenSecrets
 
 
 @dataclass
@@ -92,7 +25,7 @@ class World:
     """An app with one registered org, an org admin ("alice") and her project."""
 
     app: Teaim
-    clock: FixedClock
+    clock: SettableClock
     token_secrets: TokenSecrets
     org_id: UUID
     alice: CommandContext
@@ -130,9 +63,9 @@ def make_stamp(
     )
 
 
-def make_world(clock: FixedClock | None = None, *, cached: bool = False) -> World:
+def make_world(clock: SettableClock | None = None, *, cached: bool = False) -> World:
     """A fresh world (usable inside hypothesis tests, where fixtures are not re-run)."""
-    clock = clock or FixedClock()
+    clock = clock or SettableClock()
     token_secrets = TokenSecrets()
     app = make_app(clock, token_secrets, cached=cached)
     org_id = uuid4()
@@ -143,9 +76,9 @@ def make_world(clock: FixedClock | None = None, *, cached: bool = False) -> Worl
 
 
 @pytest.fixture
-def clock() -> FixedClock:
+def clock() -> SettableClock:
     """A clock standing at EPOCH until the test moves it."""
-    return FixedClock()
+    return SettableClock()
 
 
 @pytest.fixture
@@ -162,12 +95,12 @@ def cached(request: pytest.FixtureRequest) -> bool:
 
 
 @pytest.fixture
-def app(clock: FixedClock, token_secrets: TokenSecrets, cached: bool) -> Teaim:
+def app(clock: SettableClock, token_secrets: TokenSecrets, cached: bool) -> Teaim:
     """An empty application."""
     return make_app(clock, token_secrets, cached=cached)
 
 
 @pytest.fixture
-def world(clock: FixedClock, cached: bool) -> World:
+def world(clock: SettableClock, cached: bool) -> World:
     """An org with alice (org admin) owning project ACME-1."""
     return make_world(clock, cached=cached)

@@ -16,7 +16,10 @@ import application
 from application.app import Teaim
 from application.base import TeaimBase
 from application.config import AppConfig
-from tests.unit.conftest import IN_MEMORY, FixedClock, TokenSecrets, service
+from tests.support.apps import IN_MEMORY
+from tests.support.clocks import SettableClock
+from tests.support.contexts import service
+from tests.support.secrets import TokenSecrets
 
 # What every class carries without declaring it (the library names each Application subclass).
 _IMPLICIT = {
@@ -75,17 +78,17 @@ def test_every_port_is_a_required_constructor_argument() -> None:
         assert parameters[port].kind is inspect.Parameter.KEYWORD_ONLY
         assert parameters[port].default is inspect.Parameter.empty, port
     with pytest.raises(TypeError, match="audit_log"):
-        Teaim(IN_MEMORY, clock=FixedClock(), secrets=TokenSecrets())  # type: ignore[call-arg]
+        Teaim(IN_MEMORY, clock=SettableClock(), secrets=TokenSecrets())  # type: ignore[call-arg]
 
 
 def test_the_constructor_wires_the_ports_it_is_given() -> None:
-    clock, secrets, config = FixedClock(), TokenSecrets(), AppConfig(snapshot_interval=9)
+    clock, secrets, config = SettableClock(), TokenSecrets(), AppConfig(snapshot_interval=9)
     app = Teaim(IN_MEMORY, clock=clock, secrets=secrets, audit_log=None, config=config)
     assert (app.clock, app.secrets, app.audit_log, app.config) == (clock, secrets, None, config)
 
 
 def test_auditing_without_an_audit_log_says_so() -> None:
-    app = Teaim(IN_MEMORY, clock=FixedClock(), secrets=TokenSecrets(), audit_log=None)
+    app = Teaim(IN_MEMORY, clock=SettableClock(), secrets=TokenSecrets(), audit_log=None)
     with pytest.raises(RuntimeError, match="built without an audit log"):
         app.seal_all_projects(correlation_id="cid")
     # Commands that need no audit log still work.

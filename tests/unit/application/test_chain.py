@@ -117,7 +117,7 @@ def test_every_identity_field_and_the_state_are_covered(change: dict[str, Any]) 
     ids=["not-json", "beyond-2**53", "nan", "not-utf8"],
 )
 def test_a_state_that_is_not_i_json_cannot_be_hashed(state: bytes) -> None:
-    with pytest.raises(UnhashableEventError):
+    with pytest.raises(UnhashableEventError, match="state is not"):
         content_hash(**identity(state=state))
 
 

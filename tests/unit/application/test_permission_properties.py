@@ -18,8 +18,9 @@ from domain.errors import DomainError, NotFoundError, PermissionDeniedError
 from domain.org import Weekday
 from domain.raid import RaidKind
 from domain.roles import OrgPermission, Permission, Role, allows, may_assign, org_allows
-from tests.unit.conftest import World, make_world, service
-from tests.unit.helpers import denials, events, position
+from tests.support.contexts import service
+from tests.support.stored import denials, events, position
+from tests.unit.conftest import World, make_world
 
 SHA = "cd" * 32
 

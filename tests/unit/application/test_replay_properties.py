@@ -30,8 +30,11 @@ from domain.errors import DomainError
 from domain.org import Weekday
 from domain.raid import RaidKind
 from domain.roles import Role
-from tests.unit.conftest import CACHED, IN_MEMORY, FixedClock, TokenSecrets, service
-from tests.unit.helpers import ReplayTeaim, events, fold, position, state
+from tests.support.apps import CACHED, IN_MEMORY
+from tests.support.clocks import SettableClock
+from tests.support.contexts import service
+from tests.support.secrets import TokenSecrets
+from tests.support.stored import ReplayTeaim, events, fold, position, state
 
 
 class RecordingTeaim(Teaim):
@@ -39,7 +42,7 @@ class RecordingTeaim(Teaim):
 
     name = "Teaim"
 
-    def __init__(self, env: dict[str, str], clock: FixedClock) -> None:
+    def __init__(self, env: dict[str, str], clock: SettableClock) -> None:
         self.live: dict[UUID, TeaimAggregate] = {}
         self.saved: set[UUID] = set()
         super().__init__(env, clock=clock, secrets=TokenSecrets(), audit_log=None)
@@ -96,7 +99,7 @@ class ReplayMachine(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        self.clock = FixedClock()
+        self.clock = SettableClock()
         self.app = RecordingTeaim(CACHED if self.cached else IN_MEMORY, self.clock)
         self.replica = ReplayTeaim(self.app.recorder)
         self.org_id = self.app.create_org(ctx=service(uuid4()), name="Acme").id

@@ -21,14 +21,17 @@ from domain.inbox import Inbox, Mark
 from domain.project import Project
 from domain.roles import Role
 from domain.seal import ProjectSeal
-from tests.unit.conftest import IN_MEMORY, FixedClock, TokenSecrets, service, user
-from tests.unit.helpers import fold, state
+from tests.support.apps import IN_MEMORY
+from tests.support.clocks import SettableClock
+from tests.support.contexts import service, user
+from tests.support.secrets import TokenSecrets
+from tests.support.stored import fold, state
 
 
 def app_with(config: AppConfig) -> Teaim:
     """An in-memory application with this config."""
     return Teaim(
-        IN_MEMORY, clock=FixedClock(), secrets=TokenSecrets(), audit_log=None, config=config
+        IN_MEMORY, clock=SettableClock(), secrets=TokenSecrets(), audit_log=None, config=config
     )
 
 

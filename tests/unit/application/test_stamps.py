@@ -24,8 +24,10 @@ from domain.errors import DomainError
 from domain.raid import RaidKind
 from domain.roles import Role
 from domain.stage import Stage
-from tests.unit.conftest import EPOCH, World, make_app
-from tests.unit.helpers import events, position
+from tests.support.apps import make_app
+from tests.support.clocks import EPOCH
+from tests.support.stored import events, position
+from tests.unit.conftest import World
 
 STAMPS = ("org_id", "project_id", "actor", "correlation_id")
 

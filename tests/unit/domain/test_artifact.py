@@ -16,8 +16,8 @@ from domain.errors import (
 )
 from domain.roles import Role
 from domain.stamps import Stamp
+from tests.support.stored import position
 from tests.unit.conftest import World, make_stamp
-from tests.unit.helpers import position
 
 SHA = "0123456789abcdef" * 4
 
@@ -79,7 +79,7 @@ def test_size_bounds_are_inclusive() -> None:
 
 
 def test_an_artifact_needs_a_project() -> None:
-    with pytest.raises(InvalidValueError):
+    with pytest.raises(InvalidValueError, match="an artifact belongs to a project"):
         register(make_stamp(project_id=None))
 
 
@@ -110,11 +110,11 @@ def test_a_deleted_artifact_refuses_changes() -> None:
     artifact = register(stamp)
     artifact.delete(stamp=stamp)
     artifact.collect_events()
-    with pytest.raises(RuleViolationError):
+    with pytest.raises(RuleViolationError, match="artifact was deleted"):
         artifact.rename(name="New", stamp=stamp)
-    with pytest.raises(RuleViolationError):
+    with pytest.raises(RuleViolationError, match="artifact was deleted"):
         artifact.retag(tags=["x"], stamp=stamp)
-    with pytest.raises(RuleViolationError):
+    with pytest.raises(RuleViolationError, match="artifact was deleted"):
         artifact.delete(stamp=stamp)
     assert artifact.collect_events() == []
 
@@ -147,14 +147,16 @@ def test_deleting_needs_the_delete_permission(world: World) -> None:
         sha256=SHA,
         tags=[],
     ).id
-    with pytest.raises(PermissionDeniedError):
+    with pytest.raises(
+        PermissionDeniedError, match=r"your role \(member\) does not allow delete_artifact"
+    ):
         world.app.delete_artifact(ctx=bob, project_id=world.project_id, artifact_id=artifact_id)
     world.app.update_artifact(
         ctx=bob, project_id=world.project_id, artifact_id=artifact_id, name="Renamed"
     )
     world.app.delete_artifact(ctx=world.alice, project_id=world.project_id, artifact_id=artifact_id)
     before = position(world.app)
-    with pytest.raises(RuleViolationError):
+    with pytest.raises(RuleViolationError, match="artifact was deleted"):
         world.app.update_artifact(
             ctx=bob, project_id=world.project_id, artifact_id=artifact_id, tags=["x"]
         )
@@ -166,11 +168,11 @@ def test_an_artifact_of_another_project_is_not_found(world: World) -> None:
     artifact_id = world.app.register_artifact(
         ctx=world.alice, project_id=other, name="N", mime="text/plain", size=1, sha256=SHA, tags=[]
     ).id
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFoundError, match="artifact not found"):
         world.app.get_artifact(
             ctx=world.alice, project_id=world.project_id, artifact_id=artifact_id
         )
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFoundError, match="artifact not found"):
         world.app.delete_artifact(
             ctx=world.alice, project_id=world.project_id, artifact_id=artifact_id
         )

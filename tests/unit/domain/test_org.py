@@ -13,8 +13,9 @@ from domain.errors import InvalidValueError, PermissionDeniedError, RuleViolatio
 from domain.org import DigestSchedule, Org, QuietHours, Weekday, parse_hhmm
 from domain.roles import Role
 from domain.stamps import Stamp
-from tests.unit.conftest import World, make_stamp, service
-from tests.unit.helpers import denials, position
+from tests.support.contexts import service
+from tests.support.stored import denials, position
+from tests.unit.conftest import World, make_stamp
 
 
 def new_org() -> tuple[Org, Stamp]:
@@ -60,7 +61,7 @@ def test_iana_timezones_are_accepted(zone: str) -> None:
 )
 def test_unknown_timezones_are_refused(zone: str) -> None:
     org, stamp = new_org()
-    with pytest.raises(InvalidValueError):
+    with pytest.raises(InvalidValueError, match="unknown IANA timezone"):
         org.set_timezone(timezone=zone, stamp=stamp)
     assert org.timezone == "UTC"
     assert org.collect_events() == []
@@ -167,7 +168,7 @@ def test_daily_cap_within_bounds_is_accepted(cap: int) -> None:
 @pytest.mark.parametrize("cap", [-1, 1001])
 def test_daily_cap_out_of_bounds_is_refused(cap: int) -> None:
     org, stamp = new_org()
-    with pytest.raises(InvalidValueError):
+    with pytest.raises(InvalidValueError, match="daily email cap must be between 0 and 1000"):
         org.set_daily_email_cap(cap=cap, stamp=stamp)
     assert org.daily_email_cap == 20
 
@@ -211,7 +212,7 @@ def test_settings_change_in_one_command(world: World) -> None:
 
 def test_a_bad_setting_changes_nothing_at_all(world: World) -> None:
     before = position(world.app)
-    with pytest.raises(InvalidValueError):
+    with pytest.raises(InvalidValueError, match="daily email cap must be between 0 and 1000"):
         world.app.update_org_settings(ctx=world.alice, name="Renamed", daily_email_cap=5000)
     assert position(world.app) == before
     assert world.app.get_org(ctx=world.alice).name == "Acme"
@@ -229,7 +230,7 @@ def test_omitted_settings_are_left_alone_and_none_clears(world: World) -> None:
 @pytest.mark.parametrize("role", [Role.PM, Role.LEAD, Role.MEMBER, Role.GUEST])
 def test_only_org_owners_and_admins_change_settings(world: World, role: Role) -> None:
     before = position(world.app)
-    with pytest.raises(PermissionDeniedError):
+    with pytest.raises(PermissionDeniedError, match="does not allow manage_org_settings"):
         world.app.update_org_settings(ctx=world.ctx("eve", role), daily_email_cap=1)
     [denial] = denials(world.app, before)
     assert (denial.actor, denial.action, denial.target_kind) == (
@@ -241,11 +242,11 @@ def test_only_org_owners_and_admins_change_settings(world: World, role: Role) ->
 
 
 def test_guests_cannot_even_view_settings(world: World) -> None:
-    with pytest.raises(PermissionDeniedError):
+    with pytest.raises(PermissionDeniedError, match="your org role"):
         world.app.get_org(ctx=world.ctx("gus", Role.GUEST))
     assert world.app.get_org(ctx=world.ctx("mia", Role.MEMBER)).name == "Acme"
 
 
 def test_an_org_is_registered_once(world: World) -> None:
-    with pytest.raises(RuleViolationError):
+    with pytest.raises(RuleViolationError, match="org already exists"):
         world.app.create_org(ctx=service(world.org_id), name="Again")

@@ -19,8 +19,9 @@ from domain.project import Membership, Project, validate_code
 from domain.raid import RaidKind
 from domain.roles import Role
 from domain.stamps import Stamp
-from tests.unit.conftest import World, make_stamp, service, user
-from tests.unit.helpers import denials, events, position
+from tests.support.contexts import service, user
+from tests.support.stored import denials, events, position
+from tests.unit.conftest import World, make_stamp
 
 SHA = "ab" * 32
 
@@ -47,7 +48,10 @@ def test_valid_project_codes_are_accepted_unchanged(code: str) -> None:
     "code", ["", "A", "-AB", "_AB", "A" * 33, "AC ME", "ACME!", "ÄBC", "AB\n", " AB"]
 )
 def test_invalid_project_codes_are_refused(code: str) -> None:
-    with pytest.raises(InvalidValueError):
+    with pytest.raises(
+        InvalidValueError,
+        match="project code must be 2-32 characters of letters, digits, '-' or '_'",
+    ):
         validate_code(code)
 
 
@@ -63,7 +67,7 @@ def test_creator_is_the_first_and_only_owner() -> None:
 @pytest.mark.parametrize("name", ["", "   ", "x" * 201])
 def test_project_name_must_be_1_to_200_characters(name: str) -> None:
     project_id = uuid4()
-    with pytest.raises(InvalidValueError):
+    with pytest.raises(InvalidValueError, match="name must be 1-200 characters"):
         Project.create(
             project_id=project_id,
             code="ACME-1",
@@ -84,7 +88,7 @@ def test_rename_trims_and_an_unchanged_name_records_nothing() -> None:
 
 def test_project_code_is_unique_per_org_case_insensitively(world: World) -> None:
     before = position(world.app)
-    with pytest.raises(RuleViolationError):
+    with pytest.raises(RuleViolationError, match="project code already in use in this org"):
         world.app.create_project(ctx=world.alice, code="acme-1", name="Copy")
     assert position(world.app) == before
     other_org = uuid4()
@@ -95,19 +99,22 @@ def test_project_code_is_unique_per_org_case_insensitively(world: World) -> None
 
 def test_an_invalid_code_stores_nothing(world: World) -> None:
     before = position(world.app)
-    with pytest.raises(InvalidValueError):
+    with pytest.raises(
+        InvalidValueError,
+        match="project code must be 2-32 characters of letters, digits, '-' or '_'",
+    ):
         world.app.create_project(ctx=world.alice, code="no spaces", name="X")
     assert position(world.app) == before
 
 
 def test_creating_a_project_needs_a_registered_org(world: World) -> None:
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFoundError, match="org is not registered"):
         world.app.create_project(ctx=user("zed", uuid4(), Role.OWNER), code="ZZ", name="Z")
 
 
 def test_creating_a_project_needs_the_org_permission(world: World) -> None:
     before = position(world.app)
-    with pytest.raises(PermissionDeniedError):
+    with pytest.raises(PermissionDeniedError, match="your org role"):
         world.app.create_project(ctx=world.ctx("lee", Role.LEAD), code="NEW-1", name="New")
     [denial] = denials(world.app, before)
     assert (denial.actor, denial.action) == ("lee", "project.create")
@@ -120,20 +127,20 @@ def test_archive_and_unarchive_toggle_and_refuse_repeats() -> None:
     project, stamp = new_project()
     project.archive(stamp=stamp)
     assert project.archived
-    with pytest.raises(RuleViolationError):
+    with pytest.raises(RuleViolationError, match="project is already archived"):
         project.archive(stamp=stamp)
     project.unarchive(stamp=stamp)
     assert not project.archived
-    with pytest.raises(RuleViolationError):
+    with pytest.raises(RuleViolationError, match="project is not archived"):
         project.unarchive(stamp=stamp)
 
 
 def test_archived_project_refuses_domain_writes() -> None:
     project, stamp = new_project()
     project.archive(stamp=stamp)
-    with pytest.raises(RuleViolationError):
+    with pytest.raises(RuleViolationError, match="project is archived"):
         project.rename(name="New", stamp=stamp)
-    with pytest.raises(RuleViolationError):
+    with pytest.raises(RuleViolationError, match="project is archived"):
         project.add_member(
             user_id="bob", role=Role.MEMBER, signer=False, acting_role=Role.OWNER, stamp=stamp
         )
@@ -300,7 +307,7 @@ def test_archived_project_refuses_every_write_command(world: World, command: str
     commands = write_commands(busy)
     assert set(commands) == set(WRITE_COMMANDS)
     before = position(world.app)
-    with pytest.raises(RuleViolationError):
+    with pytest.raises(RuleViolationError, match="project is archived"):
         commands[command]()
     assert position(world.app) == before
 
@@ -359,7 +366,7 @@ def test_add_change_toggle_and_remove_a_member() -> None:
 
 def test_a_member_cannot_be_added_twice() -> None:
     project, stamp = new_project()
-    with pytest.raises(RuleViolationError):
+    with pytest.raises(RuleViolationError, match="already a member"):
         project.add_member(
             user_id="olga", role=Role.GUEST, signer=False, acting_role=Role.OWNER, stamp=stamp
         )
@@ -368,7 +375,9 @@ def test_a_member_cannot_be_added_twice() -> None:
 @pytest.mark.parametrize("user_id", ["", "   ", "u" * 201])
 def test_member_ids_must_be_1_to_200_characters(user_id: str) -> None:
     project, stamp = new_project()
-    with pytest.raises(InvalidValueError):
+    with pytest.raises(
+        InvalidValueError, match="user id must be 1-200 printable characters, no outer spaces"
+    ):
         project.add_member(
             user_id=user_id, role=Role.GUEST, signer=False, acting_role=Role.OWNER, stamp=stamp
         )
@@ -376,13 +385,13 @@ def test_member_ids_must_be_1_to_200_characters(user_id: str) -> None:
 
 def test_unknown_members_are_not_found() -> None:
     project, stamp = new_project()
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFoundError, match="member not found"):
         project.change_member_role(
             user_id="nobody", role=Role.LEAD, acting_role=Role.OWNER, stamp=stamp
         )
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFoundError, match="member not found"):
         project.set_signer(user_id="nobody", signer=True, acting_role=Role.OWNER, stamp=stamp)
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFoundError, match="member not found"):
         project.remove_member(user_id="nobody", acting_role=Role.OWNER, stamp=stamp)
 
 
@@ -399,9 +408,9 @@ def test_unchanged_role_or_toggle_records_nothing() -> None:
 
 def test_the_last_owner_cannot_be_removed_or_demoted() -> None:
     project, stamp = new_project("olga")
-    with pytest.raises(RuleViolationError):
+    with pytest.raises(RuleViolationError, match="the last owner cannot be removed"):
         project.remove_member(user_id="olga", acting_role=Role.OWNER, stamp=stamp)
-    with pytest.raises(RuleViolationError):
+    with pytest.raises(RuleViolationError, match="the last owner cannot be demoted"):
         project.change_member_role(
             user_id="olga", role=Role.ADMIN, acting_role=Role.OWNER, stamp=stamp
         )
@@ -415,14 +424,14 @@ def test_an_owner_can_step_down_once_there_is_another_owner() -> None:
     )
     project.change_member_role(user_id="olga", role=Role.ADMIN, acting_role=Role.OWNER, stamp=stamp)
     assert project.owners() == ["otto"]
-    with pytest.raises(RuleViolationError):
+    with pytest.raises(RuleViolationError, match="the last owner cannot be removed"):
         project.remove_member(user_id="otto", acting_role=Role.OWNER, stamp=stamp)
 
 
 def test_last_owner_rule_holds_through_the_application(world: World) -> None:
-    with pytest.raises(RuleViolationError):
+    with pytest.raises(RuleViolationError, match="the last owner cannot be removed"):
         world.app.remove_member(ctx=world.alice, project_id=world.project_id, user_id="alice")
-    with pytest.raises(RuleViolationError):
+    with pytest.raises(RuleViolationError, match="the last owner cannot be demoted"):
         world.app.update_member(
             ctx=world.alice, project_id=world.project_id, user_id="alice", role=Role.PM
         )
@@ -431,7 +440,7 @@ def test_last_owner_rule_holds_through_the_application(world: World) -> None:
 @pytest.mark.parametrize("target", [Role.OWNER, Role.ADMIN, Role.PM])
 def test_a_pm_cannot_grant_their_own_rank_or_above(target: Role) -> None:
     project, stamp = new_project()
-    with pytest.raises(PermissionDeniedError):
+    with pytest.raises(PermissionDeniedError, match="a pm cannot manage a"):
         project.add_member(
             user_id="new", role=target, signer=False, acting_role=Role.PM, stamp=stamp
         )
@@ -450,11 +459,11 @@ def test_a_manager_cannot_touch_a_member_above_their_rank() -> None:
     project.add_member(
         user_id="ada", role=Role.ADMIN, signer=False, acting_role=Role.OWNER, stamp=stamp
     )
-    with pytest.raises(PermissionDeniedError):
+    with pytest.raises(PermissionDeniedError, match="a pm cannot manage a admin"):
         project.change_member_role(user_id="ada", role=Role.LEAD, acting_role=Role.PM, stamp=stamp)
-    with pytest.raises(PermissionDeniedError):
+    with pytest.raises(PermissionDeniedError, match="a pm cannot manage a admin"):
         project.set_signer(user_id="ada", signer=True, acting_role=Role.PM, stamp=stamp)
-    with pytest.raises(PermissionDeniedError):
+    with pytest.raises(PermissionDeniedError, match="a pm cannot manage a admin"):
         project.remove_member(user_id="ada", acting_role=Role.PM, stamp=stamp)
     assert project.membership("ada") == Membership(role=Role.ADMIN)
 
@@ -464,7 +473,7 @@ def test_a_manager_cannot_promote_someone_above_their_rank() -> None:
     project.add_member(
         user_id="bob", role=Role.MEMBER, signer=False, acting_role=Role.OWNER, stamp=stamp
     )
-    with pytest.raises(PermissionDeniedError):
+    with pytest.raises(PermissionDeniedError, match="a pm cannot manage a admin"):
         project.change_member_role(user_id="bob", role=Role.ADMIN, acting_role=Role.PM, stamp=stamp)
     assert project.membership("bob") == Membership(role=Role.MEMBER)
 
@@ -474,11 +483,11 @@ def test_only_owners_make_owners() -> None:
     project.add_member(
         user_id="bob", role=Role.MEMBER, signer=False, acting_role=Role.OWNER, stamp=stamp
     )
-    with pytest.raises(PermissionDeniedError):
+    with pytest.raises(PermissionDeniedError, match="a admin cannot manage a owner"):
         project.add_member(
             user_id="new", role=Role.OWNER, signer=False, acting_role=Role.ADMIN, stamp=stamp
         )
-    with pytest.raises(PermissionDeniedError):
+    with pytest.raises(PermissionDeniedError, match="a admin cannot manage a owner"):
         project.change_member_role(
             user_id="bob", role=Role.OWNER, acting_role=Role.ADMIN, stamp=stamp
         )
@@ -489,7 +498,7 @@ def test_only_owners_make_owners() -> None:
 def test_rank_refusals_through_the_application_are_recorded(world: World) -> None:
     pm = world.member("pat", Role.PM)
     before = position(world.app)
-    with pytest.raises(PermissionDeniedError):
+    with pytest.raises(PermissionDeniedError, match="a pm cannot manage a admin"):
         world.app.add_member(
             ctx=pm, project_id=world.project_id, user_id="x", role=Role.ADMIN, signer=False
         )

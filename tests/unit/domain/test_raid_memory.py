@@ -77,7 +77,7 @@ def test_invalid_items_are_refused(fields: dict[str, Any]) -> None:
 )
 def test_bad_enum_or_date_values_on_update_are_invalid_values(fields: dict[str, Any]) -> None:
     item, stamp = new_item()
-    with pytest.raises(InvalidValueError):
+    with pytest.raises(InvalidValueError, match=r"invalid (status|severity|due_date)"):
         item.update(fields=fields, stamp=stamp)
     assert item.collect_events() == []
 
@@ -90,7 +90,7 @@ def test_due_dates_are_normalised_to_iso_dates() -> None:
 
 
 def test_an_item_needs_a_project() -> None:
-    with pytest.raises(InvalidValueError):
+    with pytest.raises(InvalidValueError, match="a RAID item belongs to a project"):
         RaidItem.create(
             item_id=uuid4(), kind=RaidKind.RISK, fields={"title": "T"}, stamp=make_stamp()
         )
@@ -101,7 +101,7 @@ def test_decided_by_only_on_decisions() -> None:
     assert decision.decided_by == "steering board"
     for kind in (RaidKind.RISK, RaidKind.ACTION, RaidKind.ISSUE):
         item, stamp = new_item(kind)
-        with pytest.raises(InvalidValueError):
+        with pytest.raises(InvalidValueError, match="only decisions have decided_by"):
             item.update(fields={"decided_by": "ceo"}, stamp=stamp)
         item.update(fields={"decided_by": None}, stamp=stamp)  # clearing is harmless
         assert item.decided_by is None
@@ -123,7 +123,7 @@ def test_update_changes_only_what_differs() -> None:
 
 def test_items_are_closed_by_the_close_command_only() -> None:
     item, stamp = new_item()
-    with pytest.raises(InvalidValueError):
+    with pytest.raises(InvalidValueError, match="close an item with the close command"):
         item.update(fields={"status": "closed"}, stamp=stamp)
     item.close(resolution=" mitigated ", stamp=stamp)
     assert (item.status, item.resolution) == (RaidStatus.CLOSED, "mitigated")
@@ -133,16 +133,16 @@ def test_a_closed_item_refuses_updates_and_a_second_close() -> None:
     item, stamp = new_item()
     item.close(resolution="done", stamp=stamp)
     item.collect_events()
-    with pytest.raises(RuleViolationError):
+    with pytest.raises(RuleViolationError, match="item is closed; reopen it first"):
         item.update(fields={"title": "New"}, stamp=stamp)
-    with pytest.raises(RuleViolationError):
+    with pytest.raises(RuleViolationError, match="item is already closed"):
         item.close(resolution="again", stamp=stamp)
     assert item.collect_events() == []
 
 
 def test_reopen_only_a_closed_item_and_it_forgets_the_resolution() -> None:
     item, stamp = new_item()
-    with pytest.raises(RuleViolationError):
+    with pytest.raises(RuleViolationError, match="item is not closed"):
         item.reopen(stamp=stamp)
     item.close(resolution="done", stamp=stamp)
     item.reopen(stamp=stamp)
@@ -158,7 +158,7 @@ def test_raid_lifecycle_through_the_application(world: World) -> None:
     ).id
     app.update_raid_item(ctx=alice, project_id=pid, item_id=item_id, fields={"decided_by": "CTO"})
     app.close_raid_item(ctx=alice, project_id=pid, item_id=item_id, resolution="agreed")
-    with pytest.raises(RuleViolationError):
+    with pytest.raises(RuleViolationError, match="item is closed; reopen it first"):
         app.update_raid_item(ctx=alice, project_id=pid, item_id=item_id, fields={"title": "X"})
     app.reopen_raid_item(ctx=alice, project_id=pid, item_id=item_id)
     item = app.get_raid_item(ctx=alice, project_id=pid, item_id=item_id)
@@ -190,7 +190,7 @@ def test_invalid_memories_are_refused(overrides: dict[str, Any]) -> None:
 
 
 def test_a_memory_needs_a_project() -> None:
-    with pytest.raises(InvalidValueError):
+    with pytest.raises(InvalidValueError, match="a memory belongs to a project"):
         Memory.create(memory_id=uuid4(), title="T", body="", tags=[], stamp=make_stamp())
 
 
@@ -207,9 +207,9 @@ def test_a_closed_memory_refuses_changes() -> None:
     memory, stamp = new_memory()
     memory.close(stamp=stamp)
     assert memory.closed
-    with pytest.raises(RuleViolationError):
+    with pytest.raises(RuleViolationError, match="memory is closed"):
         memory.update(title="New", body=None, tags=None, stamp=stamp)
-    with pytest.raises(RuleViolationError):
+    with pytest.raises(RuleViolationError, match="memory is already closed"):
         memory.close(stamp=stamp)
 
 
@@ -220,5 +220,5 @@ def test_memory_lifecycle_through_the_application(world: World) -> None:
     app.close_memory(ctx=alice, project_id=pid, memory_id=memory_id)
     memory = app.get_memory(ctx=alice, project_id=pid, memory_id=memory_id)
     assert (memory.title, memory.body, memory.tags, memory.closed) == ("Fact 2", "b", ["x"], True)
-    with pytest.raises(RuleViolationError):
+    with pytest.raises(RuleViolationError, match="memory is closed"):
         app.update_memory(ctx=alice, project_id=pid, memory_id=memory_id, body="c")

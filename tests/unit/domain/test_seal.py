@@ -62,7 +62,7 @@ def test_seals_chain_their_hashes_and_skip_when_nothing_is_new() -> None:
 def test_a_seal_records_at_least_one_head() -> None:
     seal = ProjectSeal.start(project_id=uuid4(), stamp=stamp())
 
-    with pytest.raises(InvalidValueError):
+    with pytest.raises(InvalidValueError, match="a seal records at least one chain head"):
         seal.seal(heads={}, through_position=1, seal_hash="11" * 32, stamp=stamp())
 
 

@@ -31,8 +31,9 @@ from domain.signoff import (
 )
 from domain.stage import StageState
 from domain.stamps import Stamp
-from tests.unit.conftest import EPOCH, World, make_stamp
-from tests.unit.helpers import denials, events, position, stored_bytes
+from tests.support.clocks import EPOCH
+from tests.support.stored import denials, events, position, stored_bytes
+from tests.unit.conftest import World, make_stamp
 
 PUBLIC = PublicContext("cid-public", ip="203.0.113.7", user_agent="Mozilla/5.0 (signer)")
 
@@ -88,14 +89,18 @@ def test_with_nobody_named_any_one_signature_completes() -> None:
 def test_nobody_signs_twice() -> None:
     signoff, stamp = open_round(["al", "bob"])
     sign(signoff, "al", stamp)
-    with pytest.raises(RuleViolationError):
+    with pytest.raises(
+        RuleViolationError, match="this signer has already signed; nobody decides twice"
+    ):
         sign(signoff, "al", stamp)
 
 
 def test_no_reject_after_signing() -> None:
     signoff, stamp = open_round(["al", "bob"])
     sign(signoff, "al", stamp)
-    with pytest.raises(RuleViolationError):
+    with pytest.raises(
+        RuleViolationError, match="this signer has already signed; nobody decides twice"
+    ):
         signoff.reject(
             user_id="al", reason="changed my mind", ip=None, user_agent=None, stamp=stamp
         )
@@ -105,7 +110,7 @@ def test_no_reject_after_signing() -> None:
 def test_no_reject_after_completion() -> None:
     signoff, stamp = open_round(["al"])
     sign(signoff, "al", stamp)
-    with pytest.raises(RuleViolationError):
+    with pytest.raises(RuleViolationError, match="sign-off is completed, not open"):
         signoff.reject(user_id="bob", reason="late", ip=None, user_agent=None, stamp=stamp)
     assert signoff.status is SignOffStatus.COMPLETED
 
@@ -114,13 +119,13 @@ def test_no_signature_after_a_rejection() -> None:
     signoff, stamp = open_round(["al", "bob"])
     signoff.reject(user_id="al", reason="no", ip=None, user_agent=None, stamp=stamp)
     assert signoff.status is SignOffStatus.REJECTED
-    with pytest.raises(RuleViolationError):
+    with pytest.raises(RuleViolationError, match="sign-off is rejected, not open"):
         sign(signoff, "bob", stamp)
 
 
 def test_a_rejection_needs_a_reason() -> None:
     signoff, stamp = open_round(["al"])
-    with pytest.raises(InvalidValueError):
+    with pytest.raises(InvalidValueError, match="a reason is required"):
         signoff.reject(user_id="al", reason="  ", ip=None, user_agent=None, stamp=stamp)
     assert signoff.signatures == {}
 
@@ -129,9 +134,9 @@ def test_only_an_open_round_can_be_cancelled() -> None:
     signoff, stamp = open_round(["al"])
     signoff.cancel(reason="reopened", stamp=stamp)
     assert signoff.status is SignOffStatus.CANCELLED
-    with pytest.raises(RuleViolationError):
+    with pytest.raises(RuleViolationError, match="sign-off is cancelled, not open"):
         signoff.cancel(reason="again", stamp=stamp)
-    with pytest.raises(RuleViolationError):
+    with pytest.raises(RuleViolationError, match="sign-off is cancelled, not open"):
         sign(signoff, "al", stamp)
 
 
@@ -155,7 +160,7 @@ def test_an_invited_external_signer_becomes_required_until_revoked() -> None:
 @pytest.mark.parametrize("email", ["", "carol", "carol@", "@client.com", "a b@c.com", "c@d"])
 def test_external_email_must_be_valid(email: str) -> None:
     signoff, stamp = open_round([])
-    with pytest.raises(InvalidValueError):
+    with pytest.raises(InvalidValueError, match="not a valid email address"):
         signoff.request_external(
             request_id=uuid4(),
             email=email,
@@ -167,7 +172,7 @@ def test_external_email_must_be_valid(email: str) -> None:
 
 def test_external_expiry_must_be_in_the_future() -> None:
     signoff, stamp = open_round([])
-    with pytest.raises(InvalidValueError):
+    with pytest.raises(InvalidValueError, match="expiry must be in the future"):
         signoff.request_external(
             request_id=uuid4(),
             email="c@client.com",
@@ -250,9 +255,9 @@ def test_a_member_without_sign_permission_cannot_sign(world: World) -> None:
     bob = world.member("bob", Role.MEMBER, signer=False)
     review = start_round(world, [])
     before = position(world.app)
-    with pytest.raises(PermissionDeniedError):
+    with pytest.raises(PermissionDeniedError, match=r"your role \(member\) does not allow sign"):
         review.sign(bob)
-    with pytest.raises(PermissionDeniedError):
+    with pytest.raises(PermissionDeniedError, match=r"your role \(member\) does not allow sign"):
         review.reject(bob)
     assert [d.reason for d in denials(world.app, before)] == ["missing_permission:sign"] * 2
     assert review.signoff().signatures == {}
@@ -276,7 +281,7 @@ def test_signing_roles_sign_without_the_toggle(world: World, role: Role) -> None
 
 def test_a_non_member_cannot_sign_and_learns_nothing(world: World) -> None:
     review = start_round(world, [])
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFoundError, match="project not found"):
         review.sign(world.ctx("mallory"))
 
 
@@ -287,7 +292,9 @@ def test_named_signers_must_be_members_allowed_to_sign(world: World) -> None:
     ).id
     review = Round(world, stage_id)
     for signers in (["bob"], ["stranger"], ["alice", "bob"]):
-        with pytest.raises(InvalidValueError):
+        with pytest.raises(
+            InvalidValueError, match="every named signer must be a member allowed to sign"
+        ):
             review.request(signers)
     assert review.state() is StageState.DRAFT
 
@@ -307,9 +314,13 @@ def test_nobody_signs_twice_through_the_application(world: World) -> None:
     review = start_round(world, ["alice", "bob"])
     review.sign(world.alice)
     before = position(world.app)
-    with pytest.raises(RuleViolationError):
+    with pytest.raises(
+        RuleViolationError, match="this signer has already signed; nobody decides twice"
+    ):
         review.sign(world.alice)
-    with pytest.raises(RuleViolationError):
+    with pytest.raises(
+        RuleViolationError, match="this signer has already signed; nobody decides twice"
+    ):
         review.reject(world.alice)
     assert position(world.app) == before
 
@@ -318,7 +329,7 @@ def test_no_reject_after_completion_through_the_application(world: World) -> Non
     bob = world.member("bob", Role.LEAD)
     review = start_round(world, ["alice"])
     review.sign(world.alice)
-    with pytest.raises(RuleViolationError):
+    with pytest.raises(RuleViolationError, match="stage has no open sign-off"):
         review.reject(bob)
     assert review.state() is StageState.SIGNED_OFF
 
@@ -331,7 +342,7 @@ def test_a_rejection_rejects_the_stage_with_its_reason(world: World) -> None:
         ctx=world.alice, project_id=world.project_id, stage_id=review.stage_id
     )
     assert (stage.state, stage.rejection_reason) == (StageState.REJECTED, "scope is missing")
-    with pytest.raises(RuleViolationError):
+    with pytest.raises(RuleViolationError, match="stage has no open sign-off"):
         review.sign(world.alice)
 
 
@@ -377,7 +388,7 @@ def test_an_external_link_can_reject(world: World) -> None:
     link = review.invite()
     world.app.reject_with_link(token=link.token, name="Carol", reason="not ready", ctx=PUBLIC)
     assert review.state() is StageState.REJECTED
-    with pytest.raises(TokenGoneError):
+    with pytest.raises(TokenGoneError, match="this signing link has already been used"):
         world.app.sign_with_link(token=link.token, name="Carol", comment="", ctx=PUBLIC)
 
 
@@ -405,11 +416,11 @@ def test_a_link_is_single_use(world: World) -> None:
     world.app.sign_with_link(token=link.token, name="Carol", comment="", ctx=PUBLIC)
     assert review.signoff().external[str(link.request_id)].status is ExternalStatus.USED
     before = position(world.app)
-    with pytest.raises(TokenGoneError):
+    with pytest.raises(TokenGoneError, match="this signing link has already been used"):
         world.app.sign_with_link(token=link.token, name="Carol", comment="", ctx=PUBLIC)
-    with pytest.raises(TokenGoneError):
+    with pytest.raises(TokenGoneError, match="this signing link has already been used"):
         world.app.reject_with_link(token=link.token, name="Carol", reason="x", ctx=PUBLIC)
-    with pytest.raises(TokenGoneError):
+    with pytest.raises(TokenGoneError, match="this signing link has already been used"):
         world.app.view_signing_link(token=link.token, now_ctx=PUBLIC)
     assert position(world.app) == before
 
@@ -423,7 +434,7 @@ def test_a_link_expires_after_seven_days(world: World) -> None:
     )
     world.clock.advance(timedelta(seconds=1))
     before = position(world.app)
-    with pytest.raises(TokenGoneError):
+    with pytest.raises(TokenGoneError, match="this signing link has expired"):
         world.app.sign_with_link(token=link.token, name="Carol", comment="", ctx=PUBLIC)
     assert position(world.app) == before
 
@@ -433,7 +444,9 @@ def test_a_custom_lifetime_is_bounded(world: World) -> None:
     assert review.invite(expires_in=timedelta(minutes=5)).expires_at == EPOCH + timedelta(minutes=5)
     for bad in (timedelta(0), timedelta(minutes=4), timedelta(days=91), timedelta(days=-1)):
         before = position(world.app)
-        with pytest.raises(InvalidValueError):
+        with pytest.raises(
+            InvalidValueError, match="link lifetime must be between 5 minutes and 90 days, 0:00:00"
+        ):
             review.invite("dave@client.com", expires_in=bad)
         assert position(world.app) == before
 
@@ -447,9 +460,9 @@ def test_a_revoked_link_is_gone(world: World) -> None:
         stage_id=review.stage_id,
         request_id=link.request_id,
     )
-    with pytest.raises(TokenGoneError):
+    with pytest.raises(TokenGoneError, match="this signing link was revoked"):
         world.app.sign_with_link(token=link.token, name="Carol", comment="", ctx=PUBLIC)
-    with pytest.raises(RuleViolationError):
+    with pytest.raises(RuleViolationError, match="external request is revoked, not pending"):
         world.app.revoke_external_signer(
             ctx=world.alice,
             project_id=world.project_id,
@@ -465,7 +478,7 @@ def test_reinviting_the_same_email_revokes_the_old_link(world: World) -> None:
     external = review.signoff().external
     assert external[str(old.request_id)].status is ExternalStatus.REVOKED
     assert external[str(new.request_id)].status is ExternalStatus.PENDING
-    with pytest.raises(TokenGoneError):
+    with pytest.raises(TokenGoneError, match="this signing link was revoked"):
         world.app.sign_with_link(token=old.token, name="Carol", comment="", ctx=PUBLIC)
     world.app.sign_with_link(token=new.token, name="Carol", comment="", ctx=PUBLIC)
     assert review.state() is StageState.SIGNED_OFF
@@ -476,7 +489,7 @@ def test_an_email_that_decided_cannot_be_invited_again(world: World) -> None:
     review = start_round(world, ["bob"])
     link = review.invite()
     world.app.sign_with_link(token=link.token, name="Carol", comment="", ctx=PUBLIC)
-    with pytest.raises(RuleViolationError):
+    with pytest.raises(RuleViolationError, match="this signer has already decided"):
         review.invite()
 
 
@@ -498,12 +511,12 @@ def test_reopening_cancels_the_round_and_kills_its_links(world: World) -> None:
     cancelled: object = world.app.repository.get(first_round)
     assert isinstance(cancelled, SignOff)
     assert cancelled.status is SignOffStatus.CANCELLED
-    with pytest.raises(TokenGoneError):
+    with pytest.raises(TokenGoneError, match="this sign-off is no longer open"):
         world.app.sign_with_link(token=link.token, name="Carol", comment="", ctx=PUBLIC)
     # A new round does not revive the old link: it is bound to its round.
     review.request([])
     assert review.signoff().id == signoff_id_for(review.stage_id, 2)
-    with pytest.raises(TokenGoneError):
+    with pytest.raises(TokenGoneError, match="this sign-off is no longer open"):
         world.app.sign_with_link(token=link.token, name="Carol", comment="", ctx=PUBLIC)
 
 
@@ -516,7 +529,7 @@ def test_a_link_is_bound_to_its_round_and_stage(world: World) -> None:
     Round(world, second).request([])
     other_round = signoff_id_for(second, 1)
     forged = f"{other_round.hex}.{link.token.partition('.')[2]}"
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFoundError, match="signing link not found"):
         world.app.sign_with_link(token=forged, name="Carol", comment="", ctx=PUBLIC)
     assert Round(world, second).signoff().signatures == {}
 
@@ -524,7 +537,7 @@ def test_a_link_is_bound_to_its_round_and_stage(world: World) -> None:
 @pytest.mark.parametrize("token", ["", "garbage", "nothex.secret", f"{uuid4().hex}.secret"])
 def test_unknown_tokens_are_not_found(world: World, token: str) -> None:
     start_round(world, [])
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFoundError, match="signing link not found"):
         world.app.sign_with_link(token=token, name="X", comment="", ctx=PUBLIC)
 
 
@@ -532,5 +545,5 @@ def test_links_are_only_issued_for_an_open_round(world: World) -> None:
     stage_id = world.app.create_stage(
         ctx=world.alice, project_id=world.project_id, title="S", order=1
     ).id
-    with pytest.raises(RuleViolationError):
+    with pytest.raises(RuleViolationError, match="stage has no open sign-off"):
         Round(world, stage_id).invite()

@@ -41,7 +41,7 @@ def test_a_new_stage_is_a_draft_with_no_round() -> None:
 
 
 def test_a_stage_needs_a_project() -> None:
-    with pytest.raises(InvalidValueError):
+    with pytest.raises(InvalidValueError, match="a stage belongs to a project"):
         Stage.create(stage_id=uuid4(), title="T", order=0, stamp=make_stamp(project_id=None))
 
 
@@ -57,7 +57,7 @@ def test_order_bounds_are_inclusive() -> None:
     stamp = make_stamp(project_id=uuid4())
     assert Stage.create(stage_id=uuid4(), title="T", order=0, stamp=stamp).order == 0
     assert Stage.create(stage_id=uuid4(), title="T", order=10_000, stamp=stamp).order == 10_000
-    with pytest.raises(InvalidValueError):
+    with pytest.raises(InvalidValueError, match="order must be between 0 and 10000"):
         Stage.create(stage_id=uuid4(), title="T", order=10_001, stamp=stamp)
 
 
@@ -95,13 +95,13 @@ def test_every_non_draft_state_can_be_reopened_to_draft(state: StageState) -> No
 
 def test_a_draft_cannot_be_reopened() -> None:
     stage, stamp = new_stage()
-    with pytest.raises(RuleViolationError):
+    with pytest.raises(RuleViolationError, match="stage is already a draft"):
         stage.reopen(reason="", stamp=stamp)
 
 
 def test_reopen_reason_is_bounded() -> None:
     stage, stamp = in_state(StageState.IN_REVIEW)
-    with pytest.raises(InvalidValueError):
+    with pytest.raises(InvalidValueError, match="reason must be at most 2000 characters"):
         stage.reopen(reason="x" * 2001, stamp=stamp)
     assert stage.state is StageState.IN_REVIEW
 
@@ -156,9 +156,9 @@ def test_stages_of_another_project_are_not_found(world: World) -> None:
     app, alice = world.app, world.alice
     other = app.create_project(ctx=alice, code="OTHER", name="Other").id
     stage = app.create_stage(ctx=alice, project_id=other, title="S", order=1).id
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFoundError, match="stage not found"):
         app.get_stage(ctx=alice, project_id=world.project_id, stage_id=stage)
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFoundError, match="stage not found"):
         app.rename_stage(ctx=alice, project_id=world.project_id, stage_id=stage, title="X")
 
 
@@ -166,6 +166,8 @@ def test_requesting_signoff_twice_through_the_application_is_refused(world: Worl
     app, alice, pid = world.app, world.alice, world.project_id
     stage = app.create_stage(ctx=alice, project_id=pid, title="S", order=1).id
     app.request_signoff(ctx=alice, project_id=pid, stage_id=stage, signers=[])
-    with pytest.raises(RuleViolationError):
+    with pytest.raises(
+        RuleViolationError, match="sign-off can only be requested for a draft stage"
+    ):
         app.request_signoff(ctx=alice, project_id=pid, stage_id=stage, signers=[])
     assert app.get_stage(ctx=alice, project_id=pid, stage_id=stage).round == 1

@@ -15,17 +15,17 @@ from domain.text import check_line, check_text
 
 @pytest.mark.parametrize("bad", ["a\x00b", "a\x1bb", "a\x7fb", "a\x85b"])
 def test_names_and_texts_refuse_control_characters(bad: str) -> None:
-    with pytest.raises(InvalidValueError):
+    with pytest.raises(InvalidValueError, match="name must not contain control characters"):
         validate_name(bad)
-    with pytest.raises(InvalidValueError):
+    with pytest.raises(InvalidValueError, match="signer name must not contain control characters"):
         validate_signer_name(bad)
-    with pytest.raises(InvalidValueError):
+    with pytest.raises(InvalidValueError, match="reason must not contain control characters"):
         validate_reason(bad, required=True)
 
 
 def test_free_text_keeps_tabs_and_line_breaks_but_names_do_not() -> None:
     assert check_text("line one\n\tline two\r\n", what="t") == "line one\n\tline two\r\n"
-    with pytest.raises(InvalidValueError):
+    with pytest.raises(InvalidValueError, match="name must not contain control characters"):
         check_line("line one\nline two", what="name")
 
 

@@ -31,7 +31,7 @@ def test_text_is_accepted_only_as_a_cursor_we_could_have_issued(text: str) -> No
     if issued is not None:
         assert decode_cursor(text) == issued
         return
-    with pytest.raises(ProblemError) as refused:
+    with pytest.raises(ProblemError, match="the cursor is malformed") as refused:
         decode_cursor(text)
     assert (refused.value.status, refused.value.slug) == (422, "validation")
 

@@ -15,7 +15,7 @@ import sys
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -27,7 +27,8 @@ from domain.base import TeaimAggregate
 from projections.base import Projection
 from projections.ops import Batch, Insert, Op, Patch, Remove, Upsert
 from projections.records import EventRecord, decode_event
-from tests.unit.conftest import EPOCH, make_app
+from tests.support.apps import make_app
+from tests.support.clocks import EPOCH
 
 # The application's mapper: events are stored here exactly as in production.
 MAPPER = make_app().mapper
@@ -96,11 +97,6 @@ class Log:
         """An event built elsewhere, stored and decoded at the next position."""
         self.position += 1
         return record_from(stored(event), self.position)
-
-    @property
-    def now(self) -> datetime:
-        """The time of the latest event."""
-        return self.at
 
 
 def domain_event_classes() -> list[type[TeaimAggregate.Event]]:

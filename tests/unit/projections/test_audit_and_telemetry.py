@@ -45,7 +45,7 @@ def test_every_event_is_one_audit_row_with_its_stamps_and_payload() -> None:
         "aggregate_version": 1,
         "outcome": "ok",
         "correlation_id": "cid",
-        "occurred_at": log.now,
+        "occurred_at": log.at,
         "details": {"title": "Kick-off", "body": "b", "tags": ["x"]},
     }
 
@@ -67,7 +67,7 @@ def test_token_hashes_never_reach_the_feed() -> None:
         request_id=uuid4(),
         email="c@client.com",
         token_hash="f" * 64,
-        expires_at=log.now,
+        expires_at=log.at,
     )
     [insert] = project(AuditProjection(), [record]).ops
     assert isinstance(insert, Insert)
@@ -88,7 +88,7 @@ def test_telemetry_counts_denials_by_day_and_reason_and_ignores_the_rest() -> No
     assert applied.tables.all(TOTALS) == [{"org_id": log.org_id, "kind": "denial", "total": 3}]
     counts = {row["reason"]: row["count"] for row in applied.tables.all(COUNTS)}
     assert counts == {"not a member": 2, "unspecified": 1}
-    assert {row["day"] for row in applied.tables.all(COUNTS)} == {log.now.date()}
+    assert {row["day"] for row in applied.tables.all(COUNTS)} == {log.at.date()}
     assert sorted(row["position"] for row in applied.tables.all(SAMPLES)) == [1, 3, 4]
     assert all(isinstance(op, Upsert) for op in applied.ops)
 

@@ -156,4 +156,4 @@ def test_marks_change_only_the_recipients_own_notifications() -> None:
     assert states["sue"]["read_at"] == records[6].occurred_at
     assert states["sue"]["seen_at"] == records[6].occurred_at
     assert states["olive"]["state"] == NoticeState.ARCHIVED.value
-    assert states["olive"]["archived_at"] == log.now
+    assert states["olive"]["archived_at"] == log.at

@@ -233,9 +233,9 @@ def test_only_the_recipient_marks_their_inbox() -> None:
     inbox = Inbox.open(stamp=make_stamp(org, actor="max"))
     assert inbox.id == inbox_id(org, "max")
     inbox.mark(notification_id=uuid4(), mark=Mark.READ, stamp=make_stamp(org, actor="max"))
-    with pytest.raises(PermissionDeniedError):
+    with pytest.raises(PermissionDeniedError, match="only the recipient marks their notifications"):
         inbox.mark(notification_id=uuid4(), mark=Mark.READ, stamp=make_stamp(org, actor="pam"))
-    with pytest.raises(PermissionDeniedError):
+    with pytest.raises(PermissionDeniedError, match="only the recipient marks their notifications"):
         inbox.mark_all(mark=Mark.SEEN, up_to=None, stamp=make_stamp(uuid4(), actor="max"))
 
 
@@ -244,9 +244,9 @@ def test_mark_all_takes_only_forward_marks_and_a_real_position() -> None:
     stamp = make_stamp(org, actor="max")
     inbox = Inbox.open(stamp=stamp)
     assert {Mark.SEEN, Mark.READ, Mark.ARCHIVED} == MARKS_FOR_ALL
-    with pytest.raises(InvalidValueError):
+    with pytest.raises(InvalidValueError, match="only archived, read, seen apply to all"):
         inbox.mark_all(mark=Mark.UNREAD, up_to=None, stamp=stamp)
-    with pytest.raises(InvalidValueError):
+    with pytest.raises(InvalidValueError, match="up_to must be a log position"):
         inbox.mark_all(mark=Mark.READ, up_to=0, stamp=stamp)
     inbox.mark_all(mark=Mark.READ, up_to=7, stamp=stamp)
     event = inbox.pending_events[-1]
@@ -255,7 +255,7 @@ def test_mark_all_takes_only_forward_marks_and_a_real_position() -> None:
 
 
 def test_the_service_and_external_signers_have_no_inbox() -> None:
-    with pytest.raises(InvalidValueError):
+    with pytest.raises(InvalidValueError, match="user id uses a reserved prefix"):
         Inbox.open(stamp=make_stamp(actor="service:cli"))
 
 

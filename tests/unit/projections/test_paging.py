@@ -79,7 +79,7 @@ def _raw(payload: bytes, *, pad: bool = False) -> str:
     ],
 )
 def test_malformed_cursors_are_refused(cursor: str) -> None:
-    with pytest.raises(InvalidCursorError):
+    with pytest.raises(InvalidCursorError, match="cursor is"):
         decode_cursor("newest", cursor, 2)
 
 

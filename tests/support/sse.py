@@ -1,4 +1,4 @@
-"""Helpers for the bell's tests: run its projection, dump its tables, read its event stream."""
+"""Parsing a text/event-stream (the bell's live stream) the way a browser would."""
 
 from __future__ import annotations
 
@@ -7,44 +7,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-import psycopg
-
-from adapters.postgres.database import DatabaseUrl
-from adapters.postgres.projection_runner import ProjectionRunner
-from projections.notifications import NotificationsProjection
-
-TABLES = ("notifications", "notification_members", "notification_subjects")
-ORDER = {
-    "notifications": "position, recipient",
-    "notification_members": "project_id, user_id",
-    "notification_subjects": "subject_id",
-}
-
-
-def catch_up(database_url: str, *, batch_size: int = 500) -> int:
-    """Bring the notifications read model up to the head of the log; events applied."""
-    runner = ProjectionRunner(
-        NotificationsProjection(), DatabaseUrl.parse(database_url), batch_size=batch_size
-    )
-    with psycopg.connect(database_url) as conn:
-        runner.ensure_tracking(conn)
-        return runner.catch_up(conn)
-
-
-def dump(database_url: str) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of the projection's tables, in a stable order (as the owner: all tenants)."""
-    with psycopg.connect(database_url) as conn:
-        return {
-            table: conn.execute(f"SELECT * FROM {table} ORDER BY {ORDER[table]}").fetchall()  # noqa: S608
-            for table in TABLES
-        }
-
-
-def reset(database_url: str) -> None:
-    """Empty the projection's tables and rewind its tracking position (a rebuild from zero)."""
-    with psycopg.connect(database_url) as conn:
-        conn.execute(f"TRUNCATE {', '.join(TABLES)}")
-        conn.execute("DELETE FROM projection_tracking WHERE name = 'notifications'")
 
 
 @dataclass

@@ -12,7 +12,9 @@ from eventsourcing.persistence import ApplicationRecorder, Notification
 from application.app import Teaim
 from domain.base import TeaimAggregate
 from domain.denial import SecurityDenial
-from tests.unit.conftest import IN_MEMORY, FixedClock, TokenSecrets
+from tests.support.apps import IN_MEMORY
+from tests.support.clocks import SettableClock
+from tests.support.secrets import TokenSecrets
 
 
 def notifications(app: Teaim, after: int = 0) -> list[Notification]:
@@ -89,7 +91,7 @@ class ReplayTeaim(Teaim):
 
     def __init__(self, recorder: ApplicationRecorder) -> None:
         self._shared_recorder = recorder
-        super().__init__(IN_MEMORY, clock=FixedClock(), secrets=TokenSecrets(), audit_log=None)
+        super().__init__(IN_MEMORY, clock=SettableClock(), secrets=TokenSecrets(), audit_log=None)
 
     def construct_recorder(self) -> ApplicationRecorder:
         """The recorder of the application being replayed."""

@@ -38,7 +38,7 @@ def test_a_project_keeps_its_members_and_their_count() -> None:
     applied = project(ProjectListsProjection(), records)
     [row] = applied.tables.all(PROJECTS)
     assert (row["name"], row["member_count"], row["archived"]) == ("Portal 2", 2, True)
-    assert row["updated_at"] == log.now
+    assert row["updated_at"] == log.at
     members = {m["user_id"]: (m["role"], m["signer"]) for m in applied.tables.all(MEMBERS)}
     assert members == {"max": ("pm", False), "sue": ("lead", True)}
     assert [op.where for op in applied.of(Remove, MEMBERS)] == [
@@ -69,7 +69,7 @@ def test_a_stage_follows_its_sign_off_rounds() -> None:
             request_id=request,
             email="c@client.com",
             token_hash="0" * 64,
-            expires_at=log.now,
+            expires_at=log.at,
         ),
     ]
     applied = project(ProjectListsProjection(), records)
@@ -175,7 +175,7 @@ def test_raid_items_show_their_typed_fields() -> None:
         "due_date": date(2031, 4, 1),
         "decided_by": None,
         "created_at": records[0].occurred_at,
-        "updated_at": log.now,
+        "updated_at": log.at,
     }
     # Fields an update did not name are left alone (None there means "unchanged").
     [update, _] = applied.of(Patch, RAID_ITEMS)
