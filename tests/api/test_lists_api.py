@@ -168,7 +168,7 @@ def test_a_name_sort_over_the_longest_names_pages_to_the_end(api: Api) -> None:
     project = UUID(next(iter(made)))
     for n in range(3):
         register(api, project, h, "\U0001f4c4" * 199 + str(n), [])
-    sync(api)
+    api.catch_up(ProjectListsProjection())
     assert set(ids(walk(api, "/api/projects", h, 1, sort="name"))) == made
     documents = walk(api, f"/api/projects/{project}/documents", h, 1, sort="name")
     assert len(documents) == 3

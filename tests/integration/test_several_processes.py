@@ -35,7 +35,7 @@ from adapters.postgres.database import DatabaseUrl
 from adapters.postgres.embedded import EmbeddedPostgres
 from adapters.postgres.projection_rebuild import rebuild
 from projections.registry import all_projections
-from tests.integration.projection_support import head, table_rows
+from tests.support.tables import head, table_rows
 
 pytestmark = pytest.mark.slow
 
