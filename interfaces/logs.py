@@ -50,8 +50,10 @@ SECRET_KEYS = frozenset(
 )
 # Any field or header whose name contains one of these holds a credential (x-service-token,
 # db_password, set-cookie, ...): its value is blanked, at any depth of a nested field.
-_SECRET_WORDS = ("token", "secret", "passw", "authorization", "cookie", "api_key", "api-key")
-_SECRET_WORDS += ("apikey",)
+_SECRET_WORDS = (
+    *("token", "secret", "passw", "authorization", "cookie"),
+    *("api_key", "api-key", "apikey"),
+)
 # Nested fields are walked this deep; anything deeper is replaced whole (fail closed).
 MAX_FIELD_DEPTH = 6
 # Tuples, not unions: isinstance with a tuple is the faster test, and fields() runs per line.
