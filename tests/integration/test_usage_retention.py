@@ -47,7 +47,7 @@ def test_the_job_deletes_rows_past_retention_in_batches_and_keeps_the_rest(
 ) -> None:
     # Small batches: the 7 old rows take several statements, each its own transaction.
     monkeypatch.setattr(usage, "PRUNE_BATCH_ROWS", 3)
-    keep_days = Settings(_env_file=None).usage_retention_days  # type: ignore[call-arg]
+    keep_days = Settings(_env_file=None).usage_retention_days
     assert keep_days == 92
     hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     orgs = [uuid4(), uuid4()]
@@ -81,5 +81,5 @@ def test_retention_shorter_than_the_usage_window_is_refused() -> None:
         usage_retention_job(
             DatabaseUrl.parse("postgresql://x@h/db"), timedelta(hours=1), keep=timedelta(days=91)
         )
-    with pytest.raises(ValueError):
-        Settings(_env_file=None, usage_retention_days=91)  # type: ignore[call-arg]
+    with pytest.raises(ValueError, match="greater than or equal to 92"):
+        Settings(_env_file=None, usage_retention_days=91)
