@@ -92,7 +92,7 @@ def test_the_cli_lists_the_same_jobs_runs_and_errors(api: Api) -> None:
 
     assert result.exit_code == 0, result.output
     lines = {line.split()[0]: line for line in result.output.splitlines()[1:]}
-    assert set(lines) == {SEAL_JOB, HOUSEKEEPING_JOB}
+    assert set(lines) == {SEAL_JOB, HOUSEKEEPING_JOB, USAGE_RETENTION_JOB}
     assert "failed (w2:43)" in lines[SEAL_JOB]
     assert SECRET_ERROR in lines[SEAL_JOB]
     assert "never" in lines[HOUSEKEEPING_JOB]
