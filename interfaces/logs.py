@@ -7,6 +7,7 @@ emitted while a request is being served carries that request's id, org and role.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import sys
@@ -47,25 +48,61 @@ SECRET_KEYS = frozenset(
         "body",
     }
 )
-# Shapes of credentials that may sit inside free text (messages, exceptions, URLs). No pattern
-# matches a double quote or a backslash, so scrubbing rendered JSON keeps it valid JSON. The
+# Any field or header whose name contains one of these holds a credential (x-service-token,
+# db_password, set-cookie, ...): its value is blanked, at any depth of a nested field.
+_SECRET_WORDS = (
+    *("token", "secret", "passw", "authorization", "cookie"),
+    *("api_key", "api-key", "apikey"),
+)
+# Nested fields are walked this deep; anything deeper is replaced whole (fail closed).
+MAX_FIELD_DEPTH = 6
+# Tuples, not unions: isinstance with a tuple is the faster test, and fields() runs per line.
+_SEQUENCES = (list, tuple)
+_CONTAINERS = (dict, list, tuple)
+# Shapes of credentials that may sit inside free text (messages, exceptions, URLs). The
 # `keep` group (the name of what was removed) stays: "password=[redacted]" says what went.
 # Each pattern only runs when a cheap substring test says it could match: a request line is
 # scrubbed on every request, and running all of them costs more than the rest of the line.
+# A JSON line is scrubbed after rendering, where a quote inside a string is written \": no
+# pattern matches a lone double quote there, and an escaped quoted value is removed with both
+# of its escaped quotes, so scrubbing keeps the line valid JSON.
 _BEARER = re.compile(r"(?P<keep>(?i:bearer)\s+)[^\s\"\\,;]+")
 # A JWT (header.payload.signature, base64url; a JSON header always starts with {" -> eyJ).
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
-# A signing link token: the sign-off id in hex, a dot, then random base64url. The cheap test
-# is the long base64url run after a dot.
+# A signing link token: the sign-off id in hex, a dot, then random base64url; in either case
+# and percent-encoded (a link pasted through a URL encoder writes the dot as %2E). The cheap
+# test is the long base64url run after a plain dot, or any percent sign (rare in a log line).
+_B64_CHAR = r"(?:[A-Za-z0-9_-]|%[0-9A-Fa-f]{2})"
 _SIGNING_HINT = re.compile(r"\.[A-Za-z0-9_-]{16}")
-_SIGNING = re.compile(r"[0-9a-f]{32}\.[A-Za-z0-9_-]{16,}")
+_SIGNING = re.compile(r"(?:[0-9A-Fa-f]|%[0-9A-Fa-f]{2}){32}(?:\.|%2[Ee])" + _B64_CHAR + "{16,}")
 # user:password@ in any URL (DATABASE_URL, proxies).
 _URL_PASSWORD = re.compile(r"(?<=://)(?P<keep>[^\s\"\\/:@]*:)[^\s\"\\/@]+(?=@)")
-# key=value pairs in query strings, fragments and libpq DSNs.
-_KEY_NAMES = ("password", "passwd", "token", "secret", "api_key")
-_KEY_VALUE = re.compile(
-    r"(?P<keep>(?i:password|passwd|[a-z_]*token|secret|api_key)\s*=\s*)[^\s\"\\&,;]+"
-)
+# name=value and name: value pairs (query strings, libpq DSNs, headers, JSON and Python reprs).
+# The name may be closed by a quote; a quoted value goes whole, spaces and all; a bare value
+# runs to whitespace or & (a ; or , does not end a password).
+_KEY_NAMES = ("passw", "token", "secret", "api_key", "api-key", "apikey")
+_NAME = r"(?:passw(?:or)?d|token|secret|api[_-]?key)"
+_JSON_QUOTED = r'\\"(?:[^"\\]|\\[^"])*(?:\\")?|\'(?:[^\'"\\]|\\[^"])*\'?'
+_TEXT_QUOTED = r'"[^"\r\n]*"?|\'[^\'\r\n]*\'?'
+_BARE = r'[^\s"\\&\']+'
+_COOKIE = r'[^\s"\\;,]+(?:;[ ]?[^\s"\\;,]+)*'
+# An authorization header's value is a scheme and a credential (Basic, Digest, ...): both go.
+_SCHEME = r"(?:[A-Za-z][A-Za-z0-9_-]*[ ]+)?"
+
+
+def _pairs(quoted: str, close: str) -> tuple[tuple[tuple[str, ...], re.Pattern[str]], ...]:
+    """The name/value patterns, each with the lower-case words that must occur for it to run."""
+    sep = r"(?:" + close + r"|')?\s*[:=]\s*"
+    auth = rf"(?P<keep>authorization{sep}){_SCHEME}(?:{quoted}|{_BARE})"
+    return (
+        (_KEY_NAMES, re.compile(rf"(?P<keep>{_NAME}{sep})(?:{quoted}|{_BARE})", re.IGNORECASE)),
+        (("authorization",), re.compile(auth, re.IGNORECASE)),
+        (("cookie",), re.compile(rf"(?P<keep>cookie{sep})(?:{quoted}|{_COOKIE})", re.IGNORECASE)),
+    )
+
+
+_JSON_PAIRS = _pairs(_JSON_QUOTED, r'\\"')
+_TEXT_PAIRS = _pairs(_TEXT_QUOTED, '"')
 _LEVELS = {"DEBUG": logging.DEBUG, "INFO": logging.INFO, "WARNING": logging.WARNING}
 _LEVELS["ERROR"] = logging.ERROR
 
@@ -102,11 +139,30 @@ class Redactor:
         values = {s for s in secrets if len(s) >= 4}
         values |= {orjson.dumps(s).decode()[1:-1] for s in values}
         self._known = sorted(values, key=len, reverse=True)
+        # In a rendered JSON line a secret may also overlap an escape sequence ("0000" in
+        # "\u00100000"): replacing it there would break the escape and the line. One pass
+        # matches a secret where it starts, else steps over an escape whole.
+        self._known_in_json = (
+            re.compile(
+                "|".join(re.escape(s) for s in self._known)
+                + r"|(?P<escape>\\(?:u[0-9A-Fa-f]{4}|.))",
+                re.DOTALL,
+            )
+            if self._known
+            else None
+        )
 
-    def text(self, text: str) -> str:
-        """The text with every credential replaced by [redacted]."""
+    def text(self, text: str, *, json: bool = False) -> str:
+        """The text with every credential replaced by [redacted].
+
+        `json`: the text is a rendered JSON document, where a quote inside a string is
+        written \\" (a quoted value is recognised, and removed, by its escaped quotes).
+        """
         for secret in self._known:
             if secret in text:
+                if json and self._known_in_json is not None:
+                    text = self._known_in_json.sub(_secret_or_escape, text)
+                    break
                 text = text.replace(secret, REDACTED)
         lower = text.lower()
         if "bearer" in lower:
@@ -115,17 +171,57 @@ class Redactor:
             text = _JWT.sub(REDACTED, text)
         if "://" in text:
             text = _URL_PASSWORD.sub(_keep_name, text)
-        if "=" in text and any(name in lower for name in _KEY_NAMES):
-            text = _KEY_VALUE.sub(_keep_name, text)
-        if _SIGNING_HINT.search(text):
+        # Spelt out: an or-chain of substring tests is several times cheaper than one regex
+        # alternation or any() (most lines name no credential at all).
+        if (
+            "passw" in lower
+            or "token" in lower
+            or "secret" in lower
+            or "api_key" in lower
+            or "api-key" in lower
+            or "apikey" in lower
+            or "authorization" in lower
+            or "cookie" in lower
+        ):
+            for words, pattern in _JSON_PAIRS if json else _TEXT_PAIRS:
+                if any(word in lower for word in words):
+                    text = pattern.sub(_keep_name, text)
+        if "%" in text or _SIGNING_HINT.search(text):
             text = _SIGNING.sub(REDACTED, text)
         return text
 
     def fields(self, fields: dict[str, Any]) -> dict[str, Any]:
-        """The fields with credential-named keys blanked (values are scrubbed once rendered)."""
-        if SECRET_KEYS.isdisjoint(k.lower() for k in fields):
-            return fields
-        return {k: REDACTED if k.lower() in SECRET_KEYS else v for k, v in fields.items()}
+        """The fields with credential-named keys blanked, nested dicts and lists included
+        (values are scrubbed once rendered)."""
+        for key, value in fields.items():
+            if _secret_name(key) or isinstance(value, _CONTAINERS):
+                break
+        else:
+            return fields  # the usual line: flat, nothing named like a credential
+        return {k: REDACTED if _secret_name(k) else _nested(v, 1) for k, v in fields.items()}
+
+
+@functools.lru_cache(maxsize=4096)
+def _secret_name(key: object) -> bool:
+    name = str(key).lower()
+    return name in SECRET_KEYS or any(word in name for word in _SECRET_WORDS)
+
+
+def _nested(value: Any, depth: int) -> Any:
+    """A field's value with credential-named keys blanked at every level below it."""
+    if isinstance(value, dict):
+        if depth >= MAX_FIELD_DEPTH:
+            return REDACTED
+        return {k: REDACTED if _secret_name(k) else _nested(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, _SEQUENCES):
+        if depth >= MAX_FIELD_DEPTH:
+            return REDACTED
+        return [_nested(v, depth + 1) for v in value]
+    return value
+
+
+def _secret_or_escape(match: re.Match[str]) -> str:
+    return match.group() if match.group("escape") is not None else REDACTED
 
 
 def _keep_name(match: re.Match[str]) -> str:
@@ -208,7 +304,7 @@ class JsonFormatter(logging.Formatter):
             **self.redactor.fields(_fields(record)),
         }
         line = orjson.dumps(document, default=str).decode()
-        return self.redactor.text(line)
+        return self.redactor.text(line, json=True)
 
 
 class ConsoleFormatter(logging.Formatter):

@@ -20,7 +20,7 @@ from adapters.postgres.read_db import READ_ROLE, ReadDatabase
 from adapters.postgres.scheduler_runs import PostgresSchedulerRuns
 from adapters.scheduler.jobs import JobSpec
 from adapters.scheduler.scheduler import ClusterScheduler, JobFinishedHook
-from adapters.scheduler.standard_jobs import housekeeping_job, seal_job
+from adapters.scheduler.standard_jobs import housekeeping_job, seal_job, usage_retention_job
 from adapters.system import OsSecrets, SystemClock
 from application.app import Teaim
 from application.config import AppConfig
@@ -140,21 +140,27 @@ def build_runtime(
             idempotency_engine=engine,
             read_db=read_db,
             scheduler_runs=scheduler_runs,
-            jobs=scheduled_jobs(settings, app, scheduler_runs),
+            jobs=scheduled_jobs(settings, app, scheduler_runs, db.url),
             audit_log=audit_log,
             # Handed over: from here on the runtime's close() runs these steps.
             lifecycle=lifecycle.pop_all(),
         )
 
 
-def scheduled_jobs(settings: Settings, app: Teaim, runs: PostgresSchedulerRuns) -> list[JobSpec]:
+def scheduled_jobs(
+    settings: Settings, app: Teaim, runs: PostgresSchedulerRuns, database: DatabaseUrl
+) -> list[JobSpec]:
     """Every timed job of the service (the same list in every process, so any may fire it)."""
     jobs = [
         housekeeping_job(
             runs,
             timedelta(seconds=settings.scheduler_housekeeping_seconds),
             keep=timedelta(days=settings.scheduler_retention_days),
-        )
+        ),
+        # Hourly: each run then has at most an hour's rows (per org and route) to delete.
+        usage_retention_job(
+            database, timedelta(hours=1), keep=timedelta(days=settings.usage_retention_days)
+        ),
     ]
     if settings.seal_interval_seconds > 0:
         jobs.append(seal_job(app, timedelta(seconds=settings.seal_interval_seconds)))

@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from adapters.postgres.usage import USAGE_WINDOW_DAYS
+
 
 class Settings(BaseSettings):
     """Everything the composition root needs; nothing else reads the environment."""
@@ -85,6 +87,14 @@ class Settings(BaseSettings):
         description=(
             "Bearer Prometheus presents to scrape /metrics; unset: /metrics answers 404"
             " (process-wide figures are not for tenants to read)."
+        ),
+    )
+    usage_retention_days: float = Field(
+        default=USAGE_WINDOW_DAYS,
+        ge=USAGE_WINDOW_DAYS,
+        description=(
+            "How long per-org request usage is kept (at least the 92 days GET /api/admin/usage"
+            " may ask for)."
         ),
     )
     usage_flush_seconds: float = Field(

@@ -1,4 +1,5 @@
-"""The timed jobs TEAIM runs today: sealing changed projects, and the run log's housekeeping."""
+"""The timed jobs TEAIM runs today: sealing changed projects, the run log's housekeeping, and
+pruning old request usage."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ import logging
 from datetime import timedelta
 from typing import Protocol
 
+from adapters.postgres.database import DatabaseUrl
 from adapters.postgres.scheduler_runs import PostgresSchedulerRuns
+from adapters.postgres.usage import USAGE_WINDOW_DAYS, prune_usage
 from adapters.scheduler.jobs import JobResult, JobRun, JobSpec
 from application.auditing import SealRun
 
@@ -14,6 +17,7 @@ log = logging.getLogger("teaim.scheduler")
 
 SEAL_JOB = "audit.seal"
 HOUSEKEEPING_JOB = "scheduler.housekeeping"
+USAGE_RETENTION_JOB = "usage.retention"
 # Ids listed in a run's result are capped: the record is for operators, not an index.
 _LISTED = 100
 
@@ -83,4 +87,26 @@ def housekeeping_job(
         every=every,
         run=run,
         description="Mark runs of dead processes abandoned; prune runs older than the retention",
+    )
+
+
+def usage_retention_job(url: DatabaseUrl, every: timedelta, *, keep: timedelta) -> JobSpec:
+    """Delete request usage older than `keep` (never less than the usage API's window)."""
+    if keep < timedelta(days=USAGE_WINDOW_DAYS):
+        raise ValueError(
+            f"usage retention {keep} is shorter than the API's {USAGE_WINDOW_DAYS} days"
+        )
+
+    def run(_job: JobRun) -> JobResult:
+        # Rows of every org go: the cut-off is the same for all, and no tenant's data is read.
+        deleted = prune_usage(url, keep)
+        if deleted:
+            log.info("pruned %d request usage row(s) older than %s", deleted, keep)
+        return {"deleted": deleted, "keep_days": keep / timedelta(days=1)}
+
+    return JobSpec(
+        id=USAGE_RETENTION_JOB,
+        every=every,
+        run=run,
+        description="Delete per-org request usage older than USAGE_RETENTION_DAYS, in batches",
     )

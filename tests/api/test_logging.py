@@ -204,7 +204,7 @@ def test_every_request_has_one_line_naming_tenant_role_route_status_and_duration
     assert line["route"] == "/api/projects/{project_id}"
     assert line["status"] == 404
     assert isinstance(line["duration_ms"], float)
-    assert line["duration_ms"] >= 0
+    assert line["duration_ms"] > 0  # the request read the database: it took some time
     assert line["level"] == "info"
     assert line["logger"] == "teaim.access"
     by_route = [(r["route"], r["status"], r["actor_role"]) for r in captured.requests()]
