@@ -64,12 +64,19 @@ class RouteUsage:
 class UsageRecorder:
     """Counts requests per org, hour, route and status; writes them out every `interval`."""
 
-    def __init__(self, url: Callable[[], DatabaseUrl], *, interval: float) -> None:
+    def __init__(
+        self,
+        url: Callable[[], DatabaseUrl],
+        *,
+        interval: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         # A connection of its own per write (one every few seconds): no pool of the runtime's
         # is used, so writing the last counts still works however shutdown is ordered. The
         # URL is looked up when writing: the app may be built before the runtime has one.
         self._url = url
         self._interval = interval
+        self._clock = clock  # epoch seconds; requests are counted in the hour it names
         self._pending: dict[_Key, list[float]] = {}
         self._org_keys: dict[str, int] = {}  # keys each org holds in _pending
         self._lock = threading.Lock()
@@ -79,7 +86,7 @@ class UsageRecorder:
 
     def add(self, org_id: str, method: str, route: str, status: int, seconds: float) -> None:
         """Count one request (called on the request path: a dict update under a lock)."""
-        now = time.time()
+        now = self._clock()
         key = (org_id, int(now) // 3600 * 3600, method, route, status)
         with self._lock:
             self._count(key, 1, seconds * 1000.0)

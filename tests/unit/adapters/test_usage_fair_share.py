@@ -15,6 +15,14 @@ BUSY = "00000000-0000-0000-0000-00000000000b"
 QUIET = "00000000-0000-0000-0000-00000000000a"
 
 
+# Mid-hour, fixed: every count of a test falls in the same hour bucket.
+HALF_PAST = 1_700_001_800.0
+
+
+def _half_past() -> float:
+    return HALF_PAST
+
+
 def _unreachable() -> DatabaseUrl:
     raise ConnectionError("the database is down")
 
@@ -24,7 +32,7 @@ def test_a_flooding_org_keeps_its_share_and_the_others_keep_counting(
 ) -> None:
     monkeypatch.setattr(usage, "PER_ORG_PENDING_KEYS", 5)
     monkeypatch.setattr(usage, "MAX_PENDING_KEYS", 12)
-    recorder = UsageRecorder(_unreachable, interval=60)
+    recorder = UsageRecorder(_unreachable, interval=60, clock=_half_past)
     for n in range(50):  # 50 distinct routes: 45 over its share
         recorder.add(BUSY, "GET", f"/r/{n}", 200, 0.001)
     recorder.add(BUSY, "GET", "/r/0", 200, 0.001)  # a key it already holds still counts
@@ -50,7 +58,7 @@ def test_a_flooding_org_keeps_its_share_and_the_others_keep_counting(
 def test_the_process_wide_cap_still_bounds_memory(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(usage, "PER_ORG_PENDING_KEYS", 5)
     monkeypatch.setattr(usage, "MAX_PENDING_KEYS", 8)
-    recorder = UsageRecorder(_unreachable, interval=60)
+    recorder = UsageRecorder(_unreachable, interval=60, clock=_half_past)
     orgs = [f"00000000-0000-0000-0000-{n:012d}" for n in range(4)]
     for org in orgs:
         for n in range(5):
