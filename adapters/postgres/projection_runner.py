@@ -176,19 +176,11 @@ class ProjectionRunner:
 
     def ensure_tracking(self, conn: Connection[Any]) -> None:
         """Create the tracking row (position 0) if this projection never ran."""
-        with conn.transaction():
-            conn.execute(
-                "INSERT INTO projection_tracking (name) VALUES (%s) ON CONFLICT DO NOTHING",
-                (self.name,),
-            )
+        ensure_tracking_row(conn, self.name)
 
     def position(self, conn: Connection[Any]) -> int:
         """The tracked position (0 when never run)."""
-        with conn.transaction():
-            row = conn.execute(
-                "SELECT position FROM projection_tracking WHERE name = %s", (self.name,)
-            ).fetchone()
-        return 0 if row is None else int(row[0])
+        return tracked_position(conn, self.name)
 
     def catch_up(
         self, conn: Connection[Any], *, progress: Callable[[int], None] | None = None
@@ -308,3 +300,20 @@ def statuses(conn: Connection[Any], names: Sequence[str]) -> list[ProjectionStat
             )
         )
     return result
+
+
+def ensure_tracking_row(conn: Connection[Any], name: str) -> None:
+    """Create a follower's tracking row (position 0) if it never ran (projections, reactors)."""
+    with conn.transaction():
+        conn.execute(
+            "INSERT INTO projection_tracking (name) VALUES (%s) ON CONFLICT DO NOTHING", (name,)
+        )
+
+
+def tracked_position(conn: Connection[Any], name: str) -> int:
+    """A follower's tracked position (0 when it never ran)."""
+    with conn.transaction():
+        row = conn.execute(
+            "SELECT position FROM projection_tracking WHERE name = %s", (name,)
+        ).fetchone()
+    return 0 if row is None else int(row[0])

@@ -32,7 +32,11 @@ from eventsourcing.utils import get_topic
 from psycopg import Connection
 
 from adapters.postgres.database import DatabaseUrl
-from adapters.postgres.projection_runner import EVENTS_CHANNEL
+from adapters.postgres.projection_runner import (
+    EVENTS_CHANNEL,
+    ensure_tracking_row,
+    tracked_position,
+)
 from application.reactors import Reaction, Reactor
 from domain.base import TeaimAggregate
 
@@ -79,19 +83,11 @@ class ReactorRunner:
 
     def ensure_tracking(self, conn: Connection[Any]) -> None:
         """Create the tracking row (position 0) if this reactor never ran."""
-        with conn.transaction():
-            conn.execute(
-                "INSERT INTO projection_tracking (name) VALUES (%s) ON CONFLICT DO NOTHING",
-                (self.name,),
-            )
+        ensure_tracking_row(conn, self.name)
 
     def position(self, conn: Connection[Any]) -> int:
         """The tracked position (0 when never run)."""
-        with conn.transaction():
-            row = conn.execute(
-                "SELECT position FROM projection_tracking WHERE name = %s", (self.name,)
-            ).fetchone()
-        return 0 if row is None else int(row[0])
+        return tracked_position(conn, self.name)
 
     # One batch ----------------------------------------------------------------------------
 
