@@ -8,6 +8,7 @@ import uuid
 from uuid import UUID
 
 import click
+from pydantic import ValidationError
 
 from adapters.postgres.embedded import EmbeddedPostgres
 from adapters.postgres.migrate import UnmigratedDatabaseError, current_revision, upgrade
@@ -27,6 +28,7 @@ from interfaces.runtime import (
     start_projections,
     start_scheduler,
 )
+from interfaces.serve_guard import UnsafeBindError, check_dev_auth_bind
 from interfaces.serve_workers import serve_workers
 from interfaces.settings import Settings
 
@@ -38,7 +40,20 @@ def main(verbose: bool) -> None:
     # Commands other than serve log warnings only, unless asked; serve uses LOG_LEVEL. Like
     # logging.basicConfig, this leaves a host that set logging up already (a test) alone.
     if not logging.getLogger().handlers:
-        configure_from_settings(Settings(), level="INFO" if verbose else "WARNING")
+        configure_from_settings(_settings(), level="INFO" if verbose else "WARNING")
+
+
+def _settings() -> Settings:
+    """The settings from the environment; invalid ones (a short JWT_SECRET...) stop the command."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        # Field and reason only: the rejected input may be a secret.
+        reasons = "; ".join(
+            f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}"
+            for e in error.errors(include_input=False, include_url=False)
+        )
+        raise click.ClickException(f"invalid settings: {reasons}") from None
 
 
 @main.command()
@@ -51,13 +66,22 @@ def main(verbose: bool) -> None:
     type=click.IntRange(1, 64),
     help="API processes; above 1, this process runs the background work and supervises them.",
 )
-def serve(host: str | None, port: int | None, workers: int) -> None:
+@click.option(
+    "--allow-dev-auth-remote",
+    is_flag=True,
+    help="Serve with DEV_AUTH on a non-loopback address (anyone reaching it can be anyone).",
+)
+def serve(host: str | None, port: int | None, workers: int, allow_dev_auth_remote: bool) -> None:
     """Run the HTTP API (starting the embedded database when DATABASE_URL is unset)."""
     import uvicorn
 
     from interfaces.http.app import create_app
 
-    settings = Settings()
+    settings = _settings()
+    try:
+        check_dev_auth_bind(settings, host or settings.host, allow_remote=allow_dev_auth_remote)
+    except UnsafeBindError as error:
+        raise click.ClickException(str(error)) from None
     configure_from_settings(settings)
     try:
         runtime = build_runtime(settings)

@@ -10,6 +10,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from adapters.postgres.usage import USAGE_WINDOW_DAYS
 
+# RFC 7518 3.2: an HS256 key is at least the size of the hash output.
+MIN_JWT_SECRET_BYTES = 32
+
 
 class Settings(BaseSettings):
     """Everything the composition root needs; nothing else reads the environment."""
@@ -37,8 +40,43 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     dev_auth: bool = Field(default=False, description="Honour X-Dev-* identity headers.")
-    jwt_secret: SecretStr | None = Field(default=None, description="HS256 secret for bearers.")
-    jwt_audience: str | None = None
+    dev_auth_allow_remote: bool = Field(
+        default=False,
+        description=(
+            "Let `teaim serve` listen on a non-loopback address with DEV_AUTH on (anyone who"
+            " reaches it can then claim any identity)."
+        ),
+    )
+    # Bearer JWTs (interfaces/http/auth.py) ------------------------------------------------
+    jwt_secret: SecretStr | None = Field(
+        default=None, description="HS256 secret for bearers (at least 32 bytes)."
+    )
+    jwt_audience: str | None = Field(
+        default=None, description="The `aud` every bearer must carry (unset: none may)."
+    )
+    jwt_issuer: str | None = Field(
+        default=None, description="The `iss` every bearer must carry (unset: not checked)."
+    )
+    jwt_jwks_url: str | None = Field(
+        default=None,
+        description="The identity provider's JWKS URL: accept RS256/ES256 bearers it signs.",
+    )
+    jwt_org_claim: str = Field(
+        default="org_id", description="Claim (dotted path) holding the caller's org id."
+    )
+    jwt_role_claim: str = Field(
+        default="role", description="Claim (dotted path) holding the caller's org role."
+    )
+    jwt_jwks_cache_seconds: float = Field(
+        default=300.0, gt=0, le=86_400, description="How long fetched provider keys are fresh."
+    )
+    jwt_jwks_min_refresh_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        le=3600,
+        description="Least time between two JWKS fetches (unknown `kid`s cannot hammer the IdP).",
+    )
+    jwt_jwks_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     service_token: SecretStr | None = Field(
         default=None, description="Bearer for internal back-office calls (with X-Org-Id)."
     )
@@ -103,6 +141,29 @@ class Settings(BaseSettings):
         le=3600,
         description="How often each process writes its per-org request counts to the database.",
     )
+
+    @field_validator("jwt_secret")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        # RFC 7518 3.2: an HS256 key must be at least as long as the hash (256 bits); a short
+        # one can be brute-forced offline from any token it signed.
+        if value is not None and len(value.get_secret_value().encode()) < MIN_JWT_SECRET_BYTES:
+            raise ValueError(f"JWT_SECRET must be at least {MIN_JWT_SECRET_BYTES} bytes")
+        return value
+
+    @field_validator("jwt_org_claim", "jwt_role_claim")
+    @classmethod
+    def _claim_path(cls, value: str) -> str:
+        if not 1 <= len(value) <= 200 or "" in value.split(".") or not value.isprintable():
+            raise ValueError("a claim path is dot-separated claim names, e.g. app_metadata.org_id")
+        return value
+
+    @field_validator("jwt_jwks_url")
+    @classmethod
+    def _jwks_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.lower().startswith(("https://", "http://")):
+            raise ValueError("JWT_JWKS_URL must be an http(s) URL")
+        return value
 
     @field_validator("log_level", "log_format", mode="before")
     @classmethod

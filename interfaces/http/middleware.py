@@ -32,7 +32,7 @@ from adapters.postgres.idempotency import (
     Replay,
 )
 from adapters.postgres.usage import UsageRecorder
-from interfaces.http.auth import authenticate
+from interfaces.http.auth import authenticate_async
 from interfaces.http.problems import ProblemError, problem
 from interfaces.logs import RequestFacts, current_request
 from interfaces.settings import Settings
@@ -176,7 +176,7 @@ class IdempotencyMiddleware:
             )(scope, receive, send)
             return
         try:
-            principal = authenticate(request.headers, self.settings)
+            principal = await authenticate_async(request.headers, self.settings)
         except ProblemError:
             # Unauthenticated requests are refused downstream; there is nothing to remember.
             await self.app(scope, receive, send)
