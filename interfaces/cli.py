@@ -10,7 +10,7 @@ from uuid import UUID
 import click
 from pydantic import ValidationError
 
-from adapters.postgres.embedded import EmbeddedPostgres
+from adapters.postgres.embedded import EmbeddedPostgres, EmbeddedPostgresError
 from adapters.postgres.migrate import UnmigratedDatabaseError, current_revision, upgrade
 from adapters.postgres.read_db import ReadRoleError
 from application.context import CommandContext, Principal
@@ -85,7 +85,7 @@ def serve(host: str | None, port: int | None, workers: int, allow_dev_auth_remot
     configure_from_settings(settings)
     try:
         runtime = build_runtime(settings)
-    except (UnmigratedDatabaseError, ReadRoleError) as error:
+    except (UnmigratedDatabaseError, ReadRoleError, EmbeddedPostgresError) as error:
         raise click.ClickException(str(error)) from None
     try:
         if settings.run_projections:
@@ -144,7 +144,10 @@ def _embedded(settings: Settings) -> EmbeddedPostgres:
 @db.command("start")
 def db_start() -> None:
     """Start the embedded database and leave it running."""
-    uri = _embedded(Settings()).start()
+    try:
+        uri = _embedded(Settings()).start()
+    except EmbeddedPostgresError as error:
+        raise click.ClickException(str(error)) from None
     click.echo(f"running: {uri}")
 
 
