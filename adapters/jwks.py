@@ -9,10 +9,12 @@ service that any caller can send a token to:
 - an expired key set is fetched inline even for a known `kid`; here the last good set stays in
   use while a refresh fails (a provider outage does not log everybody out);
 - callers on an event loop must know beforehand whether a lookup does network I/O
-  (`needs_fetch`), so they can take it to a worker thread.
+  (`needs_fetch`), so they can take it to a worker thread;
+- its lock is held across the fetch, so every concurrent lookup waits for it; here nobody
+  waits for another's fetch.
 
 So a token with a random `kid` costs at most one fetch per `min_refresh` seconds, whatever
-the request rate, and a lookup that may not fetch never blocks.
+the request rate, and a lookup that does not fetch itself never blocks.
 """
 
 from __future__ import annotations
@@ -64,23 +66,28 @@ class JwksKeys:
 
     def needs_fetch(self, kid: str) -> bool:
         """Whether `key(kid)` would do network I/O now (no I/O itself, never blocks)."""
-        if kid in self._keys and not self._stale():
+        if self._fresh(kid) is not None or self._fetch_lock.locked():
             return False
         return self._may_fetch()
 
-    def key(self, kid: str) -> PyJWK:
+    def key(self, kid: str, *, fetch: bool = True) -> PyJWK:
         """The key with this `kid`, fetching the set when it is unknown or stale (and allowed).
 
-        Blocks for up to the fetch timeout: call it off the event loop when `needs_fetch`.
+        Only the call that fetches blocks (for up to the timeout; call it off the event loop
+        when `needs_fetch`); nobody waits for another's fetch: meanwhile a known key is served
+        as it was and an unknown one refused, so a burst of unknown kids holds no threads.
+        With `fetch=False` it never does I/O.
         """
         found = self._fresh(kid)
         if found is not None:
             return found
-        with self._fetch_lock:
-            # Another thread may have refreshed while this one waited.
-            found = self._fresh(kid)
-            if found is None and self._may_fetch():
-                self._refresh()
+        if fetch and self._may_fetch() and self._fetch_lock.acquire(blocking=False):
+            try:
+                # Another thread may have refreshed since the check above.
+                if self._fresh(kid) is None and self._may_fetch():
+                    self._refresh()
+            finally:
+                self._fetch_lock.release()
         found = self._keys.get(kid)
         if found is None:
             raise UnknownKeyError(kid)

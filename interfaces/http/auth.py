@@ -71,13 +71,15 @@ def _user_id(value: object, source: str) -> str:
         raise _unauthorized(f"invalid {source}") from None
 
 
-def authenticate(headers: Mapping[str, str], settings: Settings) -> Principal:
+def authenticate(
+    headers: Mapping[str, str], settings: Settings, *, fetch_keys: bool = True
+) -> Principal:
     """The principal the request's headers prove, or a 401 problem.
 
-    May fetch the identity provider's keys (blocking, bounded by a timeout): on an event loop
-    use `authenticate_async`.
+    May fetch the identity provider's keys (blocking, bounded by a timeout) unless told not
+    to: on an event loop use `authenticate_async`.
     """
-    principal = _principal(headers, settings)
+    principal = _principal(headers, settings, fetch_keys)
     # The request's log line names the tenant and role (never the user or the credential).
     note_principal(principal.org_id, "service" if principal.is_service else principal.org_role)
     return principal
@@ -87,14 +89,14 @@ async def authenticate_async(headers: Mapping[str, str], settings: Settings) -> 
     """`authenticate` for the event loop: a lookup that must fetch keys runs in a thread."""
     if _needs_key_fetch(headers, settings):
         return await run_in_threadpool(authenticate, headers, settings)
-    return authenticate(headers, settings)
+    return authenticate(headers, settings, fetch_keys=False)
 
 
-def _principal(headers: Mapping[str, str], settings: Settings) -> Principal:
+def _principal(headers: Mapping[str, str], settings: Settings, fetch_keys: bool) -> Principal:
     authorization = headers.get("authorization", "")
     scheme, _, credential = authorization.partition(" ")
     if scheme.lower() == "bearer" and credential:
-        return _from_bearer(credential.strip(), headers, settings)
+        return _from_bearer(credential.strip(), headers, settings, fetch_keys)
     if authorization:
         raise _unauthorized("unsupported Authorization scheme; use Bearer")
     if settings.dev_auth and headers.get("x-dev-user"):
@@ -108,7 +110,9 @@ def _principal(headers: Mapping[str, str], settings: Settings) -> Principal:
     raise _unauthorized("missing bearer token")
 
 
-def _from_bearer(token: str, headers: Mapping[str, str], settings: Settings) -> Principal:
+def _from_bearer(
+    token: str, headers: Mapping[str, str], settings: Settings, fetch_keys: bool
+) -> Principal:
     service = settings.service_token.get_secret_value() if settings.service_token else None
     if service and hmac.compare_digest(token.encode(), service.encode()):
         # The service bearer is trusted but never tenant-less: it must name its org.
@@ -125,7 +129,7 @@ def _from_bearer(token: str, headers: Mapping[str, str], settings: Settings) -> 
         raise _unauthorized(
             "bearer tokens are not accepted: no JWT secret or JWKS URL is configured"
         )
-    claims = _verified_claims(token, settings)
+    claims = _verified_claims(token, settings, fetch_keys)
     return Principal(
         user_id=_user_id(claims.get("sub"), "sub claim"),
         org_id=_parse_org(
@@ -137,14 +141,14 @@ def _from_bearer(token: str, headers: Mapping[str, str], settings: Settings) -> 
     )
 
 
-def _verified_claims(token: str, settings: Settings) -> dict[str, Any]:
+def _verified_claims(token: str, settings: Settings, fetch_keys: bool) -> dict[str, Any]:
     required = ["sub", "exp"]
     if settings.jwt_audience is not None:
         required.append("aud")
     if settings.jwt_issuer is not None:
         required.append("iss")
     try:
-        key, algorithms = _verification_key(token, settings)
+        key, algorithms = _verification_key(token, settings, fetch_keys)
         claims: dict[str, Any] = jwt.decode(
             token,
             key,
@@ -162,7 +166,7 @@ def _verified_claims(token: str, settings: Settings) -> dict[str, Any]:
     return claims
 
 
-def _verification_key(token: str, settings: Settings) -> tuple[Any, list[str]]:
+def _verification_key(token: str, settings: Settings, fetch_keys: bool) -> tuple[Any, list[str]]:
     """The key and the one algorithm family a token may be verified with (by its `alg`)."""
     header = jwt.get_unverified_header(token)
     alg = header.get("alg")
@@ -170,7 +174,7 @@ def _verification_key(token: str, settings: Settings) -> tuple[Any, list[str]]:
         kid = header.get("kid")
         if not isinstance(kid, str) or not kid:
             raise jwt.InvalidTokenError("no kid")
-        return _jwks(settings).key(kid), list(JWKS_ALGORITHMS)
+        return _jwks(settings).key(kid, fetch=fetch_keys), list(JWKS_ALGORITHMS)
     if settings.jwt_secret is None:
         raise jwt.InvalidAlgorithmError("no HS256 secret")
     # The secret only ever verifies HS256: a token naming another algorithm is refused.

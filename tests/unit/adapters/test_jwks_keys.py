@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from uuid import uuid4
 
@@ -120,3 +121,38 @@ def test_an_unreachable_provider_is_an_unknown_key_not_an_error() -> None:
         keys.key("rsa-1")
     assert keys.fetches == 1
     assert not keys.needs_fetch("rsa-1")
+
+
+def test_nobody_waits_for_another_lookups_fetch(server: JwksServer) -> None:
+    ticks = Ticks()
+    keys = keys_of(server, ticks)
+    keys.key("rsa-1")
+    server.serve(RSA, EC)
+    ticks.now += 30
+    server.gate.clear()  # the provider holds its next answer
+    server.waiting.clear()
+    fetched: list[str] = []
+    rotating = threading.Thread(target=lambda: fetched.append(str(keys.key("ec-1").key_id)))
+    rotating.start()
+    try:
+        assert server.waiting.wait(timeout=10), "the fetch never started"
+        # Meanwhile: a known key is served and an unknown kid refused, without waiting.
+        assert not keys.needs_fetch(uuid4().hex)
+        assert keys.key("rsa-1").key_id == "rsa-1"
+        with pytest.raises(UnknownKeyError):
+            keys.key(uuid4().hex)
+        assert rotating.is_alive()
+        assert fetched == []
+    finally:
+        server.gate.set()
+        rotating.join(timeout=10)
+    assert fetched == ["ec-1"]
+    assert server.fetches == 2
+
+
+def test_a_lookup_told_not_to_fetch_never_does(server: JwksServer) -> None:
+    keys = keys_of(server, Ticks())
+    with pytest.raises(UnknownKeyError):
+        keys.key("rsa-1", fetch=False)
+    assert server.fetches == 0
+    assert keys.key("rsa-1").key_id == "rsa-1"
