@@ -113,7 +113,11 @@ class LogListener:
         self._task: asyncio.Task[None] | None = None
         self._ready: asyncio.Event | None = None
         self._query: psycopg.AsyncConnection[tuple[Any, ...]] | None = None
-        self._query_lock: asyncio.Lock | None = None
+        # The one read in flight on the query connection, and how many were started: callers
+        # arriving together share a read instead of queueing one each.
+        self._reading: asyncio.Task[None] | None = None
+        self._reads_started = 0
+        self._reading_number = 0
         self.closed = False
 
     # Lifecycle -------------------------------------------------------------------------
@@ -124,7 +128,6 @@ class LogListener:
             return False
         if self._task is None:
             self._ready = asyncio.Event()
-            self._query_lock = asyncio.Lock()
             self._task = asyncio.create_task(self._listen(self._ready), name="log-listener")
         assert self._ready is not None
         try:
@@ -145,6 +148,10 @@ class LogListener:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self._reading is not None:
+            self._reading.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ListenerUnavailableError):
+                await self._reading
         if self._query is not None:
             await self._query.close()
             self._query = None
@@ -201,11 +208,16 @@ class LogListener:
         """How many waits are parked in this process."""
         return len(self._waits)
 
+    @property
+    def reads(self) -> int:
+        """How many times the positions and head were read (queries, not waits, cost them)."""
+        return self._reads_started
+
     async def beyond_head(self, position: int) -> bool:
         """Whether no event has this position yet (read afresh only past what is known)."""
         if position <= self._known_head():
             return False
-        await self._read_positions()
+        await self._fresh_positions()
         return position > self._known_head()
 
     async def wait_for(self, names: tuple[str, ...], position: int, timeout: float) -> bool:
@@ -254,27 +266,43 @@ class LogListener:
             if not wait.done.done() and self._reached(wait.names, wait.position):
                 wait.done.set_result(None)
 
+    async def _fresh_positions(self) -> None:
+        """Positions and head as of a read started after this call.
+
+        A read already in flight when the call came may predate a commit the caller saw (its
+        command's position): the caller then waits for it and shares the next one. So any
+        number of concurrent callers cost at most two reads, one at a time.
+        """
+        arrived = self._reads_started
+        while True:
+            reading = self._reading
+            if reading is None or reading.done():
+                self._reads_started += 1
+                self._reading_number = self._reads_started
+                reading = self._reading = asyncio.create_task(self._read_positions())
+            number = self._reading_number
+            await asyncio.shield(reading)
+            if number > arrived:
+                return
+
     async def _read_positions(self) -> None:
         """Read the tracked positions and the head on the query connection."""
-        lock = self._query_lock or asyncio.Lock()
-        self._query_lock = lock
-        async with lock:
-            try:
-                if self._query is None or self._query.closed:
-                    self._query = await psycopg.AsyncConnection.connect(
-                        self._url().libpq(),
-                        autocommit=True,
-                        application_name=f"{APPLICATION_NAME}-queries",
-                    )
-                cur = await self._query.execute(_POSITIONS)
-                rows = await cur.fetchall()
-                cur = await self._query.execute(_HEAD)
-                head = await cur.fetchone()
-            except (psycopg.OperationalError, psycopg.InterfaceError) as error:
-                if self._query is not None:
-                    await self._query.close()
-                self._query = None
-                raise ListenerUnavailableError(str(error)) from error
+        try:
+            if self._query is None or self._query.closed:
+                self._query = await psycopg.AsyncConnection.connect(
+                    self._url().libpq(),
+                    autocommit=True,
+                    application_name=f"{APPLICATION_NAME}-queries",
+                )
+            cur = await self._query.execute(_POSITIONS)
+            rows = await cur.fetchall()
+            cur = await self._query.execute(_HEAD)
+            head = await cur.fetchone()
+        except (psycopg.OperationalError, psycopg.InterfaceError) as error:
+            if self._query is not None:
+                await self._query.close()
+            self._query = None
+            raise ListenerUnavailableError(str(error)) from error
         self._head = max(self._head, int(head[0]) if head else 0)
         for name, position in rows:
             self._progress(str(name), int(position))
@@ -301,7 +329,7 @@ class LogListener:
                     await conn.execute(f"LISTEN {PROGRESS_CHANNEL}")
                     await conn.execute(f"LISTEN {WAKEUPS_CHANNEL}")
                     # Read after LISTEN: progress made in between is in one or the other.
-                    await self._read_positions()
+                    await self._fresh_positions()
                     ready.set()
                     backoff = 0.1
                     # Wake-ups sent while disconnected were lost: every stream looks again.
@@ -310,7 +338,7 @@ class LogListener:
                         async for note in conn.notifies(timeout=self._refresh_seconds):
                             self._dispatch(note.channel, note.payload)
                         if self._waits:
-                            await self._read_positions()
+                            await self._fresh_positions()
             except (
                 psycopg.OperationalError,
                 psycopg.InterfaceError,

@@ -108,6 +108,21 @@ def test_progress_releases_waits_and_the_bound_refuses_more(database_url: str) -
     _run(database_url, body)
 
 
+def test_concurrent_head_checks_share_their_reads(database_url: str) -> None:
+    async def body(listener: LogListener) -> None:
+        before = listener.reads
+        beyond = 10**15
+        answers = await asyncio.gather(*(listener.beyond_head(beyond) for _ in range(50)))
+        assert answers == [True] * 50
+        # One read in flight at a time, shared: at most one that predates a caller, one after.
+        assert listener.reads - before <= 2
+        # A known position needs no read at all.
+        assert await listener.beyond_head(0) is False
+        assert listener.reads - before <= 2
+
+    _run(database_url, body)
+
+
 def _announced(conn: psycopg.Connection[Any]) -> list[tuple[str, list[str]]]:
     return [parse_wakeup(n.payload) for n in conn.notifies(timeout=0.5)]
 

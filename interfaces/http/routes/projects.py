@@ -63,7 +63,8 @@ def unarchive_project(project_id: UUID, app: AppDep, ctx: CtxDep) -> CommandOut:
     return command_out(app.unarchive_project(ctx=ctx, project_id=project_id))
 
 
-@router.get("/{project_id}/members")
+# 503: `min_position` not reached in time (or too many waits).
+@router.get("/{project_id}/members", responses=error_responses(503))
 def list_members(
     project_id: UUID,
     reader: ReaderDep,
