@@ -44,6 +44,11 @@ def parse_wakeup(payload: str) -> tuple[str, list[str]]:
     return projection, keys
 
 
+def wake_everyone(cur: Cursor[Any], projection: str) -> None:
+    """Queue a wake-up of every stream of `projection` (a rebuild swapped its tables in)."""
+    cur.execute("SELECT pg_notify(%s, %s)", (WAKEUPS_CHANNEL, f"{projection} {WAKE_ALL}"))
+
+
 def announce_wakeups(cur: Cursor[Any], projection: str, wakes: Set[tuple[UUID, str]]) -> None:
     """Queue the batch's wake-ups; PostgreSQL sends them when the transaction commits."""
     payload = wakeup_payload(projection, wakes)
