@@ -141,6 +141,34 @@ class Settings(BaseSettings):
         le=3600,
         description="How often each process writes its per-org request counts to the database.",
     )
+    # Bounded waits and streams (per process: each serving process holds its own) ----------
+    read_wait_max: int = Field(
+        default=500,
+        ge=1,
+        le=100_000,
+        description="Most `min_position` waits one process parks at once (beyond: 503).",
+    )
+    sse_max_streams: int = Field(
+        default=1000,
+        ge=1,
+        le=100_000,
+        description="Most notification streams one process holds open (beyond: 503).",
+    )
+    sse_max_streams_per_user: int = Field(
+        default=5,
+        ge=1,
+        le=1000,
+        description="Most notification streams one user holds open per process (beyond: 429).",
+    )
+    sse_max_stream_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        le=86_400,
+        description=(
+            "Longest a notification stream stays open (a JWT's stream ends at its `exp` if"
+            " sooner); the client reconnects with Last-Event-ID."
+        ),
+    )
 
     @field_validator("jwt_secret")
     @classmethod

@@ -12,6 +12,7 @@ from psycopg.sql import SQL, Identifier
 
 from adapters.postgres.database import DatabaseUrl
 from adapters.postgres.projection_runner import ProjectionRunner
+from adapters.postgres.wakeup_channel import wake_everyone
 from projections.base import Projection
 
 SHADOW_SUFFIX = "__rebuild"
@@ -75,6 +76,8 @@ def rebuild(
                 (position, projection.name),
             )
             cur.execute("DELETE FROM projection_tracking WHERE name = %s", (tracking,))
+            # Streams look again at commit: the swapped-in rows were never announced.
+            wake_everyone(cur, projection.name)
     return position
 
 

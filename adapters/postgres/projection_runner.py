@@ -14,6 +14,7 @@ from psycopg import Connection, Cursor
 
 from adapters.postgres.database import DatabaseUrl
 from adapters.postgres.projection_store import GroupKey, OpWriter
+from adapters.postgres.wakeup_channel import announce_wakeups
 from projections.base import Projection
 from projections.ops import Batch
 from projections.records import EventRecord, decode_event
@@ -170,6 +171,8 @@ class ProjectionRunner:
             prepare=True,
         )
         cur.execute("SELECT pg_notify(%s, %s)", (PROGRESS_CHANNEL, f"{self.name}:{last}"))
+        if self.name == self.projection.name:  # a rebuild's shadow rows are not read yet
+            announce_wakeups(cur, self.name, out.wakes)
         return len(rows)
 
     # Catch-up and tailing ----------------------------------------------------------------

@@ -14,7 +14,6 @@ from uuid import UUID
 from application.app import Teaim
 from application.context import CommandContext, Principal
 from domain.roles import Role
-from interfaces.http.consistency import await_read_models
 from interfaces.http.problems import ProblemError
 from interfaces.runtime import Runtime
 from projections.views import Views
@@ -47,10 +46,6 @@ class Reader:
     def user_id(self) -> str:
         """The reader's user id."""
         return self.ctx.principal.user_id
-
-    def caught_up(self, read_models: tuple[str, ...], min_position: int | None) -> None:
-        """Wait (bounded) until the read models applied `min_position`, else 503."""
-        await_read_models(self.runtime, read_models, min_position)
 
     def project(self, project_id: UUID) -> None:
         """Members only: an outsider gets what a missing project gets (404), recorded."""

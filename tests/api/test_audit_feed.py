@@ -453,15 +453,23 @@ def test_min_position_waits_for_the_feed_and_503s_when_it_cannot(
         "/api/audit/list", params={"min_position": str(head)}, headers=dev("olga", feed.org)
     )
     assert ok.status_code == 200, ok.text
+    # A position recorded but not applied (no runner here): the wait runs out, 503. (A
+    # position beyond the log, which this test used before, is now a 422 at once: issue 7.)
+    api.new_org()
+    lagging = api.max_position()
     impatient = build_app(read_wait_seconds=0.05)
     with TestClient(impatient, raise_server_exceptions=False) as client:
         for path, extra in (("/api/audit/list", {}), ("/api/audit/export", _range_csv())):
             response = client.get(
-                path,
-                params={**extra, "min_position": str(head + 1000)},
-                headers=dev("olga", feed.org),
+                path, params={**extra, "min_position": str(lagging)}, headers=dev("olga", feed.org)
             )
             assert_problem(response, 503, "read-model-lagging")
+            beyond = client.get(
+                path,
+                params={**extra, "min_position": str(lagging + 1000)},
+                headers=dev("olga", feed.org),
+            )
+            assert_problem(beyond, 422, "position-beyond-log")
 
 
 # Exports ---------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import StreamingResponse
 from pydantic import AwareDatetime
 
-from interfaces.http.consistency import MinPositionDep
+from interfaces.http.consistency import caught_up
 from interfaces.http.deps import PositionPageDep, ReaderDep
 from interfaces.http.models.audit import AuditEventOut, AuditPageOut
 from interfaces.http.problems import ProblemError, error_responses
@@ -26,6 +26,8 @@ router = APIRouter(prefix="/api/audit", tags=["audit"])
 FEED_ERRORS = error_responses(401, 403, 404, 422, 503)
 
 FEED = ("audit",)
+# The request's `min_position`, once the feed applied it (an async wait; else 503).
+FeedAt = Annotated[int | None, Depends(caught_up(FEED))]
 # The position of the `audit.read` event a read left (wait for it with min_position).
 POSITION_HEADER = "X-Event-Position"
 MAX_EXPORT_RANGE = timedelta(days=366)
@@ -165,13 +167,12 @@ def decode_cursor(cursor: str | None) -> int | None:
 def list_audit(
     query: FiltersDep,
     page: PositionPageDep,
-    min_position: MinPositionDep,
+    _position: FeedAt,
     reader: ReaderDep,
     response: Response,
 ) -> AuditPageOut:
     """The org's audit feed, or one project's slice, newest first (the read is recorded)."""
     reader.audit_feed(query.project_id)
-    reader.caught_up(FEED, min_position)
     found = reader.views.audit.page(reader.org_id, query, page)
     recorded = reader.app.record_audit_read(
         ctx=reader.ctx,
@@ -197,7 +198,7 @@ def list_audit(
 )
 def export_audit(
     query: FiltersDep,
-    min_position: MinPositionDep,
+    _position: FeedAt,
     reader: ReaderDep,
     export_format: Annotated[Literal["csv", "ndjson"], Query(alias="format")],
 ) -> StreamingResponse:
@@ -215,7 +216,6 @@ def export_audit(
             f"an export covers at most {MAX_EXPORT_RANGE.days} days; split it",
         )
     reader.audit_feed(query.project_id)
-    reader.caught_up(FEED, min_position)
     export = reader.views.audit.export(reader.org_id, query)
     recorded = reader.app.record_audit_read(
         ctx=reader.ctx,
