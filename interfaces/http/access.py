@@ -49,7 +49,22 @@ class Reader:
         return self.ctx.principal.user_id
 
     def caught_up(self, read_models: tuple[str, ...], min_position: int | None) -> None:
-        """Wait (bounded) until the read models applied `min_position`, else 503."""
+        """503 if a read model is halted for this org; else wait (bounded) for `min_position`.
+
+        A halted org's rows stop at the event that failed while its later events are held:
+        answering from them would show a state that silently misses writes the caller made.
+        """
+        halted = sorted(self.views.status.halted(self.org_id).intersection(read_models))
+        if halted:
+            names = ", ".join(halted)
+            raise ProblemError(
+                503,
+                "read-model-halted",
+                "Read model halted",
+                f"the {names} read model is halted for this organisation on an event it could"
+                " not apply; an operator has been told and must resume it",
+                read_models=halted,
+            )
         await_read_models(self.runtime, read_models, min_position)
 
     def project(self, project_id: UUID) -> None:
@@ -63,6 +78,11 @@ class Reader:
     def telemetry(self) -> None:
         """The org's telemetry (`view_audit`); refusals recorded."""
         self.app.authorize_telemetry_read(ctx=self.ctx)
+
+    @property
+    def operator(self) -> bool:
+        """The internal service: sees every org's operational figures and errors."""
+        return self.ctx.principal.is_service
 
     def operations(self) -> None:
         """Operational status: org owners and admins, and the internal service (else 403)."""
