@@ -29,13 +29,13 @@ log = logging.getLogger("teaim.metrics")
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 JOB_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
 # The outcomes a scheduler reports; anything else is counted as "other" (bounded labels).
-JOB_OUTCOMES = frozenset({"ok", "failed", "skipped", "missed"})
+JOB_OUTCOMES = frozenset({"ok", "failed", "timed_out", "skipped", "missed"})
 
 # Job runs are process-wide, like the scheduler that records them: whichever process runs a
 # job counts it, and /metrics of that process shows it with the process's own figures.
 _JOB_RUNS = Counter(
     "teaim_scheduler_job_runs",
-    "Scheduled job runs by job and outcome (ok, failed, skipped, missed).",
+    "Scheduled job runs by job and outcome (ok, failed, timed_out, skipped, missed).",
     ["job", "outcome"],
 )
 _JOB_DURATION = Histogram(

@@ -1,5 +1,7 @@
 """Per-org halts of read models and reactors: a poison event stops its own org only.
 
+(Also: scheduled runs get a `timed_out` outcome, for runs still going at the run timeout.)
+
 A follower (projection or reactor) that cannot apply an event records one row here, keyed by
 its tracking name and the event's org, and goes on with every other org. The org's later
 events are not copied anywhere: they stay in the log, and the halt's `position` (the first
@@ -44,8 +46,30 @@ def upgrade() -> None:
     )
     op.execute("SELECT teaim_secure_table('projection_halts')")
     op.execute("ALTER TABLE projection_tracking ADD COLUMN halted_orgs integer NOT NULL DEFAULT 0")
+    _outcomes(_TIMED_OUT)
+
+
+_OUTCOMES = "'running', 'ok', 'failed', 'abandoned', 'missed'"
+_FAILURES = "'failed', 'abandoned', 'missed'"
+_TIMED_OUT = ", 'timed_out'"
+
+
+def _outcomes(extra: str) -> None:
+    op.execute("ALTER TABLE scheduler_runs DROP CONSTRAINT scheduler_runs_outcome_check")
+    op.execute(
+        "ALTER TABLE scheduler_runs ADD CONSTRAINT scheduler_runs_outcome_check"
+        f" CHECK (outcome IN ({_OUTCOMES}{extra}))"
+    )
+    # Status reads each job's newest failure through this partial index.
+    op.execute("DROP INDEX scheduler_runs_failures")
+    op.execute(
+        "CREATE INDEX scheduler_runs_failures ON scheduler_runs (job_id, scheduled_at DESC)"
+        f" WHERE outcome IN ({_FAILURES}{extra})"
+    )
 
 
 def downgrade() -> None:
+    op.execute("UPDATE scheduler_runs SET outcome = 'failed' WHERE outcome = 'timed_out'")
+    _outcomes("")
     op.execute("ALTER TABLE projection_tracking DROP COLUMN IF EXISTS halted_orgs")
     op.execute("DROP TABLE IF EXISTS projection_halts")
