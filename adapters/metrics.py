@@ -201,9 +201,20 @@ class ProjectionLagCollector(Collector):
                 "1 when a poison event stopped the read model (teaim projections resume).",
                 labels=["projection"],
             ),
+            GaugeMetricFamily(
+                "teaim_projection_halted_orgs",
+                "Orgs a poison event halted, per read model (teaim projections resume --org).",
+                labels=["projection"],
+            ),
         ]
         for row in rows:
-            values = (row.lag_events, row.lag_seconds, row.position, row.status == "stopped")
+            values = (
+                row.lag_events,
+                row.lag_seconds,
+                row.position,
+                row.status == "stopped",
+                len(row.halts),
+            )
             for family, value in zip(families, values, strict=True):
                 family.add_metric([row.name], float(value))
         yield up

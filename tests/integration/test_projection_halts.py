@@ -9,6 +9,8 @@ from uuid import UUID
 
 import psycopg
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from adapters.postgres.database import DatabaseUrl
 from adapters.postgres.projection_halts import halts_of
@@ -189,3 +191,51 @@ def test_a_rebuild_under_a_steady_write_load_swaps_with_a_bounded_pause(
     positions = [row[0] for row in table_rows(database_url, "audit_events", "position")]
     assert positions[:position] == list(range(1, position + 1))
     assert positions == list(range(1, head(database_url) + 1))
+
+
+@settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    sizes=st.lists(st.integers(min_value=1, max_value=30), min_size=2, max_size=3),
+    picks=st.lists(st.integers(min_value=0, max_value=10_000), max_size=4),
+    batch_size=st.integers(min_value=1, max_value=40),
+    how=st.sampled_from(["raise", "sql"]),
+)
+def test_halts_never_skip_reorder_or_leak_across_orgs(
+    app: Teaim,
+    database_url: str,
+    sizes: list[int],
+    picks: list[int],
+    batch_size: int,
+    how: str,
+) -> None:
+    """For any orgs, poison events and batch size: an org with no poison event is complete;
+    a poisoned org has exactly its events before its first poison; after the fix and a
+    resume every org is complete, each event applied once."""
+    start = head(database_url)
+    orgs = []
+    for size in sizes:
+        org, project, _ = seed_org(app)
+        fill(app, org, project, size)
+        orgs.append(org)
+    fresh = list(range(start + 1, head(database_url) + 1))
+    poisons = {fresh[pick % len(fresh)] for pick in picks}
+    projection = poisoned(AuditProjection(), lambda record: record.position in poisons, how)
+    runner = ProjectionRunner(projection, DatabaseUrl.parse(database_url), batch_size=batch_size)
+
+    run_to_head(database_url, runner)
+
+    for org in orgs:
+        events = positions_of(database_url, org)
+        first = min((p for p in events if p in poisons), default=None)
+        applied = [r[0] for r in audit_rows(database_url, org)]
+        assert applied == [p for p in events if first is None or p < first]
+    projection.broken = False
+    with psycopg.connect(database_url) as conn:
+        resume(conn, "audit")
+    run_to_head(database_url, runner)
+    for org in orgs:
+        assert [r[0] for r in audit_rows(database_url, org)] == positions_of(database_url, org)
+    with psycopg.connect(database_url) as conn:
+        assert halts_of(conn, ["audit"]) == []
