@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from adapters.postgres.log_listener import LogListener
 from adapters.postgres.queries import postgres_views
+from adapters.postgres.queries.status import PostgresProjectionStatus
 from interfaces.runtime import Runtime
 from projections.registry import all_projections
 from projections.views import Views
@@ -12,7 +13,11 @@ from projections.views import Views
 def build_views(runtime: Runtime) -> Views:
     """The PostgreSQL queries over the runtime's RLS-bound read database."""
     names = [projection.name for projection in all_projections()]
-    return postgres_views(runtime.read_db, runtime.database.url, names)
+    views = postgres_views(runtime.read_db, runtime.database.url, names)
+    if isinstance(views.status, PostgresProjectionStatus):
+        # The status pool closes with the runtime, before the database it connects to.
+        runtime.lifecycle.callback(views.status.close)
+    return views
 
 
 def build_log_listener(runtime: Runtime) -> LogListener:

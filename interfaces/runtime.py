@@ -195,6 +195,7 @@ def start_scheduler(
             runtime.scheduler_runs,
             process=process,
             on_job_finished=on_job_finished or record_job_run,
+            run_timeout=timedelta(seconds=runtime.settings.scheduler_run_timeout_seconds),
         )
         runtime.lifecycle.callback(scheduler.stop)
         runtime.scheduler = scheduler

@@ -111,6 +111,11 @@ class Settings(BaseSettings):
     scheduler_retention_days: float = Field(
         default=30.0, gt=0, description="How long the scheduler's run log keeps finished runs."
     )
+    scheduler_run_timeout_seconds: float = Field(
+        default=900.0,
+        gt=0,
+        description="How long a scheduled run may take before it is recorded `timed_out`.",
+    )
     stop_embedded_on_exit: bool = Field(
         default=True, description="Stop the embedded database the service itself started."
     )

@@ -50,13 +50,16 @@ def min_position_of(request: Request, min_position: int | None) -> int | None:
 def caught_up(names: tuple[str, ...]) -> Callable[..., Awaitable[int | None]]:
     """A dependency: the request's position, once these read models applied it (else 503).
 
-    It authenticates first (the route's reader, computed once): a 401 never waits.
+    It authenticates first (the route's reader, computed once): a 401 never waits. A read
+    model halted for the reader's org answers 503 before any wait (the check is cached for a
+    second per process, so it rarely reaches the database from the loop).
     """
 
     async def _caught_up(
-        request: Request, _reader: ReaderDep, min_position: MinPositionQuery = None
+        request: Request, reader: ReaderDep, min_position: MinPositionQuery = None
     ) -> int | None:
         position = min_position_of(request, min_position)
+        reader.refuse_if_halted(names)
         await await_read_models(request, names, position)
         return position
 

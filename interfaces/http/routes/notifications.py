@@ -96,6 +96,7 @@ async def list_notifications(request: Request) -> Response:
 
 
 def _page_body(reader: Reader, params: NotificationQueryIn, page: PageRequest) -> bytes:
+    reader.refuse_if_halted(READ_MODELS)
     if params.project is not None:
         # A project filter is a project-scoped read: members only, refusals recorded.
         reader.project(params.project)
