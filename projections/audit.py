@@ -6,6 +6,7 @@ from typing import ClassVar
 
 from domain.base import TeaimAggregate
 from domain.denial import SecurityDenial
+from projections.audit_details import WITHHELD, feed_details
 from projections.base import Lookup
 from projections.dispatch import EventHandlers, handles, is_event
 from projections.ops import Batch, Insert
@@ -14,7 +15,7 @@ from projections.records import EventRecord
 TABLE = "audit_events"
 # Payload fields an auditor has no use for and nobody should be handed (a signing token's
 # hash); replay, which auditors with AUDIT on the project use, keeps the raw event.
-WITHHELD_DETAILS = frozenset({"token_hash"})
+WITHHELD_DETAILS = WITHHELD
 # Outcomes the feed records (a read-model value, not a domain state).
 OK = "ok"
 DENIED = "denied"
@@ -52,12 +53,8 @@ class AuditProjection(EventHandlers):
                     "outcome": outcome,
                     "correlation_id": record.correlation_id,
                     "occurred_at": record.occurred_at,
-                    # The whole payload, whatever the event: details are not read field by field.
-                    "details": {
-                        key: value
-                        for key, value in record.payload.items()
-                        if key not in WITHHELD_DETAILS
-                    },
+                    # The payload, bounded (a seal: its summary), so no event is unprojectable.
+                    "details": feed_details(event, record.payload),
                 },
             )
         )
