@@ -170,9 +170,9 @@ def list_audit(
     response: Response,
 ) -> AuditPageOut:
     """The org's audit feed, or one project's slice, newest first (the read is recorded)."""
-    reader.audit_feed(query.project_id)
+    scope = reader.app.authorize_audit_read(ctx=reader.ctx, project_id=query.project_id)
     reader.caught_up(FEED, min_position)
-    found = reader.views.audit.page(reader.org_id, query, page)
+    found = reader.views.audit.page(reader.org_id, query, page, scope)
     recorded = reader.app.record_audit_read(
         ctx=reader.ctx,
         kind="list",
@@ -214,9 +214,9 @@ def export_audit(
             "Time range too long",
             f"an export covers at most {MAX_EXPORT_RANGE.days} days; split it",
         )
-    reader.audit_feed(query.project_id)
+    scope = reader.app.authorize_audit_read(ctx=reader.ctx, project_id=query.project_id)
     reader.caught_up(FEED, min_position)
-    export = reader.views.audit.export(reader.org_id, query)
+    export = reader.views.audit.export(reader.org_id, query, scope)
     recorded = reader.app.record_audit_read(
         ctx=reader.ctx,
         kind=f"export:{export_format}",

@@ -1,4 +1,11 @@
-"""The audit feed's bounded search vector.
+"""Who sees the audit feed's project rows, and the feed's bounded search vector.
+
+`audit_readers` holds every project member and role, kept by the audit projection itself (so
+it is exactly as current as the rows it guards). The org-wide feed of a reader who is not an
+org auditor joins it: a project's rows only for its members whose role audits. Two indexes
+keep that keyset page a bounded index walk: per project by position, and the org-level rows
+(no project) by position. Existing deployments get the readers copied from the project-lists
+read model; `teaim projections rebuild audit` makes them exact.
 
 The feed's `search` column was `jsonb_to_tsvector` over the whole of `details`: a payload
 large enough (a seal of some 12-15k chain heads) made a tsvector over PostgreSQL's 1 MB limit,
@@ -42,7 +49,34 @@ _UNBOUNDED_SEARCH = """
 """
 
 
+_READERS = """
+    CREATE TABLE audit_readers (
+        project_id uuid NOT NULL,
+        user_id text COLLATE "C" NOT NULL,
+        org_id uuid NOT NULL,
+        role text NOT NULL,
+        PRIMARY KEY (project_id, user_id)
+    )
+"""
+
+
 def upgrade() -> None:
+    op.execute(_READERS)
+    # The feed starts from the reader's memberships in its org.
+    op.execute("CREATE INDEX audit_readers_user ON audit_readers (org_id, user_id, project_id)")
+    op.execute("SELECT teaim_secure_table('audit_readers')")
+    op.execute(
+        "INSERT INTO audit_readers (project_id, user_id, org_id, role)"
+        " SELECT project_id, user_id, org_id, role FROM project_members"
+    )
+    op.execute(
+        "CREATE INDEX audit_events_project_position ON audit_events (project_id, position DESC)"
+        " WHERE project_id IS NOT NULL"
+    )
+    op.execute(
+        "CREATE INDEX audit_events_org_level ON audit_events (org_id, position DESC)"
+        " WHERE project_id IS NULL"
+    )
     # Seal rows: the heads' count instead of the heads (as the projection now writes them).
     op.execute(
         """
@@ -61,6 +95,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.execute("DROP INDEX IF EXISTS audit_events_org_level")
+    op.execute("DROP INDEX IF EXISTS audit_events_project_position")
+    op.execute("DROP TABLE IF EXISTS audit_readers")
     op.execute("ALTER TABLE audit_events DROP COLUMN search")
     op.execute(_UNBOUNDED_SEARCH)
     op.execute("CREATE INDEX audit_events_search ON audit_events USING gin (search)")
