@@ -54,13 +54,13 @@ def list_org_auditors(app: AppDep, ctx: CtxDep) -> OrgAuditorsOut:
     return OrgAuditorsOut(auditors=app.org_auditors(ctx=ctx))
 
 
-@router.post("/auditors")
+@router.post("/auditors", responses=error_responses(404))
 def grant_org_auditor(body: OrgAuditorIn, app: AppDep, ctx: CtxDep) -> CommandOut:
     """Name a user org auditor (org owners); position 0 if they already were."""
     return command_out(app.grant_org_auditor(ctx=ctx, user_id=body.user_id))
 
 
-@router.delete("/auditors")
+@router.delete("/auditors", responses=error_responses(404))
 def revoke_org_auditor(
     app: AppDep,
     ctx: CtxDep,
