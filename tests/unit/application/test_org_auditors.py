@@ -34,7 +34,7 @@ def test_auditors_round_trip_through_a_snapshot(granted: list[str], revoked: set
         app.revoke_org_auditor(ctx=owner, user_id=user_id)
     expected = sorted(set(granted) - revoked)
     app.take_snapshot(org)
-    loaded = app.repository.get(org)
+    loaded: object = app.repository.get(org)
     assert isinstance(loaded, Org)
     assert loaded.auditor_ids() == expected
     assert app.org_auditors(ctx=user("mia", org, Role.MEMBER)) == expected
@@ -54,7 +54,7 @@ def test_an_org_snapshotted_before_auditors_existed_has_none() -> None:
     app = make_app()
     org = uuid4()
     app.create_org(ctx=service(org), name="Org")
-    loaded = app.repository.get(org)
+    loaded: object = app.repository.get(org)
     assert isinstance(loaded, Org)
     del vars(loaded)["auditors"]
     assert loaded.auditor_ids() == []
