@@ -42,11 +42,3 @@ class AuditScope:
     def member(cls, reader: str, *, org_level: bool) -> AuditScope:
         """The projects `reader` audits as a member, and the org-level rows if `org_level`."""
         return cls(everything=False, reader=reader, org_level=org_level)
-
-    def sees(self, project_id: object, role_of_reader: str | None) -> bool:
-        """Whether a row of `project_id` (None: org-level) is visible, given the reader's role."""
-        if self.everything:
-            return True
-        if project_id is None:
-            return self.org_level
-        return role_of_reader is not None and role_of_reader in self.roles
