@@ -69,10 +69,6 @@ class Reader:
         """Members only: an outsider gets what a missing project gets (404), recorded."""
         self.app.get_project(ctx=self.ctx, project_id=project_id)
 
-    def audit_feed(self, project_id: UUID | None) -> None:
-        """The org's feed (`view_audit`), or a project's slice (`audit`); refusals recorded."""
-        self.app.authorize_audit_read(ctx=self.ctx, project_id=project_id)
-
     def telemetry(self) -> None:
         """The org's telemetry (`view_audit`); refusals recorded."""
         self.app.authorize_telemetry_read(ctx=self.ctx)

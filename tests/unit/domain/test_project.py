@@ -293,6 +293,12 @@ NOT_PROJECT_WRITES = {
     "seal_all_projects",
     # Reading the audit feed is recorded even for an archived project: a read, not a change.
     "authorize_audit_read",
+    "authorize_project_history",
+    "is_org_auditor",
+    # Org auditors: org-level, not a write to any project.
+    "grant_org_auditor",
+    "revoke_org_auditor",
+    "org_auditors",
     "record_audit_read",
     "authorize_telemetry_read",
     # A recipient's own inbox: marking what they read is not a change to the project.
