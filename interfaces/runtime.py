@@ -124,8 +124,8 @@ def build_runtime(
         lifecycle.callback(app.close)
         engine = make_engine(db.url, pool_pre_ping=True, pool_size=settings.db_pool_size)
         lifecycle.callback(engine.dispose)
-        # A reservation older than this belongs to a request that died without releasing it.
-        idempotency = PostgresIdempotencyStore(engine, pending_timeout=timedelta(minutes=5))
+        idempotency = PostgresIdempotencyStore(engine)
+        lifecycle.callback(idempotency.close)
         read_db = ReadDatabase(
             read_database_url(settings, db.url), max_size=settings.db_pool_size, require_rls=True
         )
