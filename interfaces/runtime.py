@@ -14,6 +14,7 @@ from adapters.postgres.audit_log import PostgresAuditLog
 from adapters.postgres.database import DatabaseUrl, make_engine
 from adapters.postgres.embedded import EmbeddedPostgres
 from adapters.postgres.idempotency import PostgresIdempotencyStore
+from adapters.postgres.idempotency_expiry import idempotency_expiry_job as expiry_job
 from adapters.postgres.migrate import assert_migrated
 from adapters.postgres.projection_host import ProjectionHost
 from adapters.postgres.read_db import READ_ROLE, ReadDatabase
@@ -162,6 +163,11 @@ def scheduled_jobs(
             database, timedelta(hours=1), keep=timedelta(days=settings.usage_retention_days)
         ),
     ]
+    jobs.append(
+        expiry_job(
+            database, timedelta(hours=1), keep=timedelta(hours=settings.idempotency_ttl_hours)
+        )
+    )
     if settings.seal_interval_seconds > 0:
         jobs.append(seal_job(app, timedelta(seconds=settings.seal_interval_seconds)))
     return jobs
