@@ -16,6 +16,7 @@ from typing import Any
 from uuid import UUID
 
 import orjson
+from psycopg.errors import LockNotAvailable
 from sqlalchemy import (
     Column,
     Connection,
@@ -159,6 +160,12 @@ class PostgresIdempotencyStore:
             return InProgress()
         try:
             outcome = self._reserve_held(org_id, principal, key, fingerprint)
+        except DBAPIError as error:
+            self._locks.let_go(lock)
+            if isinstance(error.orig, LockNotAvailable):
+                # Appends kept the event table busy past the settle's lock timeout.
+                return InProgress()
+            raise
         except BaseException:
             self._locks.let_go(lock)
             raise

@@ -169,3 +169,21 @@ def test_concurrent_requests_with_one_key_run_once(store: PostgresIdempotencySto
         thread.join()
 
     assert sorted(type(o).__name__ for o in outcomes) == ["InProgress"] * 7 + ["Reserved"]
+
+
+def test_a_dead_holders_key_is_not_settled_while_an_append_holds_the_event_table(
+    engine: Engine, database_url: str
+) -> None:
+    """The settle waits (boundedly) for appends in flight; past its lock timeout the key is
+    in progress, not a server error and not a re-run."""
+    dead = PostgresIdempotencyStore(engine)
+    assert isinstance(dead.reserve(ORG, ALICE, KEY, POST), Reserved)
+    dead.close()
+    store = PostgresIdempotencyStore(engine)
+    try:
+        with psycopg.connect(database_url) as appending:
+            appending.execute("LOCK TABLE teaim_events IN EXCLUSIVE MODE")
+            assert store.reserve(ORG, ALICE, KEY, POST) == InProgress()
+        assert isinstance(store.reserve(ORG, ALICE, KEY, POST), Reserved)
+    finally:
+        store.close()
