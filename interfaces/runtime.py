@@ -14,6 +14,7 @@ from adapters.postgres.audit_log import PostgresAuditLog
 from adapters.postgres.database import DatabaseUrl, make_engine
 from adapters.postgres.embedded import EmbeddedPostgres
 from adapters.postgres.idempotency import PostgresIdempotencyStore
+from adapters.postgres.idempotency_expiry import idempotency_expiry_job as expiry_job
 from adapters.postgres.migrate import assert_migrated
 from adapters.postgres.projection_host import ProjectionHost
 from adapters.postgres.read_db import READ_ROLE, ReadDatabase
@@ -124,8 +125,8 @@ def build_runtime(
         lifecycle.callback(app.close)
         engine = make_engine(db.url, pool_pre_ping=True, pool_size=settings.db_pool_size)
         lifecycle.callback(engine.dispose)
-        # A reservation older than this belongs to a request that died without releasing it.
-        idempotency = PostgresIdempotencyStore(engine, pending_timeout=timedelta(minutes=5))
+        idempotency = PostgresIdempotencyStore(engine)
+        lifecycle.callback(idempotency.close)
         read_db = ReadDatabase(
             read_database_url(settings, db.url), max_size=settings.db_pool_size, require_rls=True
         )
@@ -162,6 +163,11 @@ def scheduled_jobs(
             database, timedelta(hours=1), keep=timedelta(days=settings.usage_retention_days)
         ),
     ]
+    jobs.append(
+        expiry_job(
+            database, timedelta(hours=1), keep=timedelta(hours=settings.idempotency_ttl_hours)
+        )
+    )
     if settings.seal_interval_seconds > 0:
         jobs.append(seal_job(app, timedelta(seconds=settings.seal_interval_seconds)))
     return jobs

@@ -108,6 +108,12 @@ class Settings(BaseSettings):
         gt=0,
         description="How often the scheduler marks runs of dead processes abandoned.",
     )
+    idempotency_ttl_hours: float = Field(
+        default=24.0,
+        gt=0,
+        le=24 * 90,
+        description="How long an Idempotency-Key's answer is kept for replays.",
+    )
     scheduler_retention_days: float = Field(
         default=30.0, gt=0, description="How long the scheduler's run log keeps finished runs."
     )

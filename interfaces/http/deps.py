@@ -71,7 +71,9 @@ ViewsDep = Annotated[Views, Depends(_views)]
 
 def _client(request: Request) -> tuple[str, str | None, str | None]:
     ip = request.client.host if request.client else None
-    return request.state.request_id, ip, request.headers.get("user-agent")
+    # An idempotent command stamps its key's correlation id, by which a retry finds its events.
+    correlation_id = getattr(request.state, "correlation_id", None) or request.state.request_id
+    return correlation_id, ip, request.headers.get("user-agent")
 
 
 def _context(request: Request, principal: Principal | None = None) -> CommandContext:
