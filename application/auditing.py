@@ -13,7 +13,6 @@ from uuid import UUID
 import orjson
 from eventsourcing.application import project_aggregate
 from eventsourcing.domain import EventSourcingError
-from eventsourcing.persistence import IntegrityError
 
 from application.base import TeaimBase
 from application.chain import (
@@ -47,6 +46,7 @@ __all__ = [
     "ChainBreak",
     "ChainHead",
     "ProjectAsOf",
+    "SealFailure",
     "SealRun",
     "VerifyReport",
 ]
@@ -106,6 +106,15 @@ class VerifyReport:
 
 
 @dataclass(frozen=True, slots=True)
+class SealFailure:
+    """One project the sealer could not seal, and why (the exception's class and message)."""
+
+    org_id: UUID
+    project_id: UUID
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
 class SealRun:
     """What one pass of the periodic sealer did."""
 
@@ -113,6 +122,7 @@ class SealRun:
     sealed: list[UUID]
     unchanged: list[UUID]
     failed: list[UUID]
+    failures: list[SealFailure] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,13 +194,16 @@ class AuditingCommands(TeaimBase):
         """Seal every project with events after `since_position`, each as its own org's service.
 
         Idempotent: a project whose last seal covers it is left alone, and a seal racing another
-        sealer loses harmlessly (it conflicts on the seal aggregate's version).
+        sealer loses harmlessly (it conflicts on the seal aggregate's version). Each project is
+        sealed on its own: whatever one project's sealing raises is recorded in the run's
+        `failures` and the pass goes on with the others.
         """
         log = self._log()
         through = log.last_position()
         sealed: list[UUID] = []
         unchanged: list[UUID] = []
         failed: list[UUID] = []
+        failures: list[SealFailure] = []
         for org_id, project_id in log.projects_changed_after(since_position):
             ctx = CommandContext(
                 principal=Principal(
@@ -200,11 +213,20 @@ class AuditingCommands(TeaimBase):
             )
             try:
                 result = self.seal_project(ctx=ctx, project_id=project_id)
-            except (IntegrityError, NotFoundError, RuleViolationError):
+            except Exception as error:  # one project never stops the others
+                # A lost race (IntegrityError), a vanished project, or a history that no longer
+                # loads: the caller records it (run status, telemetry) and the next pass retries.
                 failed.append(project_id)
+                failures.append(SealFailure(org_id, project_id, _error_text(error)))
                 continue
             (sealed if result.position else unchanged).append(project_id)
-        return SealRun(through_position=through, sealed=sealed, unchanged=unchanged, failed=failed)
+        return SealRun(
+            through_position=through,
+            sealed=sealed,
+            unchanged=unchanged,
+            failed=failed,
+            failures=failures,
+        )
 
     # Verification --------------------------------------------------------------------------
 
@@ -293,6 +315,11 @@ class AuditingCommands(TeaimBase):
         if self.audit_log is None:
             raise RuntimeError("this application was built without an audit log (audit_log=None)")
         return self.audit_log
+
+
+def _error_text(error: BaseException) -> str:
+    """An exception as a run record shows it: class and message, bounded in length."""
+    return f"{type(error).__name__}: {error}"[:300]
 
 
 # The verification walk -----------------------------------------------------------------------

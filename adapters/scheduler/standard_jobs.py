@@ -11,6 +11,7 @@ from adapters.postgres.database import DatabaseUrl
 from adapters.postgres.scheduler_runs import PostgresSchedulerRuns
 from adapters.postgres.usage import USAGE_WINDOW_DAYS, prune_usage
 from adapters.scheduler.jobs import JobResult, JobRun, JobSpec
+from adapters.seal_telemetry import record_seal_failures
 from application.auditing import SealRun
 
 log = logging.getLogger("teaim.scheduler")
@@ -41,10 +42,18 @@ def seal_job(app: Sealing, every: timedelta) -> JobSpec:
             since_position=since,
             correlation_id=f"scheduler:{job.job_id}:{job.scheduled_at.isoformat()}",
         )
-        # A project that failed lost a race to another sealer or is gone: it is sealed again
-        # when it next changes (or by `teaim audit seal`), so the pass always moves on.
-        if sealed.failed:
-            log.warning("could not seal %d project(s): %s", len(sealed.failed), sealed.failed)
+        # Each project is sealed on its own: one that failed (a lost race, a history that no
+        # longer loads) is recorded here, in the run's result and in telemetry, and is sealed
+        # again when it next changes (or by `teaim audit seal`), so the pass always moves on.
+        for failure in sealed.failures:
+            log.warning(
+                "could not seal project %s of org %s: %s",
+                failure.project_id,
+                failure.org_id,
+                failure.error,
+                extra={"org_id": str(failure.org_id)},
+            )
+        record_seal_failures(len(sealed.failures))
         if sealed.sealed:
             log.info("sealed %d project(s)", len(sealed.sealed))
         return {
@@ -55,6 +64,10 @@ def seal_job(app: Sealing, every: timedelta) -> JobSpec:
             "failed_count": len(sealed.failed),
             "sealed": [str(p) for p in sealed.sealed[:_LISTED]],
             "failed": [str(p) for p in sealed.failed[:_LISTED]],
+            "failures": [
+                {"org_id": str(f.org_id), "project_id": str(f.project_id), "error": f.error}
+                for f in sealed.failures[:_LISTED]
+            ],
         }
 
     return JobSpec(
