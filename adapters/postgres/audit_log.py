@@ -1,11 +1,20 @@
-"""The auditors' reads of the raw event store (the scheduler's sealing job uses them too)."""
+"""The auditors' reads of the raw event store (the scheduler's sealing job uses them too).
+
+Two pools: auditors' reads (replay, verify, as-of) on one, the sealer's short head queries on
+the other, so however many auditors stream, the sealer still gets a connection. A stream reads
+in keyset chunks (`notification_id > last ORDER BY notification_id LIMIT n`), each chunk in its
+own short transaction: a slow consumer holds neither a transaction (which would pin the
+vacuum horizon) nor a connection between chunks. Chunks taken in different snapshots still
+join into one consistent history: positions are assigned under an exclusive lock held to the
+commit, so every snapshot sees a gap-free prefix of the log and a later chunk only adds to it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import psycopg
 from psycopg.rows import DictRow, dict_row
@@ -15,9 +24,12 @@ from adapters.postgres.database import DatabaseUrl
 from adapters.postgres.read_db import TENANT_SETTING
 from application.auditing import AuditedEvent, ChainHead
 
-# Rows fetched per round trip of a server-side cursor: memory stays flat however long the
-# history, and a round trip per 500 rows costs little next to decoding them.
+# Rows per chunk of a stream: memory stays flat however long the history, and a round trip
+# (and a transaction) per 500 rows costs little next to decoding them.
 STREAM_BATCH = 500
+# How the two pools name themselves to the server (pg_stat_activity.application_name).
+READER_NAME = "teaim-audit-read"
+SEALER_NAME = "teaim-audit-seal"
 
 _COLUMNS = (
     "notification_id, originator_id, originator_version, topic, state, org_id, project_id,"
@@ -26,39 +38,36 @@ _COLUMNS = (
 
 
 class PostgresAuditLog:
-    """Implements application.auditing.AuditLog on `teaim_events` (its own small pool).
+    """Implements application.auditing.AuditLog on `teaim_events` (two small pools of its own).
 
-    Auditors' reads are long (a whole project's history): a separate pool keeps them from
-    starving the pool the query API serves the bell and lists from.
+    Auditors' reads are long (a whole project's history): pools of their own keep them from
+    starving the pool the query API serves the bell and lists from, and the sealer's pool
+    keeps them from starving the sealer.
     """
 
-    def __init__(self, url: DatabaseUrl, *, max_size: int = 4) -> None:
-        self._pool: ConnectionPool[psycopg.Connection[DictRow]] = ConnectionPool(
-            url.libpq(),
-            # Audits are occasional: no connection is held open until one runs.
-            min_size=0,
-            max_size=max_size,
-            kwargs={"row_factory": dict_row},
-            connection_class=psycopg.Connection[DictRow],
-            open=True,
-        )
+    def __init__(
+        self,
+        url: DatabaseUrl,
+        *,
+        max_size: int = 4,
+        sealer_size: int = 2,
+        chunk_size: int = STREAM_BATCH,
+    ) -> None:
+        if chunk_size < 1:
+            raise ValueError("chunk_size must be at least 1")
+        self._chunk = chunk_size
+        self._pool = _pool(url, READER_NAME, max_size)
+        self._sealer_pool = _pool(url, SEALER_NAME, sealer_size)
 
     @contextmanager
     def project_events(self, org_id: UUID, project_id: UUID) -> Iterator[Iterator[AuditedEvent]]:
-        """The project's events in position order, through a server-side cursor."""
-        with self._tenant(org_id) as conn, conn.cursor(name=f"audit_{uuid4().hex}") as cur:
-            cur.itersize = STREAM_BATCH
-            # The (project_id, notification_id) index gives log order without a sort.
-            cur.execute(
-                f"SELECT {_COLUMNS} FROM teaim_events"  # noqa: S608 (constant column list)
-                " WHERE project_id = %s AND org_id = %s ORDER BY notification_id",
-                (project_id, org_id),
-            )
-            yield (_event(row) for row in cur)
+        """The project's events in position order, read in chunks of short transactions."""
+        # The (project_id, notification_id) index gives each chunk in log order without a sort.
+        yield self._chunks(org_id, "project_id = %s AND org_id = %s", (project_id, org_id))
 
     def project_heads(self, org_id: UUID, project_id: UUID) -> list[ChainHead]:
         """The newest event of every aggregate of the project, in one statement (one snapshot)."""
-        with self._tenant(org_id) as conn:
+        with self._tenant(org_id, self._sealer_pool) as conn:
             rows = conn.execute(
                 "SELECT DISTINCT ON (originator_id) originator_id, originator_version,"
                 " notification_id, chain_hash FROM teaim_events"
@@ -89,7 +98,7 @@ class PostgresAuditLog:
 
     def projects_changed_after(self, position: int) -> list[tuple[UUID, UUID]]:
         """(org, project) pairs with an event after `position` (a range of the primary key)."""
-        with self._pool.connection() as conn:
+        with self._sealer_pool.connection() as conn:
             rows = conn.execute(
                 "SELECT DISTINCT org_id, project_id FROM teaim_events"
                 " WHERE notification_id > %s AND project_id IS NOT NULL"
@@ -110,21 +119,62 @@ class PostgresAuditLog:
 
     def last_position(self) -> int:
         """The newest position in the store."""
-        with self._pool.connection() as conn:
+        with self._sealer_pool.connection() as conn:
             row = conn.execute("SELECT coalesce(max(notification_id), 0) AS n FROM teaim_events")
             found = row.fetchone()
         return 0 if found is None else int(found["n"])
 
     def close(self) -> None:
-        """Close the pool."""
-        self._pool.close()
+        """Close both pools."""
+        try:
+            self._pool.close()
+        finally:
+            self._sealer_pool.close()
+
+    def _chunks(
+        self, org_id: UUID | None, where: str, params: tuple[Any, ...]
+    ) -> Iterator[AuditedEvent]:
+        """Rows matching `where`, in position order, one short transaction per chunk.
+
+        Each chunk is fetched whole and its connection returned before the first row is
+        handed on: a consumer that pauses between rows holds nothing on the server.
+        """
+        after = 0
+        sql = (
+            f"SELECT {_COLUMNS} FROM teaim_events"  # noqa: S608 (constant SQL of this module)
+            f" WHERE {where} AND notification_id > %s ORDER BY notification_id LIMIT %s"
+        )
+        while True:
+            with self._tenant(org_id, self._pool) as conn:
+                rows = conn.execute(sql, (*params, after, self._chunk)).fetchall()
+            for row in rows:
+                yield _event(row)
+            if len(rows) < self._chunk:
+                return
+            after = int(rows[-1]["notification_id"])
 
     @contextmanager
-    def _tenant(self, org_id: UUID) -> Iterator[psycopg.Connection[DictRow]]:
+    def _tenant(
+        self, org_id: UUID | None, pool: ConnectionPool[psycopg.Connection[DictRow]] | None = None
+    ) -> Iterator[psycopg.Connection[DictRow]]:
         # One transaction naming its tenant, as every tenant read does (row-level security).
-        with self._pool.connection() as conn, conn.transaction():
-            conn.execute("SELECT set_config(%s, %s, true)", (TENANT_SETTING, str(org_id)))
+        with (pool or self._pool).connection() as conn, conn.transaction():
+            if org_id is not None:
+                conn.execute("SELECT set_config(%s, %s, true)", (TENANT_SETTING, str(org_id)))
             yield conn
+
+
+def _pool(url: DatabaseUrl, name: str, size: int) -> ConnectionPool[psycopg.Connection[DictRow]]:
+    return ConnectionPool(
+        url.libpq(),
+        # Audits and seals are occasional: no connection is held open until one runs.
+        min_size=0,
+        max_size=size,
+        kwargs={"row_factory": dict_row, "application_name": name},
+        connection_class=psycopg.Connection[DictRow],
+        name=name,
+        open=True,
+    )
 
 
 def _event(row: dict[str, Any]) -> AuditedEvent:
