@@ -11,6 +11,7 @@ commit, so every snapshot sees a gap-free prefix of the log and a later chunk on
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -23,10 +24,14 @@ from psycopg_pool import ConnectionPool
 from adapters.postgres.database import DatabaseUrl
 from adapters.postgres.read_db import TENANT_SETTING
 from application.auditing import AuditedEvent, ChainHead
+from domain.seal import LOG_ORG
 
 # Rows per chunk of a stream: memory stays flat however long the history, and a round trip
 # (and a transaction) per 500 rows costs little next to decoding them.
 STREAM_BATCH = 500
+# Events of a project's aggregates stamped outside it that a stream merges in: one is already
+# a break verify names; the cap bounds what a store full of forgeries can make a read cost.
+STRAYS_LIMIT = 1000
 # How the two pools name themselves to the server (pg_stat_activity.application_name).
 READER_NAME = "teaim-audit-read"
 SEALER_NAME = "teaim-audit-seal"
@@ -61,9 +66,20 @@ class PostgresAuditLog:
 
     @contextmanager
     def project_events(self, org_id: UUID, project_id: UUID) -> Iterator[Iterator[AuditedEvent]]:
-        """The project's events in position order, read in chunks of short transactions."""
+        """The project's events in position order, read in chunks of short transactions.
+
+        Merged in: events of the project's aggregates stamped with another org or project (a
+        forged version the repository would load all the same), read first in one query.
+        """
+        strays = self._strays(org_id, project_id)
         # The (project_id, notification_id) index gives each chunk in log order without a sort.
-        yield self._chunks(org_id, "project_id = %s AND org_id = %s", (project_id, org_id))
+        stamped = self._chunks(org_id, "project_id = %s AND org_id = %s", (project_id, org_id))
+        yield heapq.merge(strays, stamped, key=lambda event: event.position)
+
+    @contextmanager
+    def all_events(self) -> Iterator[Iterator[AuditedEvent]]:
+        """Every event of the store in position order (the primary key), in chunks."""
+        yield self._chunks(None, "TRUE", ())
 
     def project_heads(self, org_id: UUID, project_id: UUID) -> list[ChainHead]:
         """The newest event of every aggregate of the project, in one statement (one snapshot)."""
@@ -77,24 +93,59 @@ class PostgresAuditLog:
             ).fetchall()
         return [_head(row) for row in rows]
 
-    def chain_links(
-        self, org_id: UUID, project_id: UUID, keys: Sequence[tuple[UUID, int]]
-    ) -> dict[tuple[UUID, int], ChainHead]:
+    def org_heads(self, org_id: UUID, after: int = 0) -> list[ChainHead]:
+        """The newest event of every aggregate of the org stamped with no project that has an
+        event after position `after` (a range of the org's index)."""
+        with self._tenant(org_id, self._sealer_pool) as conn:
+            rows = conn.execute(
+                "SELECT DISTINCT ON (originator_id) originator_id, originator_version,"
+                " notification_id, chain_hash FROM teaim_events"
+                " WHERE org_id = %s AND notification_id > %s AND project_id IS NULL"
+                " ORDER BY originator_id, originator_version DESC",
+                (org_id, after),
+            ).fetchall()
+        return [_head(row) for row in rows]
+
+    def heads_of(self, aggregate_ids: Sequence[UUID]) -> list[ChainHead]:
+        """The newest event of each of these aggregates (the log seal pins scope seals)."""
+        if not aggregate_ids:
+            return []
+        with self._sealer_pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT DISTINCT ON (originator_id) originator_id, originator_version,"
+                " notification_id, chain_hash FROM teaim_events"
+                " WHERE originator_id = ANY(%s::uuid[])"
+                " ORDER BY originator_id, originator_version DESC",
+                (list(aggregate_ids),),
+            ).fetchall()
+        return [_head(row) for row in rows]
+
+    def chain_links(self, keys: Sequence[tuple[UUID, int]]) -> dict[tuple[UUID, int], ChainHead]:
         """The stored position and chain hash of each (aggregate, version) found."""
         if not keys:
             return {}
-        with self._tenant(org_id) as conn:
+        with self._pool.connection() as conn:
             rows = conn.execute(
                 "SELECT e.originator_id, e.originator_version, e.notification_id, e.chain_hash"
                 " FROM teaim_events AS e"
                 " JOIN unnest(%s::uuid[], %s::bigint[]) AS k(originator_id, originator_version)"
                 " ON e.originator_id = k.originator_id"
-                " AND e.originator_version = k.originator_version"
-                " WHERE e.project_id = %s AND e.org_id = %s",
-                ([key[0] for key in keys], [key[1] for key in keys], project_id, org_id),
+                " AND e.originator_version = k.originator_version",
+                ([key[0] for key in keys], [key[1] for key in keys]),
             ).fetchall()
         heads = [_head(row) for row in rows]
         return {(head.originator_id, head.version): head for head in heads}
+
+    def orgs_changed_after(self, position: int) -> list[UUID]:
+        """Orgs with an event stamped with no project after `position` (the log's seal aside)."""
+        with self._sealer_pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT DISTINCT org_id FROM teaim_events"
+                " WHERE notification_id > %s AND project_id IS NULL AND org_id <> %s"
+                " ORDER BY org_id",
+                (position, LOG_ORG),
+            ).fetchall()
+        return [row["org_id"] for row in rows]
 
     def projects_changed_after(self, position: int) -> list[tuple[UUID, UUID]]:
         """(org, project) pairs with an event after `position` (a range of the primary key)."""
@@ -123,6 +174,19 @@ class PostgresAuditLog:
             row = conn.execute("SELECT coalesce(max(notification_id), 0) AS n FROM teaim_events")
             found = row.fetchone()
         return 0 if found is None else int(found["n"])
+
+    def _strays(self, org_id: UUID, project_id: UUID) -> list[AuditedEvent]:
+        """Events of the project's aggregates stamped with another org or project (bounded)."""
+        with self._pool.connection() as conn:
+            rows = conn.execute(
+                f"SELECT {_COLUMNS} FROM teaim_events"  # noqa: S608 (constant column list)
+                " WHERE originator_id IN (SELECT originator_id FROM teaim_events"
+                " WHERE project_id = %s AND org_id = %s)"
+                " AND (project_id IS DISTINCT FROM %s OR org_id <> %s)"
+                " ORDER BY notification_id LIMIT %s",
+                (project_id, org_id, project_id, org_id, STRAYS_LIMIT),
+            ).fetchall()
+        return [_event(row) for row in rows]
 
     def close(self) -> None:
         """Close both pools."""

@@ -47,8 +47,10 @@ def seal_job(app: Sealing, every: timedelta) -> JobSpec:
         # again when it next changes (or by `teaim audit seal`), so the pass always moves on.
         for failure in sealed.failures:
             log.warning(
-                "could not seal project %s of org %s: %s",
-                failure.project_id,
+                "could not seal %s of org %s: %s",
+                "its aggregates of no project"
+                if failure.project_id is None
+                else f"project {failure.project_id}",
                 failure.org_id,
                 failure.error,
                 extra={"org_id": str(failure.org_id)},
@@ -61,20 +63,30 @@ def seal_job(app: Sealing, every: timedelta) -> JobSpec:
             "through_position": sealed.through_position,
             "sealed_count": len(sealed.sealed),
             "unchanged_count": len(sealed.unchanged),
-            "failed_count": len(sealed.failed),
+            "failed_count": len(sealed.failures),
             "sealed": [str(p) for p in sealed.sealed[:_LISTED]],
             "failed": [str(p) for p in sealed.failed[:_LISTED]],
             "failures": [
-                {"org_id": str(f.org_id), "project_id": str(f.project_id), "error": f.error}
+                {
+                    "org_id": str(f.org_id),
+                    "project_id": None if f.project_id is None else str(f.project_id),
+                    "error": f.error,
+                }
                 for f in sealed.failures[:_LISTED]
             ],
+            "orgs_sealed_count": len(sealed.orgs_sealed),
+            # The anchor to keep outside the database (`teaim audit verify --anchor`).
+            "log_seal_hash": sealed.log_seal_hash,
         }
 
     return JobSpec(
         id=SEAL_JOB,
         every=every,
         run=run,
-        description="Seal the hash chains of every project changed since the last seal run",
+        description=(
+            "Seal the hash chains of every project and org changed since the last seal run,"
+            " then the log over those seals"
+        ),
     )
 
 
