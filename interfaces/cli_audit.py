@@ -116,6 +116,8 @@ def audit_verify(
     project_id: UUID | None, org_id: UUID | None, anchor: str | None, as_json: bool
 ) -> None:
     """Check hash chains, stamps and seals; exit 0 when intact, 1 at the first break."""
+    if org_id is not None and project_id is None:
+        raise click.UsageError("--org names a project's org: give --project too")
     runtime = _audit_runtime()
 
     def progress(n: int) -> None:

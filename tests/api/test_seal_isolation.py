@@ -75,4 +75,6 @@ def test_the_seal_job_records_a_failed_project_and_still_succeeds(api: Api) -> N
     assert failure["org_id"] == str(broken_org)
     assert failure["project_id"] == str(broken)
     assert failure["error"].startswith("TopicError")
+    # The anchor of the pass, for whoever keeps one outside the database.
+    assert len(fired.result["log_seal_hash"]) == 64
     assert seal_failures_total() == counted + 1

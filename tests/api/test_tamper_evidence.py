@@ -14,6 +14,8 @@ from uuid import UUID
 import orjson
 import psycopg
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from application.chain import GENESIS, chain_link, seal_hash
 from domain.roles import Role
@@ -426,3 +428,47 @@ def test_org_seals_pin_only_what_changed_and_together_know_every_aggregate(api: 
     broken = report["broken"]
     assert broken["aggregate_id"] == str(second["originator_id"])
     assert "does not know this aggregate" in broken["detail"]
+
+
+def test_deleting_any_one_row_but_the_newest_is_named_where_the_gap_shows(api: Api) -> None:
+    history = build_history(api)
+    refuse_an_outsider(api, history.org, history.project)
+    api.runtime.app.seal_all_projects(correlation_id="test-sealer")
+    newest = api.max_position()
+    app = api.runtime.app
+    assert app.verify_store().intact
+
+    @settings(max_examples=10, deadline=None)
+    @given(position=st.integers(min_value=1, max_value=newest - 1))
+    def delete(position: int) -> None:
+        columns = (
+            "notification_id, originator_id, originator_version, topic, state, org_id,"
+            " project_id, recorded_at, content_hash, chain_hash"
+        )
+        with psycopg.connect(api.database_url) as conn:
+            row = conn.execute(
+                f"DELETE FROM teaim_events WHERE notification_id = %s RETURNING {columns}",  # noqa: S608
+                (position,),
+            ).fetchone()
+        assert row is not None
+        try:
+            report = app.verify_store()
+        finally:
+            # Put it back as it was: every example starts from the intact store.
+            execute(
+                api,
+                f"INSERT INTO teaim_events ({columns})"  # noqa: S608
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                tuple(row),
+            )
+        assert report.broken is not None
+        assert (report.broken.kind, report.broken.position) == ("position", position + 1)
+
+    delete()
+    assert app.verify_store().intact
+
+
+def test_verify_refuses_an_org_without_a_project(api: Api) -> None:
+    refused = cli(api, "audit", "verify", "--org", str(api.new_org()))
+    assert refused.exit_code == 2
+    assert "give --project too" in refused.output
