@@ -145,7 +145,6 @@ class AuditingCommands(TeaimBase):
         unchanged: list[UUID] = []
         failed: list[UUID] = []
         failures: list[SealFailure] = []
-        written: list[UUID] = []
         for org_id, project_id in log.projects_changed_after(since_position):
             try:
                 result = self.seal_project(
@@ -158,8 +157,6 @@ class AuditingCommands(TeaimBase):
                 failures.append(SealFailure(org_id, project_id, _error_text(error)))
                 continue
             (sealed if result.position else unchanged).append(project_id)
-            if result.position:
-                written.append(result.id)
         orgs_sealed: list[UUID] = []
         for org_id in log.orgs_changed_after(since_position):
             try:
@@ -169,10 +166,9 @@ class AuditingCommands(TeaimBase):
                 continue
             if result.position:
                 orgs_sealed.append(org_id)
-                written.append(result.id)
         log_seal_hash: str | None = None
         try:
-            self.seal_log(correlation_id=correlation_id, seal_ids=written)
+            self.seal_log(correlation_id=correlation_id)
             log_seal_hash = self.newest_seal_hash()
         except Exception as error:  # the scopes' seals stand; the next pass pins them again
             failures.append(SealFailure(LOG_ORG, None, _error_text(error)))
@@ -203,14 +199,16 @@ class AuditingCommands(TeaimBase):
         since = seal.covered_position if seal.seal_count else 0
         return self._seal(seal, stamp, self._log().org_heads(org_id, since))
 
-    def seal_log(self, *, correlation_id: str, seal_ids: list[UUID]) -> CommandResult:
-        """Pin the heads of these scope seals in the log's seal (position 0: none given)."""
+    def seal_log(self, *, correlation_id: str) -> CommandResult:
+        """Pin, in the log's seal, every scope seal written since the last one (position 0:
+        none), whoever wrote it (the timer, `teaim audit seal --project`, another process)."""
         ctx = self._sealer(LOG_ORG, correlation_id)
         stamp = self._stamp(ctx)
         seal = self._find(ProjectSeal, LOG_SEAL_ID) or ProjectSeal.start_scope(
             seal_id=LOG_SEAL_ID, stamp=stamp
         )
-        return self._seal(seal, stamp, self._log().heads_of(seal_ids))
+        since = seal.covered_position if seal.seal_count else 0
+        return self._seal(seal, stamp, self._log().seal_heads_after(since, SEALED_TOPIC))
 
     def newest_seal_hash(self, project_id: UUID | None = None) -> str | None:
         """The newest seal hash of a project, or of the log (the hash to keep as an anchor)."""

@@ -42,8 +42,8 @@ Seal hash (field `seal_hash` of a `ProjectSeal.Sealed` event, lowercase hex)::
 
 Each seal's hash covers the previous one, so the newest seal hash, kept outside the database,
 commits to every seal (and through them every sealed chain head) before it. The log's seals
-(org `00000000-0000-0000-0000-000000000000`) pin the heads of the scope seals each sealing
-pass wrote, so the newest log seal hash commits to every scope.
+(org `00000000-0000-0000-0000-000000000000`) pin the heads of the scope seals written since the
+log's previous seal, so the newest log seal hash commits to every scope.
 
 Seal MAC (field `seal_mac`, lowercase hex, when a seal key is configured)::
 

@@ -83,8 +83,9 @@ class AuditLog(Protocol):
         event after position `after`, all read in one snapshot."""
         ...
 
-    def heads_of(self, aggregate_ids: Sequence[UUID]) -> list[ChainHead]:
-        """The newest event of each of these aggregates (those found), in one snapshot."""
+    def seal_heads_after(self, position: int, topic: str) -> list[ChainHead]:
+        """The newest event of `topic` of every seal aggregate but the log's with one after
+        `position`, all read in one snapshot."""
         ...
 
     def chain_links(self, keys: Sequence[tuple[UUID, int]]) -> dict[tuple[UUID, int], ChainHead]:

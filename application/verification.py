@@ -8,6 +8,7 @@ Memory is O(aggregates walked): one tip per chain.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -117,6 +118,9 @@ class ChainWalk:
     # changed since the one before, so completeness is over all of a scope's seals.
     pinned: dict[Scope, set[UUID]] = field(default_factory=dict)
     checked: dict[Scope, int] = field(default_factory=dict)
+    # The log's members: every scope seal, in the order of its first seal, and where that is.
+    sealed_scopes: list[UUID] = field(default_factory=list)
+    first_sealed: dict[UUID, int] = field(default_factory=dict)
     previous_seal_hash: dict[UUID, str] = field(default_factory=dict)
 
     def report(self, broken: ChainBreak | None) -> VerifyReport:
@@ -269,9 +273,21 @@ class ChainWalk:
         self.previous_seal_hash[event.originator_id] = recorded
         if recorded == self.anchor:
             self.anchored = True
-        # A log seal pins the seals its pass wrote, not every scope seal: only those it names.
-        complete = event.originator_id != LOG_SEAL_ID
-        return self._check_heads(event.position, through, pinned, scope, complete=complete)
+        if event.originator_id == LOG_SEAL_ID:
+            # The log's members are the scope seals, each from its first seal on.
+            members, first = self.sealed_scopes, self.first_sealed.__getitem__
+        else:
+            self._note_scope_seal(event)
+            members, first = self.members.get(scope, []), self._first_position
+        return self._check_heads(event.position, through, pinned, scope, members, first)
+
+    def _note_scope_seal(self, event: AuditedEvent) -> None:
+        if event.originator_id not in self.first_sealed:
+            self.first_sealed[event.originator_id] = event.position
+            self.sealed_scopes.append(event.originator_id)
+
+    def _first_position(self, aggregate: UUID) -> int:
+        return self.tips[aggregate].first_position
 
     def _check_heads(
         self,
@@ -279,33 +295,29 @@ class ChainWalk:
         through: int,
         pinned: dict[UUID, dict[str, Any]],
         scope: Scope,
-        *,
-        complete: bool,
+        members: list[UUID],
+        first_position: Callable[[UUID], int],
     ) -> ChainBreak | None:
         """A seal's heads against the chains walked so far (and the store, where they moved)."""
         # Every aggregate of the scope with an event at or before the seal's position must be
         # pinned, by this seal or an earlier one of the scope.
         earlier = self.pinned.setdefault(scope, set())
         earlier.update(pinned)
-        if complete:
-            # Members are listed in the order they first appeared: those before `checked`
-            # were found pinned by an earlier seal, so each member is looked at about once.
-            members = self.members.get(scope, [])
-            index = self.checked.get(scope, 0)
-            while index < len(members) and self.tips[members[index]].first_position <= through:
-                aggregate = members[index]
-                if aggregate not in earlier:
-                    return ChainBreak(
-                        kind=BreakKind.SEAL,
-                        position=self.tips[aggregate].first_position,
-                        aggregate_id=aggregate,
-                        version=1,
-                        detail=(
-                            f"the seal at position {seal_position} does not know this aggregate"
-                        ),
-                    )
-                index += 1
-            self.checked[scope] = index
+        # Members are listed in the order they first appeared: those before `checked` were
+        # found pinned by an earlier seal, so each member is looked at about once.
+        index = self.checked.get(scope, 0)
+        while index < len(members) and first_position(members[index]) <= through:
+            aggregate = members[index]
+            if aggregate not in earlier:
+                return ChainBreak(
+                    kind=BreakKind.SEAL,
+                    position=first_position(aggregate),
+                    aggregate_id=aggregate,
+                    version=1,
+                    detail=f"the seal at position {seal_position} does not know this aggregate",
+                )
+            index += 1
+        self.checked[scope] = index
         # A chain that moved on after the seal read its heads: look its sealed version up.
         moved: list[tuple[UUID, int]] = []
         for aggregate, head in pinned.items():

@@ -5,9 +5,9 @@ Three scopes, one aggregate class (its topic is what stored seals already carry)
 - a project: every aggregate stamped with the project (`seal_id_for(project)`);
 - an org: every aggregate of the org stamped with no project (org settings, denials, audit
   reads, inboxes), sealed per org (`org_seal_id_for(org)`);
-- the log: the seals a sealing pass wrote, so one hash (the newest log seal's), kept outside
-  the database, commits to every scope seal before it (`LOG_SEAL_ID`, stamped with `LOG_ORG`,
-  an org no tenant has).
+- the log: the scope seals written since its previous seal, so one hash (the newest log
+  seal's), kept outside the database, commits to every scope seal before it (`LOG_SEAL_ID`,
+  stamped with `LOG_ORG`, an org no tenant has).
 """
 
 from __future__ import annotations

@@ -106,17 +106,16 @@ class PostgresAuditLog:
             ).fetchall()
         return [_head(row) for row in rows]
 
-    def heads_of(self, aggregate_ids: Sequence[UUID]) -> list[ChainHead]:
-        """The newest event of each of these aggregates (the log seal pins scope seals)."""
-        if not aggregate_ids:
-            return []
+    def seal_heads_after(self, position: int, topic: str) -> list[ChainHead]:
+        """The newest seal (events of `topic`) of every scope sealed after `position`, the
+        log's own aside: a range of the primary key, so the read is as long as the news."""
         with self._sealer_pool.connection() as conn:
             rows = conn.execute(
                 "SELECT DISTINCT ON (originator_id) originator_id, originator_version,"
                 " notification_id, chain_hash FROM teaim_events"
-                " WHERE originator_id = ANY(%s::uuid[])"
+                " WHERE notification_id > %s AND topic = %s AND org_id <> %s"
                 " ORDER BY originator_id, originator_version DESC",
-                (list(aggregate_ids),),
+                (position, topic, LOG_ORG),
             ).fetchall()
         return [_head(row) for row in rows]
 

@@ -472,3 +472,47 @@ def test_verify_refuses_an_org_without_a_project(api: Api) -> None:
     refused = cli(api, "audit", "verify", "--org", str(api.new_org()))
     assert refused.exit_code == 2
     assert "give --project too" in refused.output
+
+
+def test_the_log_seal_pins_a_project_seal_made_by_hand_and_refuses_to_leave_one_out(
+    api: Api,
+) -> None:
+    app = api.runtime.app
+    first = build_history(api, seal=False)
+    app.seal_all_projects(correlation_id="test-sealer")
+    second = build_history(api)  # sealed by hand (`teaim audit seal --project`), not by a pass
+    hand_sealed = rows_of_aggregate(api, seal_id_for(second.project))[-1]
+
+    app.seal_all_projects(correlation_id="test-sealer")
+
+    log_seal = newest_row(api)
+    assert log_seal["originator_id"] == LOG_SEAL_ID
+    heads = orjson.loads(bytes(log_seal["state"]))["heads"]
+    assert heads[str(seal_id_for(second.project))]["position"] == hand_sealed["notification_id"]
+    assert str(seal_id_for(first.project)) not in heads  # pinned by the first log seal
+    assert app.verify_store().intact
+
+    # A log seal rewritten (consistently, no key) to leave the hand-made seal out.
+    payload = orjson.loads(bytes(log_seal["state"]))
+    del payload["heads"][str(seal_id_for(second.project))]
+    payload["seal_hash"] = seal_hash(
+        org_id=log_seal["org_id"],
+        project_id=None,
+        through_position=payload["through_position"],
+        heads=payload["heads"],
+        previous_seal_hash=payload["previous_seal_hash"],
+    )
+    state = orjson.dumps(payload)
+    content = recompute(log_seal, state)
+    previous = bytes(rows_of_aggregate(api, LOG_SEAL_ID)[-2]["chain_hash"])
+    execute(
+        api,
+        "UPDATE teaim_events SET state = %s, content_hash = %s, chain_hash = %s"
+        " WHERE notification_id = %s",
+        (state, content, chain_link(previous, content), log_seal["notification_id"]),
+    )
+
+    report = app.verify_store()
+    assert report.broken is not None
+    assert report.broken.aggregate_id == seal_id_for(second.project)
+    assert "does not know this aggregate" in report.broken.detail
