@@ -16,13 +16,12 @@ from adapters.postgres.read_db import ReadRoleError
 from application.context import CommandContext, Principal
 from domain.errors import DomainError
 from domain.roles import Role
+from interfaces.cli_audit import audit_group
 from interfaces.cli_projections import projections_group
 from interfaces.cli_scheduler import scheduler_group
 from interfaces.http.auth import SERVICE_USER
-from interfaces.http.routes.auditors import replay_lines, verify_out
 from interfaces.logs import configure_from_settings
 from interfaces.runtime import (
-    Runtime,
     build_runtime,
     open_database,
     start_projections,
@@ -206,126 +205,4 @@ def orgs_create(name: str, org_id: UUID | None) -> None:
 
 main.add_command(projections_group)
 main.add_command(scheduler_group)
-
-
-@main.group()
-def audit() -> None:
-    """Auditors: replay a project's raw history, verify its hash chain, seal it."""
-
-
-_PROJECT = click.option(
-    "--project", "project_id", type=click.UUID, required=True, help="The project's id."
-)
-_ORG = click.option(
-    "--org",
-    "org_id",
-    type=click.UUID,
-    default=None,
-    help="The project's org (checked when given, else read from the project's events).",
-)
-
-
-def _audit_runtime() -> Runtime:
-    try:
-        return build_runtime(Settings())
-    except UnmigratedDatabaseError as error:
-        raise click.ClickException(str(error)) from None
-
-
-def _org_of(runtime: Runtime, project_id: UUID, org_id: UUID | None) -> UUID:
-    found = runtime.app.project_org(project_id)
-    if found is None or (org_id is not None and org_id != found):
-        raise click.ClickException(f"project {project_id} not found")
-    return found
-
-
-def _service_ctx(org_id: UUID) -> CommandContext:
-    return CommandContext(
-        principal=Principal(
-            user_id=SERVICE_USER, org_id=org_id, org_role=Role.OWNER, is_service=True
-        ),
-        correlation_id=f"cli-{uuid.uuid4()}",
-    )
-
-
-@audit.command("replay")
-@_PROJECT
-@_ORG
-def audit_replay(project_id: UUID, org_id: UUID | None) -> None:
-    """Write the project's raw event history to stdout as NDJSON, in log order."""
-    runtime = _audit_runtime()
-    try:
-        org = _org_of(runtime, project_id, org_id)
-        out = sys.stdout.buffer
-        history = runtime.app.project_history(org_id=org, project_id=project_id)
-        count = 0
-        for count, line in enumerate(replay_lines(history), start=1):
-            out.write(line)
-            if count % 10_000 == 0:
-                click.echo(f"replayed {count} events", err=True)
-        out.flush()
-        click.echo(f"replayed {count} events", err=True)
-    finally:
-        runtime.close()
-
-
-@audit.command("verify")
-@_PROJECT
-@_ORG
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def audit_verify(project_id: UUID, org_id: UUID | None, as_json: bool) -> None:
-    """Check the project's hash chain and seals; exit 0 when intact, 1 at the first break."""
-    runtime = _audit_runtime()
-    try:
-        org = _org_of(runtime, project_id, org_id)
-        report = runtime.app.verify_project(
-            org_id=org,
-            project_id=project_id,
-            progress=lambda n: click.echo(f"verified {n} events", err=True),
-            progress_every=10_000,
-        )
-    finally:
-        runtime.close()
-    if as_json:
-        click.echo(verify_out(report).model_dump_json())
-    elif report.broken is None:
-        click.echo(
-            f"intact: {report.events} events, {report.aggregates} aggregates,"
-            f" {report.seals} seals, through position {report.last_position}"
-        )
-    else:
-        broken = report.broken
-        where = "missing" if broken.position is None else f"position {broken.position}"
-        click.echo(
-            f"BROKEN ({broken.kind.value}) at {where}: aggregate {broken.aggregate_id}"
-            f" version {broken.version}: {broken.detail}"
-        )
-    sys.exit(0 if report.intact else 1)
-
-
-@audit.command("seal")
-@click.option("--project", "project_id", type=click.UUID, default=None, help="Only this one.")
-def audit_seal(project_id: UUID | None) -> None:
-    """Seal the heads of every chain of one project, or of every project with new events."""
-    runtime = _audit_runtime()
-    try:
-        if project_id is not None:
-            ctx = _service_ctx(_org_of(runtime, project_id, None))
-            try:
-                result = runtime.app.seal_project(ctx=ctx, project_id=project_id)
-            except DomainError as error:
-                raise click.ClickException(error.message) from None
-            if result.position:
-                click.echo(f"sealed {project_id} at position {result.position}")
-            else:
-                click.echo(f"{project_id}: already sealed, nothing new")
-            return
-        run = runtime.app.seal_all_projects(correlation_id=f"cli-{uuid.uuid4()}")
-        click.echo(
-            f"sealed {len(run.sealed)}, unchanged {len(run.unchanged)},"
-            f" failed {len(run.failed)} (through position {run.through_position})"
-        )
-        if run.failed:
-            sys.exit(1)
-    finally:
-        runtime.close()
+main.add_command(audit_group)

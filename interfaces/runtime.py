@@ -110,7 +110,7 @@ def build_runtime(
         env = db.url.eventsourcing_env(pool_size=settings.db_pool_size)
         env["AGGREGATE_CACHE_MAXSIZE"] = str(settings.aggregate_cache_size)
         # Auditors read the event store itself, which only owner connections may touch.
-        audit_log = PostgresAuditLog(db.url)
+        audit_log = PostgresAuditLog(db.url, max_size=settings.audit_reader_pool_size)
         lifecycle.callback(audit_log.close)
         app = Teaim(
             env,
@@ -120,6 +120,10 @@ def build_runtime(
             config=AppConfig(
                 signing_link_ttl=timedelta(days=settings.signing_link_ttl_days),
                 snapshot_interval=settings.snapshot_interval,
+                seal_key=None
+                if settings.audit_seal_key is None
+                else settings.audit_seal_key.get_secret_value().encode(),
+                seal_key_from_position=settings.audit_seal_key_from_position,
             ),
         )
         lifecycle.callback(app.close)

@@ -9,6 +9,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from adapters.postgres.usage import USAGE_WINDOW_DAYS
+from application.config import MIN_SEAL_KEY_BYTES
 
 # RFC 7518 3.2: an HS256 key is at least the size of the hash output.
 MIN_JWT_SECRET_BYTES = 32
@@ -202,6 +203,34 @@ class Settings(BaseSettings):
     def _jwks_url(cls, value: str | None) -> str | None:
         if value is not None and not value.lower().startswith(("https://", "http://")):
             raise ValueError("JWT_JWKS_URL must be an http(s) URL")
+        return value
+
+    # Tamper evidence (issue 7) ---------------------------------------------------------
+    audit_seal_key: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Key (32+ bytes) of the HMAC every seal carries; kept out of the database, so a"
+            " rewrite by someone with database access alone shows in `teaim audit verify`."
+            " Unset: seals carry no MAC."
+        ),
+    )
+    audit_seal_key_from_position: int = Field(
+        default=0,
+        ge=0,
+        description=(
+            "With AUDIT_SEAL_KEY set on a store sealed before: the newest position whose seals"
+            " may carry no MAC (later keyed seals chain to them)."
+        ),
+    )
+    audit_reader_pool_size: int = Field(
+        default=4, ge=1, le=64, description="Connections auditors' streamed reads may use."
+    )
+
+    @field_validator("audit_seal_key")
+    @classmethod
+    def _long_seal_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().encode()) < MIN_SEAL_KEY_BYTES:
+            raise ValueError(f"AUDIT_SEAL_KEY must be at least {MIN_SEAL_KEY_BYTES} bytes")
         return value
 
     @field_validator("log_level", "log_format", mode="before")

@@ -48,11 +48,29 @@ def replay(project_id: ProjectQuery, app: AppDep, ctx: CtxDep) -> StreamingRespo
     return StreamingResponse(replay_lines(history), media_type=NDJSON)
 
 
+AnchorQuery = Annotated[
+    str | None,
+    Query(
+        description=(
+            "A seal hash of the project kept outside the database: some seal must have it."
+        ),
+        pattern="^[0-9a-f]{64}$",
+    ),
+]
+
+
 @router.get("/api/audit/verify")
-def verify(project_id: ProjectQuery, app: AppDep, ctx: CtxDep) -> VerifyOut:
-    """Check every event's content hash, chain link and seal: intact, or the first break."""
+def verify(
+    project_id: ProjectQuery, app: AppDep, ctx: CtxDep, anchor: AnchorQuery = None
+) -> VerifyOut:
+    """Check every event's content hash, stamps, chain link and seal: intact, or the first break.
+
+    Events of the project's aggregates stamped with another project (or none) are checked too.
+    """
     app.audit_project(ctx=ctx, project_id=project_id, action="audit.verify")
-    return verify_out(app.verify_project(org_id=ctx.principal.org_id, project_id=project_id))
+    return verify_out(
+        app.verify_project(org_id=ctx.principal.org_id, project_id=project_id, anchor=anchor)
+    )
 
 
 @router.get("/api/projects/{project_id}/as-of")
@@ -125,6 +143,7 @@ def verify_out(report: VerifyReport) -> VerifyOut:
         aggregates=report.aggregates,
         seals=report.seals,
         last_position=report.last_position,
+        anchored=report.anchored,
         broken=None
         if broken is None
         else ChainBreakOut(

@@ -292,6 +292,11 @@ NOT_PROJECT_WRITES = {
     "project_as_of",
     "seal_project",
     "seal_all_projects",
+    # Seals of an org's aggregates of no project and of the log, and reads of the store.
+    "seal_org",
+    "seal_log",
+    "newest_seal_hash",
+    "verify_store",
     # Reading the audit feed is recorded even for an archived project: a read, not a change.
     "authorize_audit_read",
     "authorize_project_history",
