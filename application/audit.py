@@ -52,13 +52,19 @@ class AuditCommands(TeaimBase):
         return org is not None and org.is_auditor(ctx.principal.user_id)
 
     def authorize_project_history(
-        self, *, ctx: CommandContext, project_id: UUID, action: str
+        self,
+        *,
+        ctx: CommandContext,
+        project_id: UUID,
+        action: str,
+        permission: Permission = Permission.AUDIT,
     ) -> None:
-        """For replay, verify and as-of: an org auditor (the read recorded), or `audit` in it.
+        """For replay, verify and as-of: an org auditor (the read recorded), or `permission`.
 
         An org auditor reads any project of its org, and every such read leaves an
         `audit.read` event naming the route and the capability; anyone else passes the
-        project guard (a recorded 404 for an outsider, 403 without `audit`).
+        project guard (a recorded 404 for an outsider, 403 without `permission`: `audit` for
+        replay and verify, `read` for as-of).
         """
         if not ctx.principal.is_service and self.is_org_auditor(ctx):
             project = self._find(Project, project_id, for_update=False)
@@ -80,7 +86,7 @@ class AuditCommands(TeaimBase):
                 project_id=project_id,
             )
             return
-        self._guard_project(ctx, project_id, Permission.AUDIT, action=action)
+        self._guard_project(ctx, project_id, permission, action=action)
 
     def record_audit_read(
         self,

@@ -104,15 +104,10 @@ class ProjectAsOf:
 class AuditingCommands(TeaimBase):
     """Seals, chain verification, raw history and point-in-time views of a project."""
 
-    def audit_project(self, *, ctx: CommandContext, project_id: UUID, action: str) -> Project:
-        """The project, if the caller holds the AUDIT permission in it (else 404/403, recorded)."""
-        project, _ = self._guard_project(ctx, project_id, Permission.AUDIT, action=action)
-        return project
-
     def project_history(
         self, *, org_id: UUID, project_id: UUID
     ) -> AbstractContextManager[Iterator[AuditedEvent]]:
-        """The project's raw events in position order (authorize with `audit_project` first)."""
+        """The project's raw events in position order (`authorize_project_history` first)."""
         return self._log().project_events(org_id, project_id)
 
     def project_org(self, project_id: UUID) -> UUID | None:
@@ -314,16 +309,18 @@ class AuditingCommands(TeaimBase):
     # Point in time -------------------------------------------------------------------------
 
     def project_as_of(
-        self, *, ctx: CommandContext, project_id: UUID, at: datetime | None = None
+        self, *, org_id: UUID, project_id: UUID, at: datetime | None = None
     ) -> ProjectAsOf:
-        """The project, its stages and sign-offs folded from their events stamped <= `at` (now)."""
+        """The project, its stages and sign-offs folded from their events stamped <= `at` (now).
+
+        Authorize first (`authorize_project_history` with the `read` permission).
+        """
         at = self.clock.now() if at is None else at
         if at.tzinfo is None or at.utcoffset() is None:
             raise InvalidValueError("the instant must carry a timezone")
-        self._guard_project(ctx, project_id, Permission.READ, action="project.as_of")
         folded: dict[UUID, Any] = {}
         later: set[UUID] = set()
-        with self._log().project_events(ctx.principal.org_id, project_id) as events:
+        with self._log().project_events(org_id, project_id) as events:
             for row in events:
                 if not row.topic.startswith(_AS_OF_TOPICS) or row.originator_id in later:
                     continue

@@ -59,11 +59,11 @@ idempotency_keys = Table(
     Column("response_headers", JSONB),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("completed_at", DateTime(timezone=True)),
-    Column("correlation_id", Text),  # migration 0016
+    Column("correlation_id", Text),  # migration 0013
 )
 
 
-# Correlation ids of idempotent requests: "idem-" and 32 hex digits. Migration 0016 indexes
+# Correlation ids of idempotent requests: "idem-" and 32 hex digits. Migration 0013 indexes
 # the 32 digits found after this marker in an event's stored state (JSON without spaces).
 CORRELATION_PREFIX = "idem-"
 _TOKEN_LENGTH = 32

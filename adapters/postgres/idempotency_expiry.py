@@ -23,7 +23,7 @@ IDEMPOTENCY_EXPIRY_JOB = "idempotency.expiry"
 PRUNE_BATCH_ROWS = 5_000
 PRUNE_MAX_BATCHES = 200
 # Completed keys age from their answer, abandoned reservations from their start; the partial
-# indexes of migration 0016 serve exactly these predicates.
+# indexes of migration 0013 serve exactly these predicates.
 _EXPIRED = (
     "DELETE FROM idempotency_keys WHERE ctid = ANY(ARRAY(SELECT ctid FROM idempotency_keys"
     " WHERE state = 'done' AND completed_at < %s LIMIT %s))",

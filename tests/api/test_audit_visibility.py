@@ -172,3 +172,38 @@ def test_an_org_auditor_reads_any_projects_raw_history_and_each_read_is_recorded
         app.authorize_project_history(
             ctx=_ctx("adam", feed.org, Role.ADMIN), project_id=feed.p2, action="audit.verify"
         )
+
+
+def test_the_auditor_routes_admit_an_org_auditor_outside_the_project(
+    api: Api, feed: Feed
+) -> None:
+    ada = dev("ada", feed.org, Role.GUEST)
+    routes = (
+        ("/api/audit/replay", {"project_id": str(feed.p2)}),
+        ("/api/audit/verify", {"project_id": str(feed.p2)}),
+        (f"/api/projects/{feed.p2}/as-of", {}),
+    )
+    # Without the capability, a guest outside p2 gets what a missing project gets.
+    for path, params in routes:
+        assert_problem(api.client.get(path, params=params, headers=ada), 404, "not-found")
+
+    granted = api.client.post(
+        "/api/org/auditors", json={"user_id": "ada"}, headers=dev("olga", feed.org)
+    )
+    assert granted.status_code == 200, granted.text
+    start = api.max_position()
+    replay = api.client.get(routes[0][0], params=routes[0][1], headers=ada)
+    assert replay.status_code == 200, replay.text
+    assert replay.text.count("\n") > 0
+    verify = api.client.get(routes[1][0], params=routes[1][1], headers=ada)
+    assert verify.status_code == 200, verify.text
+    assert verify.json()["intact"] is True
+    as_of = api.client.get(routes[2][0], headers=ada)
+    assert as_of.status_code == 200, as_of.text
+    assert as_of.json()["project"]["id"] == str(feed.p2)
+    kinds = [
+        (event.kind, event.filters["capability"])  # type: ignore[attr-defined]
+        for row in api.rows_after(start)
+        for event in api.events_of(row.originator_id)
+    ]
+    assert kinds == [("replay", "auditor"), ("verify", "auditor"), ("as_of", "auditor")]

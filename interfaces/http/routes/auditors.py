@@ -17,6 +17,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import AwareDatetime
 
 from application.auditing import AuditedEvent, ProjectAsOf, VerifyReport
+from domain.roles import Permission
 from interfaces.http.deps import AppDep, CtxDep
 from interfaces.http.models.auditors import (
     ChainBreakOut,
@@ -43,7 +44,7 @@ ProjectQuery = Annotated[UUID, Query(description="The project whose history is a
 )
 def replay(project_id: ProjectQuery, app: AppDep, ctx: CtxDep) -> StreamingResponse:
     """Stream the project's raw event history in log order, one JSON object per line."""
-    app.audit_project(ctx=ctx, project_id=project_id, action="audit.replay")
+    app.authorize_project_history(ctx=ctx, project_id=project_id, action="audit.replay")
     history = app.project_history(org_id=ctx.principal.org_id, project_id=project_id)
     return StreamingResponse(replay_lines(history), media_type=NDJSON)
 
@@ -67,7 +68,7 @@ def verify(
 
     Events of the project's aggregates stamped with another project (or none) are checked too.
     """
-    app.audit_project(ctx=ctx, project_id=project_id, action="audit.verify")
+    app.authorize_project_history(ctx=ctx, project_id=project_id, action="audit.verify")
     return verify_out(
         app.verify_project(org_id=ctx.principal.org_id, project_id=project_id, anchor=anchor)
     )
@@ -84,7 +85,10 @@ def project_as_of(
     ] = None,
 ) -> ProjectAsOfOut:
     """The project, its stages and sign-offs rebuilt from their events up to `at`."""
-    return as_of_out(app.project_as_of(ctx=ctx, project_id=project_id, at=at))
+    app.authorize_project_history(
+        ctx=ctx, project_id=project_id, action="project.as_of", permission=Permission.READ
+    )
+    return as_of_out(app.project_as_of(org_id=ctx.principal.org_id, project_id=project_id, at=at))
 
 
 # Shared with the CLI ---------------------------------------------------------------------

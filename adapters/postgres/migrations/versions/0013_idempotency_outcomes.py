@@ -7,7 +7,7 @@ that carry that id: a partial expression index finds them per org without scanni
 The expression never fails (no JSON parsing in the insert path: a malformed state must not
 refuse a whole group-committed batch of other tenants); the adapter checks the parsed state.
 
-Revision ID: 0016_idempotency_outcomes
+Revision ID: 0013_idempotency_outcomes
 Revises: 0010_request_usage
 Create Date: 2026-11-26
 """
@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision: str = "0016_idempotency_outcomes"
-down_revision: str | None = "0010_request_usage"
+revision: str = "0013_idempotency_outcomes"
+down_revision: str | None = "0012_audit_visibility"
 branch_labels: str | None = None
 depends_on: str | None = None
 

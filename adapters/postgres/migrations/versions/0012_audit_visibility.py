@@ -15,7 +15,7 @@ as well, so no row can overflow it whatever its details: details up to `_WHOLE` 
 JSON are indexed value by value as before, larger ones by their first `_PREFIX` characters.
 Seal rows already in the feed lose their copied heads (the feed shows their count instead).
 
-Revision ID: 0013_audit_visibility
+Revision ID: 0012_audit_visibility
 Revises: 0010_request_usage
 Create Date: 2026-11-26
 """
@@ -24,8 +24,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision: str = "0013_audit_visibility"
-down_revision: str | None = "0010_request_usage"
+revision: str = "0012_audit_visibility"
+down_revision: str | None = "0011_projection_halts"
 branch_labels: str | None = None
 depends_on: str | None = None
 
