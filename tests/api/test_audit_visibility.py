@@ -174,11 +174,9 @@ def test_an_org_auditor_reads_any_projects_raw_history_and_each_read_is_recorded
         )
 
 
-def test_the_auditor_routes_admit_an_org_auditor_outside_the_project(
-    api: Api, feed: Feed
-) -> None:
+def test_the_auditor_routes_admit_an_org_auditor_outside_the_project(api: Api, feed: Feed) -> None:
     ada = dev("ada", feed.org, Role.GUEST)
-    routes = (
+    routes: tuple[tuple[str, dict[str, str]], ...] = (
         ("/api/audit/replay", {"project_id": str(feed.p2)}),
         ("/api/audit/verify", {"project_id": str(feed.p2)}),
         (f"/api/projects/{feed.p2}/as-of", {}),
