@@ -67,6 +67,7 @@ def test_a_seal_shows_its_count_and_hashes_not_its_heads() -> None:
         heads=heads,
         previous_seal_hash=None,
         seal_hash="ab",
+        seal_mac=None,
     )
     [insert] = project(AuditProjection(), [record]).ops
     assert isinstance(insert, Insert)
