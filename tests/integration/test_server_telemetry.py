@@ -45,7 +45,7 @@ def test_one_org_cannot_crowd_the_memory_or_the_samples(database_url: str) -> No
     telemetry.server_error(quiet, "bob", "/api/y", "req-quiet")
     assert telemetry.flush() == PER_ORG_PENDING + 1
     with psycopg.connect(database_url) as conn:
-        kept = dict(
+        kept: dict[str, int] = dict(
             conn.execute(
                 "SELECT org_id::text, count(*) FROM server_telemetry_samples GROUP BY 1"
             ).fetchall()
