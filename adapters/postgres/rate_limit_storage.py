@@ -46,7 +46,7 @@ _SHIFTED_PREVIOUS = (
 _SHIFTED_CURRENT = "CASE WHEN w.window_no >= EXCLUDED.window_no THEN w.current ELSE 0 END"
 # Built from the constant fragments above, never from input.
 _HIT_ONE = f"""
-WITH now AS (SELECT extract(epoch FROM clock_timestamp()) AS t)
+WITH now AS (SELECT extract(epoch FROM clock_timestamp()) AS t), hit AS (
 INSERT INTO rate_limit_windows AS w (key, window_no, current, previous, expires_at)
 SELECT %(key)s, floor(now.t / %(window)s), %(cost)s, 0,
        to_timestamp((floor(now.t / %(window)s) + 2) * %(window)s)
@@ -60,8 +60,12 @@ WHERE floor({_SHIFTED_PREVIOUS}
             * (%(window)s - (extract(epoch FROM clock_timestamp())
                              - EXCLUDED.window_no * %(window)s)) / %(window)s
             + {_SHIFTED_CURRENT}) + %(cost)s <= %(limit)s
-RETURNING previous, current,
-          extract(epoch FROM clock_timestamp()) - window_no * %(window)s AS elapsed
+RETURNING window_no, previous, current)
+SELECT true, window_no, previous, current, now.t FROM hit, now
+UNION ALL
+-- Refused (nothing written): the row as this statement's snapshot saw it, for the headers.
+SELECT false, w.window_no, w.previous, w.current, now.t FROM rate_limit_windows AS w, now
+WHERE w.key = %(key)s AND NOT EXISTS (SELECT FROM hit)
 """  # noqa: S608
 
 
@@ -79,6 +83,17 @@ class LimitHit:
     previous: int
     current: int
     elapsed: float
+
+
+def _shifted(
+    stored: int | None, now: int, previous: int | None, current: int | None
+) -> tuple[int, int]:
+    """A stored (previous, current) pair of window `stored` as seen from window `now`."""
+    if stored is None or previous is None or current is None or stored < now - 1:
+        return 0, 0
+    if stored == now - 1:
+        return current, 0
+    return previous, current
 
 
 class PostgresRateLimitStorage(Storage, SlidingWindowCounterSupport):
@@ -138,8 +153,15 @@ class PostgresRateLimitStorage(Storage, SlidingWindowCounterSupport):
             params = {"key": key, "limit": limit, "window": window, "cost": cost}
             row = conn.execute(_HIT_ONE, params).fetchone()
             if row is not None:
-                return [LimitHit(True, limit, window, int(row[0]), int(row[1]), float(row[2]))]
-            # Refused: nothing was written; read the window for the headers.
+                allowed, window_no, previous, current, now = row
+                win = int(float(now) // window)
+                if not allowed:
+                    # Refused, in the same round trip: the stored windows as of now.
+                    previous, current = _shifted(int(window_no), win, previous, current)
+                elapsed = float(now) - win * window
+                return [LimitHit(bool(allowed), limit, window, previous, current, elapsed)]
+            # Refused by a row committed after this statement's snapshot began (a race with
+            # its first insert): read it now.
             previous, _, current, ttl = self.get_sliding_window(key, window, conn=conn)
             return [LimitHit(False, limit, window, previous, current, 2 * window - ttl)]
         rows = conn.execute(
@@ -244,10 +266,7 @@ class PostgresRateLimitStorage(Storage, SlidingWindowCounterSupport):
         window_no, previous, current, now = row
         win = int(float(now) // expiry)
         elapsed = float(now) - win * expiry
-        if window_no is None or window_no < win - 1:
-            previous, current = 0, 0
-        elif window_no == win - 1:
-            previous, current = current, 0
+        previous, current = _shifted(window_no, win, previous, current)
         previous_ttl = 0.0 if not previous else expiry - elapsed
         return int(previous), previous_ttl, int(current), 2 * expiry - elapsed
 

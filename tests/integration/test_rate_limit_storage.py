@@ -72,6 +72,18 @@ def test_one_request_s_limits_count_all_or_nothing(storage: PostgresRateLimitSto
     assert (previous, current) == (0, 1)
 
 
+def test_a_refusal_reports_the_window_it_was_refused_by(
+    storage: PostgresRateLimitStorage,
+) -> None:
+    for _ in range(3):
+        storage.hit_many([("single", 3, DAY)])
+    (refused,) = storage.hit_many([("single", 3, DAY)])
+    assert (refused.allowed, refused.previous, refused.current) == (False, 0, 3)
+    assert 0 <= refused.elapsed < DAY
+    # Nothing was counted by the refusal.
+    assert storage.get_sliding_window("single", DAY)[2] == 3
+
+
 def test_a_previous_window_weighs_on_the_current_one(storage: PostgresRateLimitStorage) -> None:
     # Two-second windows, hits at a known place in the window: the previous window's count
     # (moved there by hand) still counts in proportion to what is left of the window.
