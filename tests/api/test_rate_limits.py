@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
+import psycopg
 import pytest
 from fastapi import FastAPI
 from starlette.exceptions import StarletteDeprecationWarning
@@ -236,3 +237,18 @@ def test_auditor_reads_beyond_the_concurrency_limit_get_429(
     flush_telemetry(client)
     kinds = telemetry(client, api, org, user="olive")
     assert kinds["rate_limited"]["by_reason"] == {"audit-concurrency": 2}
+
+
+def test_a_storage_url_hands_the_windows_to_the_limits_package(
+    api: Api, limited: Callable[..., TestClient]
+) -> None:
+    # memory:// stands in for redis:// here (same code path: the package's storage and
+    # strategy); tests/integration/test_rate_limit_storage.py runs a real redis-server.
+    client = limited(rate_limit_storage_url="memory://", rate_limit_max=2)
+    org = api.new_org()
+    answers = [client.get("/api/notifications", headers=dev("ann", org)) for _ in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 429]
+    assert answers[1].headers["RateLimit"].startswith('"user-route";r=0;')
+    assert int(answers[2].headers["Retry-After"]) >= 1
+    with psycopg.connect(api.database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM rate_limit_windows").fetchone() == (0,)
