@@ -119,6 +119,16 @@ def test_the_table_is_unlogged(database_url: str) -> None:
     assert row == ("u",)
 
 
+def test_request_usage_has_an_index_on_its_hour(database_url: str) -> None:
+    """Review finding: retention deletes `hour < cutoff` across orgs (the key starts with org)."""
+    with psycopg.connect(database_url) as conn:
+        conn.execute("SET enable_seqscan = off")
+        plan = conn.execute(
+            "EXPLAIN SELECT ctid FROM request_usage WHERE hour < now() LIMIT 10"
+        ).fetchall()
+    assert "request_usage_hour" in "\n".join(str(row[0]) for row in plan)
+
+
 def test_read_slots_hold_per_principal_and_per_org_across_processes(database_url: str) -> None:
     url = DatabaseUrl.parse(database_url)
     # Two instances: two processes' pools, sharing only the database.
