@@ -4,7 +4,7 @@
 implements its `Storage` and `SlidingWindowCounterSupport` interfaces, so the package's
 `SlidingWindowCounterRateLimiter` (and its `RateLimitItem` parsing) runs on it unchanged. The
 API's hot path uses `hit_many` instead: every limit of one request is checked and counted in a
-single statement (`teaim_rate_limit_hit`, migration 0017), one round trip where the library's
+single statement (`teaim_rate_limit_hit`, migration 0014), one round trip where the library's
 strategy would take two per limit (hit, then the window stats the response headers need).
 
 The table is UNLOGGED and the database's clock is the only clock: processes whose clocks

@@ -276,6 +276,7 @@ WRITE_COMMANDS = (
 # Public methods of the application that are not writes to an existing project.
 NOT_PROJECT_WRITES = {
     "construct_mapper",
+    "construct_repository",
     "register_transcodings",
     "create_org",
     "update_org_settings",
@@ -291,8 +292,19 @@ NOT_PROJECT_WRITES = {
     "project_as_of",
     "seal_project",
     "seal_all_projects",
+    # Seals of an org's aggregates of no project and of the log, and reads of the store.
+    "seal_org",
+    "seal_log",
+    "newest_seal_hash",
+    "verify_store",
     # Reading the audit feed is recorded even for an archived project: a read, not a change.
     "authorize_audit_read",
+    "authorize_project_history",
+    "is_org_auditor",
+    # Org auditors: org-level, not a write to any project.
+    "grant_org_auditor",
+    "revoke_org_auditor",
+    "org_auditors",
     "record_audit_read",
     "authorize_telemetry_read",
     # A recipient's own inbox: marking what they read is not a change to the project.

@@ -10,7 +10,7 @@
   process and added here in batches; the telemetry report reads them beside the projection's.
 - `request_usage` gets the index on `hour` that its retention job's range delete needs.
 
-Revision ID: 0017_rate_limits
+Revision ID: 0014_rate_limits
 Revises: 0010_request_usage
 Create Date: 2026-11-26
 """
@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision: str = "0017_rate_limits"
-down_revision: str | None = "0010_request_usage"
+revision: str = "0014_rate_limits"
+down_revision: str | None = "0013_idempotency_outcomes"
 branch_labels: str | None = None
 depends_on: str | None = None
 
