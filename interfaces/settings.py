@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from adapters.postgres.usage import USAGE_WINDOW_DAYS
 from application.config import MIN_SEAL_KEY_BYTES
+from interfaces.http.rate_limits.classes import parse_overrides
 
 # RFC 7518 3.2: an HS256 key is at least the size of the hash output.
 MIN_JWT_SECRET_BYTES = 32
@@ -231,6 +232,48 @@ class Settings(BaseSettings):
     def _long_seal_key(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and len(value.get_secret_value().encode()) < MIN_SEAL_KEY_BYTES:
             raise ValueError(f"AUDIT_SEAL_KEY must be at least {MIN_SEAL_KEY_BYTES} bytes")
+        return value
+
+    # Rate limits (interfaces.http.rate_limits; docs/decisions/0016-rate-limits.md).
+    rate_limit_window_sec: int = Field(
+        default=60, ge=1, le=86_400, description="The window of the per-user, per-route limit."
+    )
+    rate_limit_max: int = Field(
+        default=600,
+        ge=0,
+        le=1_000_000,
+        description="Requests a user may make to one route per window; 0 turns limiting off.",
+    )
+    rate_limits: dict[str, str] = Field(
+        default_factory=dict,
+        description=(
+            "Per-class overrides as JSON, in the `limits` notation: e.g."
+            ' {"org_commands": "300 per minute", "org_audit": "20 per minute"}.'
+        ),
+    )
+    rate_limit_storage_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("rate_limit_storage_url", "redis_url"),
+        description=(
+            "A `limits` storage URI (redis://...) to keep the windows in instead of PostgreSQL;"
+            " REDIS_URL is read too."
+        ),
+    )
+    audit_read_concurrency_per_user: int = Field(
+        default=2, ge=1, le=100, description="Auditor reads one principal may run at once."
+    )
+    audit_read_concurrency_per_org: int = Field(
+        default=4, ge=1, le=1000, description="Auditor reads one org may run at once."
+    )
+    audit_read_concurrency_total: int = Field(
+        default=8, ge=1, le=100, description="Auditor reads one process runs at once."
+    )
+
+    @field_validator("rate_limits")
+    @classmethod
+    def _known_limits(cls, value: dict[str, str]) -> dict[str, str]:
+        # Refused at start-up, not at the first request: a class name and a parsable limit.
+        parse_overrides(value)
         return value
 
     @field_validator("log_level", "log_format", mode="before")

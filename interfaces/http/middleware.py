@@ -36,6 +36,7 @@ from adapters.postgres.usage import UsageRecorder
 from interfaces.http.auth import authenticate_async
 from interfaces.http.idempotent_answers import Answer, answer_from_events
 from interfaces.http.problems import ProblemError, problem
+from interfaces.http.rate_limits.middleware import install_rate_limits
 from interfaces.logs import RequestFacts, current_request
 from interfaces.settings import Settings
 
@@ -357,4 +358,5 @@ def install_middleware(
     """Add the idempotency and request layers (the request layer outermost, so its line and
     timing cover idempotent replays too)."""
     app.add_middleware(IdempotencyMiddleware, settings=settings, store=store, router=app.router)
+    install_rate_limits(app, settings)  # before replays and commands; inside the request log
     app.add_middleware(RequestMiddleware, router=app.router, metrics=metrics, usage=usage)

@@ -172,6 +172,10 @@ def install_problem_handlers(app: FastAPI) -> None:
         log.exception("unhandled error (request %s)", getattr(request.state, "request_id", "?"))
         if isinstance(exc, MissingStampError):
             log.error("an event without stamps reached the store")
+        # A `server_error` telemetry record with the request id (rate_limits.RateLimits).
+        limits = getattr(request.app.state, "rate_limits", None)
+        if limits is not None:
+            limits.server_error(request)
         return problem(request, 500, "internal", "Internal error", "an unexpected error occurred")
 
     app.add_exception_handler(DomainError, on_domain)
