@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from uuid import UUID
+
 from application.base import TeaimBase
 from application.context import CommandContext
 from application.results import CommandResult
@@ -75,6 +77,12 @@ class OrgCommands(TeaimBase):
         org = self._require_org(ctx.principal.org_id)
         org.revoke_auditor(user_id=user_id, stamp=self._stamp(ctx))
         return CommandResult(id=org.id, position=self._commit(org))
+
+    def auditors_of(self, org_id: UUID) -> list[str]:
+        """The org's auditors, for a page the caller was already authorised to read (a
+        project's members page shows who else reads the project's history)."""
+        org = self._find(Org, org_id, for_update=False)
+        return [] if org is None else org.auditor_ids()
 
     def org_auditors(self, *, ctx: CommandContext) -> list[str]:
         """Who holds the org auditor capability (anyone who may see the org's settings)."""

@@ -205,3 +205,23 @@ def test_the_auditor_routes_admit_an_org_auditor_outside_the_project(api: Api, f
         for event in api.events_of(row.originator_id)
     ]
     assert kinds == [("replay", "auditor"), ("verify", "auditor"), ("as_of", "auditor")]
+
+
+def test_a_projects_members_page_names_the_org_auditors_who_read_it(api: Api, feed: Feed) -> None:
+    def auditors_shown() -> list[str]:
+        page = api.client.get(f"/api/projects/{feed.p1}/members", headers=dev("mia", feed.org))
+        assert page.status_code == 200, page.text
+        shown: list[str] = page.json()["org_auditors"]
+        return shown
+
+    assert auditors_shown() == []
+    granted = api.client.post(
+        "/api/org/auditors", json={"user_id": "ada"}, headers=dev("olga", feed.org)
+    )
+    assert granted.status_code == 200, granted.text
+    assert auditors_shown() == ["ada"]
+    revoked = api.client.delete(
+        "/api/org/auditors", params={"user_id": "ada"}, headers=dev("olga", feed.org)
+    )
+    assert revoked.status_code == 200, revoked.text
+    assert auditors_shown() == []

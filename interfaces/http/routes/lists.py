@@ -82,7 +82,10 @@ def list_my_projects(
 def member_page(reader: Reader, project_id: UUID, page: PageRequest) -> MemberPageOut:
     """A page of a project's members (served at `/api/projects/{project_id}/members`)."""
     _project_read(reader, project_id)
-    return member_page_out(reader.views.lists.members(reader.org_id, project_id, page=page))
+    return member_page_out(
+        reader.views.lists.members(reader.org_id, project_id, page=page),
+        reader.app.auditors_of(reader.org_id),
+    )
 
 
 @router.get("/api/projects/{project_id}/stages", responses=PROJECT_LIST_ERRORS)

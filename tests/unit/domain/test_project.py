@@ -285,7 +285,6 @@ NOT_PROJECT_WRITES = {
     "unarchive_project",
     "view_signing_link",
     # Auditors: reads, and seals (an archived project's history must still be sealable).
-    "audit_project",
     "project_history",
     "project_org",
     "verify_project",
@@ -305,6 +304,7 @@ NOT_PROJECT_WRITES = {
     "grant_org_auditor",
     "revoke_org_auditor",
     "org_auditors",
+    "auditors_of",
     "record_audit_read",
     "authorize_telemetry_read",
     # A recipient's own inbox: marking what they read is not a change to the project.
