@@ -317,7 +317,8 @@ def test_a_key_fetch_never_holds_up_other_requests(
     """The blocking JWKS fetch runs off the event loop: others are served meanwhile."""
     org = api.new_org()
     provider.gate.clear()  # the provider answers only when the test says so
-    with TestClient(jwks_app(build_app, provider)) as client:
+    # The fetch's own timeout must outlast the other request, however slow the machine.
+    with TestClient(jwks_app(build_app, provider, jwt_jwks_timeout_seconds=60)) as client:
         waiting: list[int] = []
 
         def first_token_request() -> None:
