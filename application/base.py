@@ -8,14 +8,14 @@ from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import JSONTranscoder, Mapper
+from eventsourcing.persistence import JSONTranscoder, Mapper, Transcoder
 
 from application.config import AppConfig
 from application.context import CommandContext
 from application.mapper import StampingMapper
 from application.ports import AuditLog, Clock, SecretSource
 from application.snapshots import snapshotting_intervals
-from application.transcodings import register_domain_transcodings
+from application.transcodings import TeaimTranscoder, register_domain_transcodings
 from domain.base import TeaimAggregate
 from domain.denial import SecurityDenial
 from domain.errors import NotFoundError, PermissionDeniedError
@@ -67,6 +67,12 @@ class TeaimBase(Application[UUID]):
         return StampingMapper(
             transcoder=base.transcoder, compressor=base.compressor, cipher=base.cipher
         )
+
+    def construct_transcoder(self) -> Transcoder:
+        """JSON as the library writes it, unambiguous for user-keyed maps (TeaimTranscoder)."""
+        transcoder = TeaimTranscoder()
+        self.register_transcodings(transcoder)
+        return transcoder
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         """The library's transcodings plus the domain's value objects."""

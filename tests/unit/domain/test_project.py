@@ -276,6 +276,7 @@ WRITE_COMMANDS = (
 # Public methods of the application that are not writes to an existing project.
 NOT_PROJECT_WRITES = {
     "construct_mapper",
+    "construct_transcoder",
     "register_transcodings",
     "create_org",
     "update_org_settings",
