@@ -7,6 +7,7 @@ from typing import Any
 
 from eventsourcing.persistence import JSONTranscoder, Transcoding
 
+from domain.errors import InvalidValueError
 from domain.org import DigestSchedule, QuietHours, Weekday
 from domain.project import Membership
 from domain.roles import Role
@@ -128,13 +129,26 @@ class DateAsISO(Transcoding):
 # around its list of [key, value] pairs instead, so no user-keyed object is ever ambiguous.
 ESCAPED_MAP = "map_pairs"
 _WRAPPER_KEYS = frozenset({"_type_", "_data_"})
+# Events are hashed over their RFC 8785 canonical JSON, which holds I-JSON integers only.
+MAX_STORABLE_INT = 2**53 - 1
+
+
+class UnstorableValueError(InvalidValueError):
+    """A value no event can hold: text that is not valid Unicode, an integer beyond I-JSON.
+
+    Inputs are checked where they arrive (the HTTP models); this is the last line, so that
+    whatever slips through is refused (422) instead of failing in the store (500).
+    """
 
 
 def escaped(value: Any) -> Any:
     """`value` with every object that would read back as a wrapper written as ESCAPED_MAP.
 
-    Copies only what changes: a value without such an object is returned as it is.
+    Copies only what changes: a value without such an object is returned as it is. Refuses
+    an integer the log cannot hold (UnstorableValueError).
     """
+    if type(value) is int and not -MAX_STORABLE_INT <= value <= MAX_STORABLE_INT:
+        raise UnstorableValueError("an integer is too large to be stored (2^53 - 1 at most)")
     if isinstance(value, dict):
         if len(value) == 2 and value.keys() == _WRAPPER_KEYS:
             return {"_type_": ESCAPED_MAP, "_data_": [[k, escaped(v)] for k, v in value.items()]}
@@ -164,8 +178,11 @@ class TeaimTranscoder(JSONTranscoder):
     """
 
     def encode(self, obj: Any) -> bytes:
-        """Encode, escaping wrapper-shaped objects first."""
-        return super().encode(escaped(obj))
+        """Encode, escaping wrapper-shaped objects first; refuse what cannot be stored."""
+        try:
+            return super().encode(escaped(obj))
+        except UnicodeEncodeError:
+            raise UnstorableValueError("text must be valid Unicode (no lone surrogates)") from None
 
     def _encode_obj(self, o: Any) -> dict[str, Any]:
         # A value object's own data may hold a user-keyed map too.

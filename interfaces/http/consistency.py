@@ -9,6 +9,7 @@ from typing import Annotated
 
 from fastapi import Depends, Query, Request
 
+from interfaces.http.models.storable import MAX_STORABLE_INT
 from interfaces.http.problems import ProblemError
 from interfaces.runtime import Runtime
 
@@ -21,7 +22,9 @@ MIN_POSITION_DOC = "Wait until the read model has applied this event position."
 
 async def _min_position(
     request: Request,
-    min_position: Annotated[int | None, Query(ge=0, description=MIN_POSITION_DOC)] = None,
+    min_position: Annotated[
+        int | None, Query(ge=0, le=MAX_STORABLE_INT, description=MIN_POSITION_DOC)
+    ] = None,
 ) -> int | None:
     return min_position_of(request, min_position)
 

@@ -11,12 +11,17 @@ from datetime import date
 from typing import Any
 from uuid import UUID, uuid4
 
+import pytest
 from eventsourcing.domain import Snapshot
 from eventsourcing.persistence import JSONTranscoder, UUIDAsHex
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from application.transcodings import TeaimTranscoder, register_domain_transcodings
+from application.transcodings import (
+    TeaimTranscoder,
+    UnstorableValueError,
+    register_domain_transcodings,
+)
 from domain.project import Membership, Project
 from domain.roles import Role
 from domain.stamps import RESERVED_ACTOR_PREFIXES
@@ -127,3 +132,13 @@ json_values = st.recursive(
 def test_projections_read_escaped_maps_as_the_maps_they_are(value: Any) -> None:
     # Read models decode stored events without the transcoder (projections.records.plain).
     assert plain(json.loads(_transcoder().encode({"payload": value}))) == {"payload": value}
+
+
+@given(
+    st.sampled_from(["\ud800", "a\udfffb", "\udbff"])
+    | st.sampled_from([2**53, -(2**53), 2**63, 10**40]),
+)
+def test_what_the_log_cannot_hold_is_refused_as_invalid(value: Any) -> None:
+    # The last line behind the HTTP checks: a 422 (InvalidValueError), never a store failure.
+    with pytest.raises(UnstorableValueError):
+        _transcoder().encode({"nested": [value]})
