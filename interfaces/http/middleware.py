@@ -33,6 +33,7 @@ from adapters.postgres.idempotency import (
 )
 from adapters.postgres.usage import UsageRecorder
 from interfaces.http.auth import authenticate
+from interfaces.http.body_limit import BodyLimitMiddleware
 from interfaces.http.problems import ProblemError, problem
 from interfaces.logs import RequestFacts, current_request
 from interfaces.settings import Settings
@@ -301,7 +302,8 @@ def install_middleware(
     metrics: HttpMetrics,
     usage: UsageRecorder | None = None,
 ) -> None:
-    """Add the idempotency and request layers (the request layer outermost, so its line and
-    timing cover idempotent replays too)."""
+    """Add the idempotency, body-limit and request layers (the request layer outermost, so its
+    line and timing cover idempotent replays too)."""
     app.add_middleware(IdempotencyMiddleware, settings=settings, store=store)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestMiddleware, router=app.router, metrics=metrics, usage=usage)
