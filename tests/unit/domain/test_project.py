@@ -277,6 +277,7 @@ WRITE_COMMANDS = (
 NOT_PROJECT_WRITES = {
     "construct_mapper",
     "construct_transcoder",
+    "flush_denials",
     "register_transcodings",
     "create_org",
     "update_org_settings",
