@@ -29,13 +29,13 @@ log = logging.getLogger("teaim.metrics")
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 JOB_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
 # The outcomes a scheduler reports; anything else is counted as "other" (bounded labels).
-JOB_OUTCOMES = frozenset({"ok", "failed", "skipped", "missed"})
+JOB_OUTCOMES = frozenset({"ok", "failed", "timed_out", "skipped", "missed"})
 
 # Job runs are process-wide, like the scheduler that records them: whichever process runs a
 # job counts it, and /metrics of that process shows it with the process's own figures.
 _JOB_RUNS = Counter(
     "teaim_scheduler_job_runs",
-    "Scheduled job runs by job and outcome (ok, failed, skipped, missed).",
+    "Scheduled job runs by job and outcome (ok, failed, timed_out, skipped, missed).",
     ["job", "outcome"],
 )
 _JOB_DURATION = Histogram(
@@ -201,9 +201,20 @@ class ProjectionLagCollector(Collector):
                 "1 when a poison event stopped the read model (teaim projections resume).",
                 labels=["projection"],
             ),
+            GaugeMetricFamily(
+                "teaim_projection_halted_orgs",
+                "Orgs a poison event halted, per read model (teaim projections resume --org).",
+                labels=["projection"],
+            ),
         ]
         for row in rows:
-            values = (row.lag_events, row.lag_seconds, row.position, row.status == "stopped")
+            values = (
+                row.lag_events,
+                row.lag_seconds,
+                row.position,
+                row.status == "stopped",
+                len(row.halts),
+            )
             for family, value in zip(families, values, strict=True):
                 family.add_metric([row.name], float(value))
         yield up

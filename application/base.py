@@ -9,9 +9,10 @@ from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, Repository
 from eventsourcing.persistence import JSONTranscoder, Mapper, Transcoder
 
+from application.aggregate_cache import CopyOnWriteRepository
 from application.config import AppConfig
 from application.context import CommandContext
 from application.mapper import StampingMapper
@@ -83,6 +84,11 @@ class TeaimBase(Application[UUID]):
         transcoder = TeaimTranscoder()
         self.register_transcodings(transcoder)
         return transcoder
+
+    def construct_repository(self) -> Repository[UUID]:
+        """The library's repository, except that a fast-forward never changes an aggregate a
+        reader was handed (application.aggregate_cache)."""
+        return CopyOnWriteRepository.like(super().construct_repository())
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         """The library's transcodings plus the domain's value objects."""

@@ -33,7 +33,7 @@ Seal hash (field `seal_hash` of a `ProjectSeal.Sealed` event, lowercase hex)::
 
     seal_hash = SHA-256( JCS({
         "org_id": "<uuid>",
-        "project_id": "<uuid>",
+        "project_id": "<uuid>" | null,          (null: an org's seal, or the log's)
         "through_position": <the newest position the seal saw in the project>,
         "heads": {"<aggregate uuid>": {"version": <int>, "position": <int>,
                                         "chain_hash": "<lowercase hex>"}, ...},
@@ -41,12 +41,27 @@ Seal hash (field `seal_hash` of a `ProjectSeal.Sealed` event, lowercase hex)::
     }) )
 
 Each seal's hash covers the previous one, so the newest seal hash, kept outside the database,
-commits to every seal (and through them every sealed chain head) before it.
+commits to every seal (and through them every sealed chain head) before it. The log's seals
+(org `00000000-0000-0000-0000-000000000000`) pin the heads of the scope seals written since the
+log's previous seal, so the newest log seal hash commits to every scope.
+
+Seal MAC (field `seal_mac`, lowercase hex, when a seal key is configured)::
+
+    seal_mac = HMAC-SHA256( key, "teaim-seal-v1:" || seal_hash )   (seal_hash as ASCII hex)
+
+Everything above is public: whoever can write to the database can recompute every content
+hash, chain hash and seal hash after a rewrite. The MAC is not: the key lives in the service's
+settings, never in the database, so a rewrite by someone holding only the database shows as a
+seal whose MAC does not match.
+
+Stamps: every event's `org_id` and `project_id` columns equal the stamps in its own state and
+those of its aggregate's first event (an aggregate never changes tenant or project).
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 from collections.abc import Mapping
 from typing import Any
 from uuid import UUID
@@ -56,6 +71,7 @@ import rfc8785
 
 GENESIS = bytes(32)
 HASH_SIZE = 32
+_MAC_CONTEXT = b"teaim-seal-v1:"
 
 
 class UnhashableEventError(ValueError):
@@ -119,7 +135,7 @@ def chain_link(previous: bytes, content: bytes) -> bytes:
 def seal_hash(
     *,
     org_id: UUID,
-    project_id: UUID,
+    project_id: UUID | None,
     through_position: int,
     heads: Mapping[str, Mapping[str, Any]],
     previous_seal_hash: str | None,
@@ -127,7 +143,7 @@ def seal_hash(
     """Hex SHA-256 over a seal's canonical JSON (see module doc)."""
     document: dict[str, Any] = {
         "org_id": str(org_id),
-        "project_id": str(project_id),
+        "project_id": None if project_id is None else str(project_id),
         "through_position": int(through_position),
         "heads": {
             str(aggregate): {
@@ -140,3 +156,35 @@ def seal_hash(
         "previous_seal_hash": previous_seal_hash,
     }
     return hashlib.sha256(rfc8785.dumps(document)).hexdigest()
+
+
+def seal_mac(key: bytes, seal_hash: str) -> str:
+    """Hex HMAC-SHA256 of a seal hash under the seal key (see module doc)."""
+    return hmac.new(key, _MAC_CONTEXT + seal_hash.encode("ascii"), hashlib.sha256).hexdigest()
+
+
+def seal_mac_matches(key: bytes, seal_hash: str, mac: str) -> bool:
+    """Whether `mac` is the seal hash's MAC under `key` (compared in constant time)."""
+    return hmac.compare_digest(seal_mac(key, seal_hash), mac)
+
+
+class UnreadableStampsError(ValueError):
+    """A stored event whose state carries no readable org/project stamps."""
+
+
+def stamped_scope(state: bytes) -> tuple[UUID, UUID | None]:
+    """The (org, project) stamps an event carries in its own state."""
+    try:
+        raw = orjson.loads(state)
+        org = _stamp_uuid(raw["org_id"])
+        project = raw.get("project_id")
+        return org, None if project is None else _stamp_uuid(project)
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as error:
+        raise UnreadableStampsError(f"{type(error).__name__}: {error}") from error
+
+
+def _stamp_uuid(value: Any) -> UUID:
+    # The library's transcoder stores a UUID as {"_type_": "uuid_hex", "_data_": "<hex>"}.
+    if isinstance(value, dict) and value.get("_type_") == "uuid_hex":
+        return UUID(str(value["_data_"]))
+    return UUID(str(value))

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
+
+# A seal key shorter than SHA-256's output would be the weakest link of the MAC.
+MIN_SEAL_KEY_BYTES = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +26,12 @@ class AppConfig:
     denial_window: timedelta = timedelta(seconds=60)
     denial_burst: int = 20
     denial_principals: int = 10_000
+    # The key of the seals' MACs (settings `AUDIT_SEAL_KEY`); never written to the database.
+    # None: seals carry no MAC and verify checks none.
+    seal_key: bytes | None = field(default=None, repr=False)
+    # Seals at or before this position may carry no MAC: those made before the key was set.
+    # Every later keyed seal commits to them through its chain of previous seal hashes.
+    seal_key_from_position: int = 0
 
     def __post_init__(self) -> None:
         # The library takes a snapshot when `version % interval == 0`: zero would fail at the
@@ -30,3 +39,5 @@ class AppConfig:
         for name in ("snapshot_interval", "seal_snapshot_interval", "denial_burst"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
+        if self.seal_key is not None and len(self.seal_key) < MIN_SEAL_KEY_BYTES:
+            raise ValueError(f"the seal key must be at least {MIN_SEAL_KEY_BYTES} bytes")

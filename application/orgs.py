@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from uuid import UUID
+
 from application.base import TeaimBase
 from application.context import CommandContext
 from application.results import CommandResult
@@ -59,3 +61,31 @@ class OrgCommands(TeaimBase):
             weekday, at = digest if isinstance(digest, tuple) else (None, None)
             org.set_digest_schedule(weekday=weekday, at=at, stamp=stamp)
         return CommandResult(id=org.id, position=self._commit(org))
+
+    # Org auditors ----------------------------------------------------------------------
+
+    def grant_org_auditor(self, *, ctx: CommandContext, user_id: str) -> CommandResult:
+        """Name `user_id` an org auditor (org owners): it reads every project's history."""
+        self._guard_org(ctx, OrgPermission.MANAGE_AUDITORS, action="org.auditor.grant")
+        org = self._require_org(ctx.principal.org_id)
+        org.grant_auditor(user_id=user_id, stamp=self._stamp(ctx))
+        return CommandResult(id=org.id, position=self._commit(org))
+
+    def revoke_org_auditor(self, *, ctx: CommandContext, user_id: str) -> CommandResult:
+        """Withdraw the org auditor capability (org owners); position 0 if it was not held."""
+        self._guard_org(ctx, OrgPermission.MANAGE_AUDITORS, action="org.auditor.revoke")
+        org = self._require_org(ctx.principal.org_id)
+        org.revoke_auditor(user_id=user_id, stamp=self._stamp(ctx))
+        return CommandResult(id=org.id, position=self._commit(org))
+
+    def auditors_of(self, org_id: UUID) -> list[str]:
+        """The org's auditors, for a page the caller was already authorised to read (a
+        project's members page shows who else reads the project's history)."""
+        org = self._find(Org, org_id, for_update=False)
+        return [] if org is None else org.auditor_ids()
+
+    def org_auditors(self, *, ctx: CommandContext) -> list[str]:
+        """Who holds the org auditor capability (anyone who may see the org's settings)."""
+        self._guard_org(ctx, OrgPermission.VIEW_ORG_SETTINGS, action="org.auditor.list")
+        org = self._find(Org, ctx.principal.org_id, for_update=False)
+        return [] if org is None else org.auditor_ids()

@@ -57,26 +57,47 @@ class ChainHead:
 
 
 class AuditLog(Protocol):
-    """Reads of the raw event store for auditors (implemented by adapters)."""
+    """Reads of the raw event store for auditors and the sealer (implemented by adapters)."""
 
     def project_events(
         self, org_id: UUID, project_id: UUID
     ) -> AbstractContextManager[Iterator[AuditedEvent]]:
-        """The project's events in position order, streamed (close the context when done)."""
+        """The project's events in position order, streamed (close the context when done).
+
+        Besides the events stamped with the project, it holds every event of the project's
+        aggregates stamped otherwise (a forged version with another or no project): the
+        repository loads an aggregate by its id, whatever the stamps say.
+        """
+        ...
+
+    def all_events(self) -> AbstractContextManager[Iterator[AuditedEvent]]:
+        """Every event of the store in position order, streamed (operators only)."""
         ...
 
     def project_heads(self, org_id: UUID, project_id: UUID) -> list[ChainHead]:
         """The newest event of every aggregate of the project, all read in one snapshot."""
         ...
 
-    def chain_links(
-        self, org_id: UUID, project_id: UUID, keys: Sequence[tuple[UUID, int]]
-    ) -> dict[tuple[UUID, int], ChainHead]:
+    def org_heads(self, org_id: UUID, after: int = 0) -> list[ChainHead]:
+        """The newest event of every aggregate of the org stamped with no project that has an
+        event after position `after`, all read in one snapshot."""
+        ...
+
+    def seal_heads_after(self, position: int, topic: str) -> list[ChainHead]:
+        """The newest event of `topic` of every seal aggregate but the log's with one after
+        `position`, all read in one snapshot."""
+        ...
+
+    def chain_links(self, keys: Sequence[tuple[UUID, int]]) -> dict[tuple[UUID, int], ChainHead]:
         """The stored (position, chain hash) of these (aggregate, version) keys, where found."""
         ...
 
     def projects_changed_after(self, position: int) -> list[tuple[UUID, UUID]]:
         """(org id, project id) of every project with an event after `position`."""
+        ...
+
+    def orgs_changed_after(self, position: int) -> list[UUID]:
+        """Every org with an event stamped with no project after `position`."""
         ...
 
     def project_org(self, project_id: UUID) -> UUID | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from uuid import UUID, uuid4
@@ -9,7 +11,12 @@ from uuid import UUID, uuid4
 from application.base import TeaimBase
 from application.context import CommandContext, PublicContext
 from application.results import CommandResult, IssuedLink
-from domain.errors import InvalidValueError, NotFoundError, RuleViolationError
+from domain.errors import (
+    InvalidValueError,
+    NotFoundError,
+    PermissionDeniedError,
+    RuleViolationError,
+)
 from domain.project import Project
 from domain.roles import Permission
 from domain.signoff import (
@@ -107,13 +114,14 @@ class StageCommands(TeaimBase):
         project.require_writable()
         stage, signoff = self._open_round(project, stage_id)
         stamp = self._stamp(ctx, project_id)
-        signoff.sign(
-            user_id=ctx.principal.user_id,
-            comment=comment,
-            ip=ctx.ip,
-            user_agent=ctx.user_agent,
-            stamp=stamp,
-        )
+        with self._named_signers_only(ctx, project_id, action="stage.sign"):
+            signoff.sign(
+                user_id=ctx.principal.user_id,
+                comment=comment,
+                ip=ctx.ip,
+                user_agent=ctx.user_agent,
+                stamp=stamp,
+            )
         self._settle_stage(stage, signoff, stamp)
         return CommandResult(id=stage.id, position=self._commit(signoff, stage))
 
@@ -125,13 +133,14 @@ class StageCommands(TeaimBase):
         project.require_writable()
         stage, signoff = self._open_round(project, stage_id)
         stamp = self._stamp(ctx, project_id)
-        signoff.reject(
-            user_id=ctx.principal.user_id,
-            reason=reason,
-            ip=ctx.ip,
-            user_agent=ctx.user_agent,
-            stamp=stamp,
-        )
+        with self._named_signers_only(ctx, project_id, action="stage.reject"):
+            signoff.reject(
+                user_id=ctx.principal.user_id,
+                reason=reason,
+                ip=ctx.ip,
+                user_agent=ctx.user_agent,
+                stamp=stamp,
+            )
         self._settle_stage(stage, signoff, stamp)
         return CommandResult(id=stage.id, position=self._commit(signoff, stage))
 
@@ -258,6 +267,23 @@ class StageCommands(TeaimBase):
         return CommandResult(id=stage.id, position=self._commit(signoff, stage))
 
     # Internals -------------------------------------------------------------------------
+
+    @contextmanager
+    def _named_signers_only(
+        self, ctx: CommandContext, project_id: UUID, *, action: str
+    ) -> Iterator[None]:
+        """Record a member's attempt to decide a round that names other signers (a 403)."""
+        try:
+            yield
+        except PermissionDeniedError:
+            self._deny(
+                ctx,
+                action=action,
+                target_kind="project",
+                target_id=project_id,
+                reason="not_a_named_signer",
+            )
+            raise
 
     def _open_round(self, project: Project, stage_id: UUID) -> tuple[Stage, SignOff]:
         stage = self._child(Stage, stage_id, project, "stage")

@@ -10,8 +10,9 @@ from domain.errors import InvalidValueError
 from domain.stamps import Stamp
 from domain.text import check_line
 
-# How the feed was read: a page of the list, or a streamed export (with its format).
-READ_KINDS = frozenset({"list", "export:csv", "export:ndjson"})
+# How the feed was read: a page of the list, or a streamed export (with its format); and how
+# an org auditor read a project's raw history (replay, verify, as-of).
+READ_KINDS = frozenset({"list", "export:csv", "export:ndjson", "replay", "verify", "as_of"})
 # Filters are echoed into the event (and so into the feed's own full-text index): bound them.
 MAX_FILTERS = 20
 MAX_FILTER_LENGTH = 500

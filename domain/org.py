@@ -10,9 +10,13 @@ from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from domain.base import TeaimAggregate
-from domain.errors import InvalidValueError
+from domain.errors import InvalidValueError, RuleViolationError
 from domain.project import validate_name
-from domain.stamps import Stamp
+from domain.stamps import Stamp, validate_user_id
+
+# Org auditors are a handful of named people, not a role: a bound keeps the org aggregate
+# (and its snapshot) small.
+MAX_AUDITORS = 50
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
@@ -88,6 +92,10 @@ class Org(TeaimAggregate):
     quiet_hours: QuietHours | None = field(init=False)
     daily_email_cap: int = field(init=False)
     digest: DigestSchedule | None = field(init=False)
+    # Users the org named `auditor`: they read every project's history (feed, export, replay,
+    # verify, as-of), and each such read is recorded. A list, not a dict keyed by user id: a
+    # user id is never a JSON object key in a snapshot.
+    auditors: list[str] = field(init=False)
 
     class Created(TeaimAggregate.Created):
         name: str
@@ -98,6 +106,7 @@ class Org(TeaimAggregate):
             org.quiet_hours = None
             org.daily_email_cap = 20
             org.digest = DigestSchedule(weekday=Weekday.MON, at="08:00")
+            org.auditors = []
 
     class Renamed(TeaimAggregate.Event):
         name: str
@@ -136,6 +145,18 @@ class Org(TeaimAggregate):
                 org.digest = None
             else:
                 org.digest = DigestSchedule(weekday=Weekday(self.weekday), at=self.at)
+
+    class AuditorGranted(TeaimAggregate.Event):
+        user_id: str
+
+        def apply(self, org: Org) -> None:
+            org.auditors = sorted({*org.auditor_ids(), self.user_id})
+
+    class AuditorRevoked(TeaimAggregate.Event):
+        user_id: str
+
+        def apply(self, org: Org) -> None:
+            org.auditors = [user for user in org.auditor_ids() if user != self.user_id]
 
     @classmethod
     def create(cls, *, org_id: UUID, name: str, stamp: Stamp) -> Org:
@@ -191,3 +212,30 @@ class Org(TeaimAggregate):
                 weekday=None if weekday is None else weekday.value,
                 at=at,
             )
+
+    # Org auditors -----------------------------------------------------------------------
+
+    def auditor_ids(self) -> list[str]:
+        """The users named auditor, sorted (none for an org snapshotted before auditors)."""
+        return list(vars(self).get("auditors", ()))
+
+    def is_auditor(self, user_id: str) -> bool:
+        """Whether the user holds the org-wide `auditor` capability."""
+        return user_id in self.auditor_ids()
+
+    def grant_auditor(self, *, user_id: str, stamp: Stamp) -> bool:
+        """Name a user auditor; False if they already are (nothing recorded)."""
+        validate_user_id(user_id)
+        if self.is_auditor(user_id):
+            return False
+        if len(self.auditor_ids()) >= MAX_AUDITORS:
+            raise RuleViolationError("too many auditors", limit=MAX_AUDITORS)
+        self._trigger(self.AuditorGranted, stamp, user_id=user_id)
+        return True
+
+    def revoke_auditor(self, *, user_id: str, stamp: Stamp) -> bool:
+        """Withdraw the capability; False if the user was not an auditor (nothing recorded)."""
+        if not self.is_auditor(user_id):
+            return False
+        self._trigger(self.AuditorRevoked, stamp, user_id=user_id)
+        return True

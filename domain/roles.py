@@ -39,6 +39,8 @@ class OrgPermission(StrEnum):
     MANAGE_ORG_SETTINGS = "manage_org_settings"
     VIEW_ORG_SETTINGS = "view_org_settings"
     VIEW_AUDIT = "view_audit"
+    # Name (or withdraw) org auditors, who read every project's history: owners only.
+    MANAGE_AUDITORS = "manage_auditors"
 
 
 # Higher rank may manage lower ranks; nobody may grant a rank above their own.
@@ -87,7 +89,7 @@ MATRIX: dict[Role, frozenset[Permission]] = {
 
 ORG_MATRIX: dict[Role, frozenset[OrgPermission]] = {
     Role.OWNER: frozenset(OrgPermission),
-    Role.ADMIN: frozenset(OrgPermission),
+    Role.ADMIN: frozenset(OrgPermission) - {OrgPermission.MANAGE_AUDITORS},
     Role.PM: frozenset({OrgPermission.CREATE_PROJECT, OrgPermission.VIEW_ORG_SETTINGS}),
     Role.LEAD: frozenset({OrgPermission.VIEW_ORG_SETTINGS}),
     Role.MEMBER: frozenset({OrgPermission.VIEW_ORG_SETTINGS}),

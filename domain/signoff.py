@@ -10,7 +10,13 @@ from enum import StrEnum
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from domain.base import TeaimAggregate
-from domain.errors import InvalidValueError, NotFoundError, RuleViolationError, TokenGoneError
+from domain.errors import (
+    InvalidValueError,
+    NotFoundError,
+    PermissionDeniedError,
+    RuleViolationError,
+    TokenGoneError,
+)
 from domain.stage import validate_reason
 from domain.stamps import Stamp
 from domain.text import check_line
@@ -248,9 +254,13 @@ class SignOff(TeaimAggregate):
         user_agent: str | None,
         stamp: Stamp,
     ) -> None:
-        """A member signs (eligibility is checked against the role matrix by the caller)."""
+        """A member signs: a named signer, or anyone allowed to sign when nobody was named.
+
+        The role matrix (the sign permission) is checked by the caller; this checks the round.
+        """
         key = internal_key(user_id)
         self._require_may_decide(key)
+        self._require_named(key)
         self._trigger(
             self.Signed,
             stamp,
@@ -273,9 +283,10 @@ class SignOff(TeaimAggregate):
         user_agent: str | None,
         stamp: Stamp,
     ) -> None:
-        """A member rejects the round with a reason."""
+        """A member rejects the round with a reason (the same members as may sign it)."""
         key = internal_key(user_id)
         self._require_may_decide(key)
+        self._require_named(key)
         self._trigger(
             self.SignatureRejected,
             stamp,
@@ -409,6 +420,14 @@ class SignOff(TeaimAggregate):
         if self.status is not SignOffStatus.OPEN:
             raise RuleViolationError(
                 f"sign-off is {self.status.value}, not open", signoff_id=self.id
+            )
+
+    def _require_named(self, signer_key: str) -> None:
+        # A round that names its signers is theirs (and its external link holders'): anyone
+        # else holding the sign permission could otherwise veto it with a rejection.
+        if self.required and signer_key not in self.required:
+            raise PermissionDeniedError(
+                "only the round's named signers may sign or reject it", signoff_id=self.id
             )
 
     def _require_may_decide(self, signer_key: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import threading
 from types import FrameType
+from uuid import UUID
 
 import click
 import psycopg
@@ -67,7 +68,7 @@ def run() -> None:
 
 @projections_group.command("status")
 def status() -> None:
-    """Position, lag (events and seconds) and state of every projection."""
+    """Position, lag (events and seconds) and state of every projection, and halted orgs."""
     settings, database = _database()
     try:
         with psycopg.connect(database.url.libpq()) as conn:
@@ -83,6 +84,12 @@ def status() -> None:
         if row.error:
             line += f" at {row.failed_position}: {row.error}"
         click.echo(line)
+        for halt in row.halts:
+            waiting = " (resume requested)" if halt.resume_requested else ""
+            click.echo(
+                f"  halted org {halt.org_id} from position {halt.position}{waiting}:"
+                f" event {halt.failed_position} {halt.event}: {halt.error}"
+            )
 
 
 @projections_group.command("rebuild")
@@ -103,13 +110,19 @@ def rebuild_command(name: str) -> None:
 
 @projections_group.command("resume")
 @click.argument("name")
-def resume_command(name: str) -> None:
-    """Clear NAME's poison-event stop so its runner retries (after fixing the cause)."""
+@click.option("--org", "org", type=click.UUID, default=None, help="Only this org's halt.")
+def resume_command(name: str, org: UUID | None) -> None:
+    """Re-apply NAME's held events of halted orgs (after fixing the cause).
+
+    The running projection applies them, in order and exactly once, then follows the log
+    again for that org; if the event fails again, the org stays halted with the new error.
+    """
     _named(name)
     settings, database = _database()
     try:
         with psycopg.connect(database.url.libpq()) as conn:
-            resumed = resume(conn, name)
+            resumed = resume(conn, name, org)
     finally:
         database.close(stop_embedded=settings.stop_embedded_on_exit)
-    click.echo(f"{name} resumed" if resumed else f"{name} was not stopped")
+    scope = f"{name} for org {org}" if org else name
+    click.echo(f"{scope}: resume requested" if resumed else f"{scope} was not halted")

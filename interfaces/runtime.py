@@ -14,6 +14,7 @@ from adapters.postgres.audit_log import PostgresAuditLog
 from adapters.postgres.database import DatabaseUrl, make_engine
 from adapters.postgres.embedded import EmbeddedPostgres
 from adapters.postgres.idempotency import PostgresIdempotencyStore
+from adapters.postgres.idempotency_expiry import idempotency_expiry_job as expiry_job
 from adapters.postgres.migrate import assert_migrated
 from adapters.postgres.projection_host import ProjectionHost
 from adapters.postgres.read_db import READ_ROLE, ReadDatabase
@@ -109,7 +110,7 @@ def build_runtime(
         env = db.url.eventsourcing_env(pool_size=settings.db_pool_size)
         env["AGGREGATE_CACHE_MAXSIZE"] = str(settings.aggregate_cache_size)
         # Auditors read the event store itself, which only owner connections may touch.
-        audit_log = PostgresAuditLog(db.url)
+        audit_log = PostgresAuditLog(db.url, max_size=settings.audit_reader_pool_size)
         lifecycle.callback(audit_log.close)
         app = Teaim(
             env,
@@ -119,6 +120,10 @@ def build_runtime(
             config=AppConfig(
                 signing_link_ttl=timedelta(days=settings.signing_link_ttl_days),
                 snapshot_interval=settings.snapshot_interval,
+                seal_key=None
+                if settings.audit_seal_key is None
+                else settings.audit_seal_key.get_secret_value().encode(),
+                seal_key_from_position=settings.audit_seal_key_from_position,
             ),
         )
         lifecycle.callback(app.close)
@@ -126,8 +131,8 @@ def build_runtime(
         lifecycle.callback(app.flush_denials)
         engine = make_engine(db.url, pool_pre_ping=True, pool_size=settings.db_pool_size)
         lifecycle.callback(engine.dispose)
-        # A reservation older than this belongs to a request that died without releasing it.
-        idempotency = PostgresIdempotencyStore(engine, pending_timeout=timedelta(minutes=5))
+        idempotency = PostgresIdempotencyStore(engine)
+        lifecycle.callback(idempotency.close)
         read_db = ReadDatabase(
             read_database_url(settings, db.url), max_size=settings.db_pool_size, require_rls=True
         )
@@ -164,6 +169,11 @@ def scheduled_jobs(
             database, timedelta(hours=1), keep=timedelta(days=settings.usage_retention_days)
         ),
     ]
+    jobs.append(
+        expiry_job(
+            database, timedelta(hours=1), keep=timedelta(hours=settings.idempotency_ttl_hours)
+        )
+    )
     if settings.seal_interval_seconds > 0:
         jobs.append(seal_job(app, timedelta(seconds=settings.seal_interval_seconds)))
     return jobs
@@ -197,6 +207,7 @@ def start_scheduler(
             runtime.scheduler_runs,
             process=process,
             on_job_finished=on_job_finished or record_job_run,
+            run_timeout=timedelta(seconds=runtime.settings.scheduler_run_timeout_seconds),
         )
         runtime.lifecycle.callback(scheduler.stop)
         runtime.scheduler = scheduler

@@ -5,10 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from adapters.postgres.usage import USAGE_WINDOW_DAYS
+from application.config import MIN_SEAL_KEY_BYTES
+from interfaces.http.rate_limits.classes import parse_overrides
+
+# RFC 7518 3.2: an HS256 key is at least the size of the hash output.
+MIN_JWT_SECRET_BYTES = 32
 
 
 class Settings(BaseSettings):
@@ -37,8 +42,43 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     dev_auth: bool = Field(default=False, description="Honour X-Dev-* identity headers.")
-    jwt_secret: SecretStr | None = Field(default=None, description="HS256 secret for bearers.")
-    jwt_audience: str | None = None
+    dev_auth_allow_remote: bool = Field(
+        default=False,
+        description=(
+            "Let `teaim serve` listen on a non-loopback address with DEV_AUTH on (anyone who"
+            " reaches it can then claim any identity)."
+        ),
+    )
+    # Bearer JWTs (interfaces/http/auth.py) ------------------------------------------------
+    jwt_secret: SecretStr | None = Field(
+        default=None, description="HS256 secret for bearers (at least 32 bytes)."
+    )
+    jwt_audience: str | None = Field(
+        default=None, description="The `aud` every bearer must carry (unset: none may)."
+    )
+    jwt_issuer: str | None = Field(
+        default=None, description="The `iss` every bearer must carry (unset: not checked)."
+    )
+    jwt_jwks_url: str | None = Field(
+        default=None,
+        description="The identity provider's JWKS URL: accept RS256/ES256 bearers it signs.",
+    )
+    jwt_org_claim: str = Field(
+        default="org_id", description="Claim (dotted path) holding the caller's org id."
+    )
+    jwt_role_claim: str = Field(
+        default="role", description="Claim (dotted path) holding the caller's org role."
+    )
+    jwt_jwks_cache_seconds: float = Field(
+        default=300.0, gt=0, le=86_400, description="How long fetched provider keys are fresh."
+    )
+    jwt_jwks_min_refresh_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        le=3600,
+        description="Least time between two JWKS fetches (unknown `kid`s cannot hammer the IdP).",
+    )
+    jwt_jwks_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     service_token: SecretStr | None = Field(
         default=None, description="Bearer for internal back-office calls (with X-Org-Id)."
     )
@@ -70,8 +110,19 @@ class Settings(BaseSettings):
         gt=0,
         description="How often the scheduler marks runs of dead processes abandoned.",
     )
+    idempotency_ttl_hours: float = Field(
+        default=24.0,
+        gt=0,
+        le=24 * 90,
+        description="How long an Idempotency-Key's answer is kept for replays.",
+    )
     scheduler_retention_days: float = Field(
         default=30.0, gt=0, description="How long the scheduler's run log keeps finished runs."
+    )
+    scheduler_run_timeout_seconds: float = Field(
+        default=900.0,
+        gt=0,
+        description="How long a scheduled run may take before it is recorded `timed_out`.",
     )
     stop_embedded_on_exit: bool = Field(
         default=True, description="Stop the embedded database the service itself started."
@@ -113,6 +164,127 @@ class Settings(BaseSettings):
             " Uploads, when they come, stream under their own limit."
         ),
     )
+    # Bounded waits and streams (per process: each serving process holds its own) ----------
+    read_wait_max: int = Field(
+        default=500,
+        ge=1,
+        le=100_000,
+        description="Most `min_position` waits one process parks at once (beyond: 503).",
+    )
+    sse_max_streams: int = Field(
+        default=1000,
+        ge=1,
+        le=100_000,
+        description="Most notification streams one process holds open (beyond: 503).",
+    )
+    sse_max_streams_per_user: int = Field(
+        default=5,
+        ge=1,
+        le=1000,
+        description="Most notification streams one user holds open per process (beyond: 429).",
+    )
+    sse_max_stream_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        le=86_400,
+        description=(
+            "Longest a notification stream stays open (a JWT's stream ends at its `exp` if"
+            " sooner); the client reconnects with Last-Event-ID."
+        ),
+    )
+
+    @field_validator("jwt_secret")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        # RFC 7518 3.2: an HS256 key must be at least as long as the hash (256 bits); a short
+        # one can be brute-forced offline from any token it signed.
+        if value is not None and len(value.get_secret_value().encode()) < MIN_JWT_SECRET_BYTES:
+            raise ValueError(f"JWT_SECRET must be at least {MIN_JWT_SECRET_BYTES} bytes")
+        return value
+
+    @field_validator("jwt_org_claim", "jwt_role_claim")
+    @classmethod
+    def _claim_path(cls, value: str) -> str:
+        if not 1 <= len(value) <= 200 or "" in value.split(".") or not value.isprintable():
+            raise ValueError("a claim path is dot-separated claim names, e.g. app_metadata.org_id")
+        return value
+
+    @field_validator("jwt_jwks_url")
+    @classmethod
+    def _jwks_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.lower().startswith(("https://", "http://")):
+            raise ValueError("JWT_JWKS_URL must be an http(s) URL")
+        return value
+
+    # Tamper evidence (issue 7) ---------------------------------------------------------
+    audit_seal_key: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Key (32+ bytes) of the HMAC every seal carries; kept out of the database, so a"
+            " rewrite by someone with database access alone shows in `teaim audit verify`."
+            " Unset: seals carry no MAC."
+        ),
+    )
+    audit_seal_key_from_position: int = Field(
+        default=0,
+        ge=0,
+        description=(
+            "With AUDIT_SEAL_KEY set on a store sealed before: the newest position whose seals"
+            " may carry no MAC (later keyed seals chain to them)."
+        ),
+    )
+    audit_reader_pool_size: int = Field(
+        default=4, ge=1, le=64, description="Connections auditors' streamed reads may use."
+    )
+
+    @field_validator("audit_seal_key")
+    @classmethod
+    def _long_seal_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().encode()) < MIN_SEAL_KEY_BYTES:
+            raise ValueError(f"AUDIT_SEAL_KEY must be at least {MIN_SEAL_KEY_BYTES} bytes")
+        return value
+
+    # Rate limits (interfaces.http.rate_limits; docs/decisions/0016-rate-limits.md).
+    rate_limit_window_sec: int = Field(
+        default=60, ge=1, le=86_400, description="The window of the per-user, per-route limit."
+    )
+    rate_limit_max: int = Field(
+        default=600,
+        ge=0,
+        le=1_000_000,
+        description="Requests a user may make to one route per window; 0 turns limiting off.",
+    )
+    rate_limits: dict[str, str] = Field(
+        default_factory=dict,
+        description=(
+            "Per-class overrides as JSON, in the `limits` notation: e.g."
+            ' {"org_commands": "300 per minute", "org_audit": "20 per minute"}.'
+        ),
+    )
+    rate_limit_storage_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("rate_limit_storage_url", "redis_url"),
+        description=(
+            "A `limits` storage URI (redis://...) to keep the windows in instead of PostgreSQL;"
+            " REDIS_URL is read too."
+        ),
+    )
+    audit_read_concurrency_per_user: int = Field(
+        default=2, ge=1, le=100, description="Auditor reads one principal may run at once."
+    )
+    audit_read_concurrency_per_org: int = Field(
+        default=4, ge=1, le=1000, description="Auditor reads one org may run at once."
+    )
+    audit_read_concurrency_total: int = Field(
+        default=8, ge=1, le=100, description="Auditor reads one process runs at once."
+    )
+
+    @field_validator("rate_limits")
+    @classmethod
+    def _known_limits(cls, value: dict[str, str]) -> dict[str, str]:
+        # Refused at start-up, not at the first request: a class name and a parsable limit.
+        parse_overrides(value)
+        return value
 
     @field_validator("log_level", "log_format", mode="before")
     @classmethod

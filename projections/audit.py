@@ -6,25 +6,76 @@ from typing import ClassVar
 
 from domain.base import TeaimAggregate
 from domain.denial import SecurityDenial
+from domain.project import Project
+from domain.roles import Role
+from projections.audit_details import WITHHELD, feed_details
 from projections.base import Lookup
 from projections.dispatch import EventHandlers, handles, is_event
-from projections.ops import Batch, Insert
+from projections.ops import Batch, Insert, Remove, Upsert
 from projections.records import EventRecord
 
 TABLE = "audit_events"
+# Who may see a project's rows of the feed: its members and their roles, kept by this same
+# projection so they are exactly as current as the rows they guard (never another read
+# model's lag).
+READERS = "audit_readers"
 # Payload fields an auditor has no use for and nobody should be handed (a signing token's
 # hash); replay, which auditors with AUDIT on the project use, keeps the raw event.
-WITHHELD_DETAILS = frozenset({"token_hash"})
+WITHHELD_DETAILS = WITHHELD
 # Outcomes the feed records (a read-model value, not a domain state).
 OK = "ok"
 DENIED = "denied"
+
+
+class AuditReaders(EventHandlers):
+    """`audit_readers`: one row per project member with its role (the feed's visibility)."""
+
+    tables: ClassVar[tuple[str, ...]] = (READERS,)
+
+    @handles(Project.Created)
+    def _created(
+        self, event: Project.Created, record: EventRecord, out: Batch, _lookup: Lookup
+    ) -> None:
+        out.add(_reader(record, event.owner, Role.OWNER.value))
+
+    @handles(Project.MemberAdded)
+    def _added(
+        self, event: Project.MemberAdded, record: EventRecord, out: Batch, _lookup: Lookup
+    ) -> None:
+        out.add(_reader(record, event.user_id, event.role))
+
+    @handles(Project.MemberRoleChanged)
+    def _role_changed(
+        self, event: Project.MemberRoleChanged, record: EventRecord, out: Batch, _lookup: Lookup
+    ) -> None:
+        out.add(_reader(record, event.user_id, event.role))
+
+    @handles(Project.MemberRemoved)
+    def _removed(
+        self, event: Project.MemberRemoved, record: EventRecord, out: Batch, _lookup: Lookup
+    ) -> None:
+        out.add(Remove(READERS, {"project_id": record.originator_id, "user_id": event.user_id}))
+
+
+def _reader(record: EventRecord, user_id: str, role: str) -> Upsert:
+    return Upsert(
+        READERS,
+        key=("project_id", "user_id"),
+        row={
+            "project_id": record.originator_id,
+            "user_id": user_id,
+            "org_id": record.org_id,
+            "role": role,
+        },
+    )
 
 
 class AuditProjection(EventHandlers):
     """One row per event: action, actor, targets, tenant, time, outcome and details."""
 
     name: ClassVar[str] = "audit"
-    tables: ClassVar[tuple[str, ...]] = (TABLE,)
+    parts: ClassVar[tuple[type[EventHandlers], ...]] = (AuditReaders,)
+    tables: ClassVar[tuple[str, ...]] = (TABLE, READERS)
 
     @handles(TeaimAggregate.Event)
     def _recorded(
@@ -52,12 +103,8 @@ class AuditProjection(EventHandlers):
                     "outcome": outcome,
                     "correlation_id": record.correlation_id,
                     "occurred_at": record.occurred_at,
-                    # The whole payload, whatever the event: details are not read field by field.
-                    "details": {
-                        key: value
-                        for key, value in record.payload.items()
-                        if key not in WITHHELD_DETAILS
-                    },
+                    # The payload, bounded (a seal: its summary), so no event is unprojectable.
+                    "details": feed_details(event, record.payload),
                 },
             )
         )

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any, Literal, Protocol
 from uuid import UUID
 
+from domain.audit_visibility import AuditScope
 from projections.paging import Page, PageRequest
 
 # Rows an export holds in memory at a time.
@@ -77,12 +78,14 @@ class AuditEvent:
 class AuditView(Protocol):
     """Queries over the audit feed of one org."""
 
-    def page(self, org_id: UUID, filters: AuditFilters, page: PageRequest) -> Page[AuditEvent]:
-        """Matching events newest first; the cursor is a position cursor."""
+    def page(
+        self, org_id: UUID, filters: AuditFilters, page: PageRequest, scope: AuditScope
+    ) -> Page[AuditEvent]:
+        """Matching events `scope` sees, newest first; the cursor is a position cursor."""
         ...
 
     def export(
-        self, org_id: UUID, filters: AuditFilters, *, chunk: int = EXPORT_CHUNK
+        self, org_id: UUID, filters: AuditFilters, scope: AuditScope, *, chunk: int = EXPORT_CHUNK
     ) -> Iterable[AuditEvent]:
-        """The events matching as of now, oldest first, read lazily in bounded chunks."""
+        """The events matching that `scope` sees as of now, oldest first, in bounded chunks."""
         ...

@@ -253,6 +253,7 @@ def _notify_by_rule(
     )
     link = link_for(rule.link, project_id, subject_id)
     for recipient in who:
+        out.wake(record.org_id, recipient)
         out.add(
             Insert(
                 NOTIFICATIONS,
@@ -291,6 +292,8 @@ def _apply_mark(row: dict[str, Any], mark: Mark, at: datetime, out: Batch) -> No
     elif new is NoticeState.SEEN:
         # First sight, or a read notification marked unread (it stays seen).
         seen_at, read_at = seen_at or at, None
+    # The recipient's stream wakes for the new counts (the row is theirs: see `_marked`).
+    out.wake(row["org_id"], row["recipient"])
     # Every mark patches the same columns: consecutive marks share one statement.
     out.add(
         Patch(

@@ -63,36 +63,6 @@ class Changes:
     counts: Counts
 
 
-class Wakeup(Protocol):
-    """One stream's doorbell."""
-
-    async def wait(self, timeout: float) -> bool:
-        """True when rung, False when `timeout` passed first."""
-        ...
-
-
-class Wakeups(Protocol):
-    """Rings every subscribed stream when the notifications read model moves."""
-
-    closed: bool
-
-    async def ready(self, timeout: float) -> bool:
-        """True once listening (False: cannot listen now)."""
-        ...
-
-    def subscribe(self) -> Wakeup:
-        """A new stream's doorbell."""
-        ...
-
-    def unsubscribe(self, wakeup: Wakeup) -> None:
-        """Forget a stream that ended."""
-        ...
-
-    async def close(self) -> None:
-        """Stop listening and wake every stream so that it ends."""
-        ...
-
-
 class NotificationsView(Protocol):
     """Queries over one recipient's notifications; each call is one tenant-bound statement."""
 
@@ -118,8 +88,4 @@ class NotificationsView(Protocol):
         self, org_id: UUID, recipient: str, *, after: int | None, limit: int
     ) -> Changes:
         """Notifications after `after` (None: after the read model's head) and the counts."""
-        ...
-
-    def wakeups(self) -> Wakeups:
-        """A new listener that rings streams when this read model moves."""
         ...

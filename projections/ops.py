@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+from uuid import UUID
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +51,14 @@ class Batch:
     """The operations one batch of events produced, in order."""
 
     ops: list[Op] = field(default_factory=list)
+    # Whose live views (org, user) the batch changes: the runner announces them at commit so
+    # that only their streams wake (the bell's recipients). Never cleared mid-batch, unlike ops.
+    wakes: set[tuple[UUID, str]] = field(default_factory=set)
 
     def add(self, op: Op) -> None:
         """Queue one operation."""
         self.ops.append(op)
+
+    def wake(self, org_id: UUID, user_id: str) -> None:
+        """Announce at commit that this user's live view changed."""
+        self.wakes.add((org_id, user_id))

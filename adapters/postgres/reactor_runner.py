@@ -32,9 +32,18 @@ from eventsourcing.utils import get_topic
 from psycopg import Connection
 
 from adapters.postgres.database import DatabaseUrl
+from adapters.postgres.projection_halts import (
+    Halt,
+    add_halt,
+    advance_halt,
+    clear_halt,
+    load_halts,
+    note_failure,
+)
 from adapters.postgres.projection_runner import (
     EVENTS_CHANNEL,
     ensure_tracking_row,
+    event_name,
     tracked_position,
 )
 from application.reactors import Reaction, Reactor
@@ -47,10 +56,12 @@ LEADER_LOCK_CLASS = 0x7EA1_4E
 TRACKING_PREFIX = "reactor:"
 
 DecodeEvent = Callable[[StoredEvent], object]
+# The org of each event comes from its column: even an undecodable event halts its own org.
+_EVENT_COLUMNS = "notification_id, originator_id, originator_version, topic, state, org_id"
 
 
 class ReactorStoppedError(Exception):
-    """The reactor is stopped on an event whose effect kept failing; it needs an operator."""
+    """The reactor is stopped as a whole (a pre-0011 stop); it needs an operator."""
 
 
 class ReactionFailedError(Exception):
@@ -95,7 +106,9 @@ class ReactorRunner:
         """React to the next batch of events; how many events the position moved past.
 
         0 when at the head of the log, or when another runner leads this reactor right now.
-        Raises ReactionFailedError (retry later) or ReactorStoppedError (operator needed).
+        Raises ReactionFailedError (retry later). An effect that keeps failing, or an event
+        that cannot be decoded, halts the event's org only (`projection_halts`): its later
+        events are held and every other org goes on.
         """
         with conn.transaction():
             led = conn.execute(
@@ -114,22 +127,73 @@ class ReactorRunner:
                     )
 
     def _step(self, conn: Connection[Any]) -> int:
-        with conn.transaction():
-            tracked = conn.execute(
+        with conn.transaction(), conn.cursor() as cur:
+            cur.execute(
                 "SELECT position, status FROM projection_tracking WHERE name = %s", (self.name,)
-            ).fetchone()
+            )
+            tracked = cur.fetchone()
             if tracked is None:
                 raise RuntimeError(f"reactor {self.name} has no tracking row")
             position, status = int(tracked[0]), tracked[1]
             if status == "stopped":
                 raise ReactorStoppedError(f"reactor {self.name} is stopped")
+            halts = load_halts(cur, self.name)
+        pending = sorted(
+            (h for h in halts.values() if h.resume_requested), key=lambda h: str(h.org_id)
+        )
+        if pending:
+            resumed = self._resume(conn, pending[0], position)
+            if resumed:
+                return resumed
+            halts.pop(pending[0].org_id)
+        with conn.transaction():
             rows = conn.execute(
-                "SELECT notification_id, originator_id, originator_version, topic, state"
-                " FROM teaim_events WHERE notification_id > %s ORDER BY notification_id LIMIT %s",
+                f"SELECT {_EVENT_COLUMNS} FROM teaim_events"  # noqa: S608
+                " WHERE notification_id > %s ORDER BY notification_id LIMIT %s",
                 (position, self.batch_size),
             ).fetchall()
         # No transaction is open from here on: effects happen outside any.
-        for notification_id, originator_id, version, topic, state in rows:
+        for notification_id, originator_id, version, topic, state, org_id in rows:
+            halt = halts.get(org_id)
+            if (halt is not None and notification_id >= halt.position) or topic not in self._topics:
+                continue  # a halted org's events are held (re-read from the log on resume)
+            stored = StoredEvent(
+                originator_id=originator_id,
+                originator_version=version,
+                topic=topic,
+                state=bytes(state),
+            )
+            error = self._attempt(notification_id, stored)
+            if error is None:
+                # Past this event only now that its outcome is recorded.
+                self._advance(conn, notification_id)
+                continue
+            with conn.transaction(), conn.cursor() as cur:
+                add_halt(cur, self.name, org_id, notification_id, event_name(topic), error)
+                halts = load_halts(cur, self.name)
+            log.error(
+                "reactor %s halted org %s at event %s: %s",
+                self.name,
+                org_id,
+                notification_id,
+                error,
+            )
+        if rows:
+            self._advance(conn, rows[-1][0])
+        return len(rows)
+
+    def _resume(self, conn: Connection[Any], halt: Halt, position: int) -> int:
+        """React to a halted org's held events, in order; how many it went past."""
+        with conn.transaction():
+            rows = conn.execute(
+                f"SELECT {_EVENT_COLUMNS} FROM teaim_events"  # noqa: S608
+                " WHERE org_id = %s AND notification_id >= %s AND notification_id <= %s"
+                " ORDER BY notification_id LIMIT %s",
+                (halt.org_id, halt.position, position, self.batch_size),
+            ).fetchall()
+        for passed, (notification_id, originator_id, version, topic, state, org_id) in enumerate(
+            rows
+        ):
             if topic in self._topics:
                 stored = StoredEvent(
                     originator_id=originator_id,
@@ -137,34 +201,46 @@ class ReactorRunner:
                     topic=topic,
                     state=bytes(state),
                 )
-                reaction = self._reaction(conn, notification_id, stored)
-                if reaction is not None:
-                    self._react(conn, notification_id, reaction)
-                    # Past this event only now that its outcome is recorded.
-                    self._advance(conn, notification_id)
-        if rows:
-            self._advance(conn, rows[-1][0])
+                error = self._attempt(notification_id, stored)
+                if error is not None:
+                    with conn.transaction(), conn.cursor() as cur:
+                        note_failure(
+                            cur, self.name, org_id, notification_id, event_name(topic), error
+                        )
+                    log.error(
+                        "reactor %s resume of org %s failed again: %s", self.name, org_id, error
+                    )
+                    return passed
+            with conn.transaction(), conn.cursor() as cur:
+                advance_halt(cur, self.name, halt.org_id, notification_id + 1)
+        if len(rows) < self.batch_size:
+            with conn.transaction(), conn.cursor() as cur:
+                clear_halt(cur, self.name, halt.org_id)
+            log.info("reactor %s resumed org %s", self.name, halt.org_id)
         return len(rows)
 
-    def _reaction(
-        self, conn: Connection[Any], position: int, stored: StoredEvent
-    ) -> Reaction | None:
+    def _attempt(self, position: int, stored: StoredEvent) -> str | None:
+        """React to one event: None once done, else why its org must halt.
+
+        Raises ReactionFailedError while the effect has attempts left (the caller retries).
+        """
         try:
             event = self.decode(stored)
             if not isinstance(event, TeaimAggregate.Event):
                 raise TypeError(f"{type(event).__qualname__} is not a TEAIM event")
-            return self.reactor.reaction(event)
+            reaction = self.reactor.reaction(event)
         except Exception as error:
             # A poison event: it would fail the same way on every retry.
-            message = f"event at position {position}: {type(error).__name__}: {error}"
-            self._stop(conn, position, message)
-            raise ReactorStoppedError(message) from error
+            return f"event at position {position}: {type(error).__name__}: {error}"
+        if reaction is None:
+            return None
+        return self._react(position, reaction)
 
-    def _react(self, conn: Connection[Any], position: int, reaction: Reaction) -> None:
+    def _react(self, position: int, reaction: Reaction) -> str | None:
         where = f"reactor {self.name} effect {reaction.effect_id} org {reaction.org_id}"
         if self.reactor.outcome_recorded(reaction):
             log.info("%s: outcome already recorded, not repeating the effect", where)
-            return
+            return None
         try:
             outcome = self.reactor.perform(reaction)
             self.reactor.record(reaction, outcome)
@@ -174,12 +250,13 @@ class ReactorRunner:
             self._failures = (position, count)
             message = f"event at position {position}: {type(error).__name__}: {error}"
             if count >= self.max_attempts:
-                self._stop(conn, position, message)
-                raise ReactorStoppedError(message) from error
+                self._failures = (0, 0)
+                return message
             log.warning("%s failed (attempt %d of %d): %s", where, count, self.max_attempts, error)
             raise ReactionFailedError(message) from error
         self._failures = (0, 0)
         log.info("%s: effect performed and outcome recorded", where)
+        return None
 
     def _advance(self, conn: Connection[Any], position: int) -> None:
         with conn.transaction():
@@ -188,15 +265,6 @@ class ReactorRunner:
                 " WHERE name = %s AND position < %s",
                 (position, self.name, position),
             )
-
-    def _stop(self, conn: Connection[Any], position: int, error: str) -> None:
-        with conn.transaction():
-            conn.execute(
-                "UPDATE projection_tracking SET status = 'stopped', error = %s,"
-                " failed_position = %s, updated_at = now() WHERE name = %s",
-                (error[:4000], position, self.name),
-            )
-        log.error("reactor %s stopped on event %s: %s", self.name, position, error)
 
     # Catch-up and tailing ---------------------------------------------------------------
 

@@ -34,6 +34,11 @@ EventKey = tuple[UUID, int]
 APPEND_TABLE = "teaim_events"
 
 
+class OutcomeStillUnknownError(InterfaceError):
+    """The transaction of a failed append was still running when the settle gave up waiting:
+    whether it committed is not known, so the save is neither reported written nor refused."""
+
+
 class MissingStampError(ProgrammingError):
     """An event reached the event store without the org stamp every TEAIM event must carry."""
 
@@ -136,6 +141,9 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
     # As many attempts as the library's own retry, to ride out a brief server restart.
     connection_attempts = 10
     retry_wait_seconds = 0.2
+    # How long a settle waits for the server process of a failed append to finish its
+    # statement (a lock wait ends at the datastore's lock timeout, a running insert soon).
+    settle_wait_seconds = 30.0
 
     def __init__(
         self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"
@@ -240,13 +248,19 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
         unsettled = list(range(len(batch)))
         attempt = 0
         outcome_unknown = False
+        # The server process that received the last append: it may still be running it after
+        # our side of its connection died.
+        sent_to: int | None = None
         while True:
             attempt += 1
             try:
                 with self.datastore.get_connection() as conn, conn.cursor() as curs:
                     if outcome_unknown:
-                        # The last call may have committed before its connection died: settle
-                        # each request from what is stored before sending anything again.
+                        # The last call may have committed before its connection died, or may
+                        # still commit: settle each request from what is stored once it ended,
+                        # before sending anything again.
+                        if sent_to is not None:
+                            self._await_ended(curs, sent_to)
                         found = self._settle_from_store(curs, [batch[i] for i in unsettled])
                         for offset, result in found.items():
                             results[unsettled[offset]] = result
@@ -256,10 +270,13 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
                         _raise_if_already_closed(conn)
                         # Sent: from here a failure leaves the outcome unknown until settled.
                         outcome_unknown = True
+                        sent_to = conn.info.backend_pid
                         appended = self._append(curs, [batch[i] for i in unsettled])
                         outcome_unknown = False
                         results.update(zip(unsettled, appended, strict=True))
                         unsettled = []
+            except OutcomeStillUnknownError:
+                raise
             except (InterfaceError, OperationalError):
                 if attempt >= self.connection_attempts:
                     raise
@@ -272,6 +289,33 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
                     self._batches += 1
                     self._requests += len(batch)
                 return [results[index] for index in range(len(batch))]
+
+    def _await_ended(self, curs: Cursor[DictRow], pid: int) -> None:
+        """Wait until server process `pid` runs no statement: the append it received has then
+        committed or rolled back (autocommit: one statement, one transaction).
+
+        Its pid may meanwhile serve a new connection, busy with something else: that only
+        makes us wait longer, within the bound.
+        """
+        deadline = time.monotonic() + self.settle_wait_seconds
+        pause = 0.01
+        while True:
+            curs.execute(
+                "SELECT EXISTS (SELECT 1 FROM pg_stat_activity"
+                " WHERE pid = %s AND state IS DISTINCT FROM 'idle')",
+                (pid,),
+            )
+            row = curs.fetchone()
+            if row is None or not next(iter(row.values())):
+                return
+            if time.monotonic() >= deadline:
+                msg = (
+                    f"the append sent to server process {pid} was still running after "
+                    f"{self.settle_wait_seconds}s: its outcome is unknown"
+                )
+                raise OutcomeStillUnknownError(msg)
+            time.sleep(pause)
+            pause = min(pause * 2, 0.25)
 
     def _settle_from_store(
         self, curs: Cursor[DictRow], requests: list[_Request]

@@ -230,7 +230,7 @@ class PostgresSchedulerRuns:
                 row["job_id"]: _record(row)
                 for row in conn.execute(
                     "SELECT DISTINCT ON (job_id) * FROM scheduler_runs WHERE job_id = ANY(%s)"
-                    " AND outcome IN ('failed', 'abandoned', 'missed')"
+                    " AND outcome IN ('failed', 'abandoned', 'missed', 'timed_out')"
                     " ORDER BY job_id, scheduled_at DESC",
                     (list(job_ids),),
                 ).fetchall()

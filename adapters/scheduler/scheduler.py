@@ -31,7 +31,8 @@ from adapters.scheduler.jobs import JobRun, JobSpec
 log = logging.getLogger("teaim.scheduler")
 
 # Called after every run this process took part in: (job id, outcome, seconds). Outcomes:
-# ok, failed (the job raised), skipped (another process had the run), missed (too late).
+# ok, failed (the job raised), timed_out (still running at the run timeout), skipped
+# (another process had the run), missed (too late).
 JobFinishedHook = Callable[[str, str, float], None]
 
 
@@ -44,6 +45,19 @@ class FiredRun:
     outcome: str
     error: str | None = None
     result: dict[str, Any] | None = None
+
+
+# How a run ended: (outcome, error, result).
+_Ended = tuple[str, str | None, dict[str, Any] | None]
+
+
+def _call(job: JobSpec, run: JobRun) -> _Ended:
+    try:
+        returned = job.run(run)
+    except Exception as raised:
+        log.exception("job %s run %s failed", job.id, run.scheduled_at.isoformat())
+        return "failed", f"{type(raised).__name__}: {raised}", None
+    return "ok", None, None if returned is None else dict(returned)
 
 
 def default_process_name() -> str:
@@ -61,6 +75,7 @@ class ClusterScheduler:
         *,
         process: str | None = None,
         on_job_finished: JobFinishedHook | None = None,
+        run_timeout: timedelta | None = None,
     ) -> None:
         ids = [job.id for job in jobs]
         if len(set(ids)) != len(ids):
@@ -72,6 +87,12 @@ class ClusterScheduler:
         self._executor = RunTimeExecutor()
         self._scheduler: Any = None
         self._lock = threading.Lock()
+        # How long a run may take before it is recorded `timed_out` (None: no limit).
+        self.run_timeout = run_timeout
+        # Per job, a run that timed out and is still going: Python cannot stop a thread, so
+        # the job's next runs in this process fail at once until it ends (at most one hung
+        # run per job and process, never a pile of them).
+        self._hung: dict[str, threading.Thread] = {}
 
     # Lifecycle --------------------------------------------------------------------------
 
@@ -139,20 +160,38 @@ class ClusterScheduler:
             self._finished(job_id, "skipped", 0.0)
             return FiredRun(job_id, key, "skipped")
         started = time.monotonic()
-        result: dict[str, Any] | None = None
-        error: str | None = None
-        try:
-            returned = job.run(JobRun(job_id, key, self.process, claim.previous_result))
-            result = None if returned is None else dict(returned)
-            outcome = "ok"
-        except Exception as raised:
-            outcome, error = "failed", f"{type(raised).__name__}: {raised}"
-            log.exception("job %s run %s failed", job_id, key.isoformat())
+        outcome, error, result = self._run(
+            job, JobRun(job_id, key, self.process, claim.previous_result)
+        )
         seconds = time.monotonic() - started
         self.runs.finish(claim, outcome=outcome, error=error, result=result)
         self._finished(job_id, outcome, seconds)
         log.info("job %s run %s: %s in %.3fs", job_id, key.isoformat(), outcome, seconds)
         return FiredRun(job_id, key, outcome, error, result)
+
+    def _run(self, job: JobSpec, run: JobRun) -> _Ended:
+        """Run the job's work, bounded by `run_timeout` when set."""
+        if self.run_timeout is None:
+            return _call(job, run)
+        hung = self._hung.get(job.id)
+        if hung is not None and hung.is_alive():
+            return "failed", "an earlier run that timed out is still running in this process", None
+        ended: list[_Ended] = []
+        thread = threading.Thread(
+            target=lambda: ended.append(_call(job, run)), name=f"job-{job.id}", daemon=True
+        )
+        thread.start()
+        thread.join(self.run_timeout.total_seconds())
+        if ended:
+            return ended[0]
+        self._hung[job.id] = thread
+        log.error(
+            "job %s run %s still running after %s: recorded timed_out",
+            job.id,
+            run.scheduled_at.isoformat(),
+            self.run_timeout,
+        )
+        return "timed_out", f"still running after {self.run_timeout} (the run timeout)", None
 
     def _fire_scheduled(self, job_id: str, run_time: datetime | None = None) -> None:
         # A default only to satisfy APScheduler's check of the arguments `add_job` is given:

@@ -11,6 +11,7 @@ from adapters.postgres.database import DatabaseUrl
 from adapters.postgres.scheduler_runs import PostgresSchedulerRuns
 from adapters.postgres.usage import USAGE_WINDOW_DAYS, prune_usage
 from adapters.scheduler.jobs import JobResult, JobRun, JobSpec
+from adapters.seal_telemetry import record_seal_failures
 from application.auditing import SealRun
 
 log = logging.getLogger("teaim.scheduler")
@@ -41,10 +42,20 @@ def seal_job(app: Sealing, every: timedelta) -> JobSpec:
             since_position=since,
             correlation_id=f"scheduler:{job.job_id}:{job.scheduled_at.isoformat()}",
         )
-        # A project that failed lost a race to another sealer or is gone: it is sealed again
-        # when it next changes (or by `teaim audit seal`), so the pass always moves on.
-        if sealed.failed:
-            log.warning("could not seal %d project(s): %s", len(sealed.failed), sealed.failed)
+        # Each project is sealed on its own: one that failed (a lost race, a history that no
+        # longer loads) is recorded here, in the run's result and in telemetry, and is sealed
+        # again when it next changes (or by `teaim audit seal`), so the pass always moves on.
+        for failure in sealed.failures:
+            log.warning(
+                "could not seal %s of org %s: %s",
+                "its aggregates of no project"
+                if failure.project_id is None
+                else f"project {failure.project_id}",
+                failure.org_id,
+                failure.error,
+                extra={"org_id": str(failure.org_id)},
+            )
+        record_seal_failures(len(sealed.failures))
         if sealed.sealed:
             log.info("sealed %d project(s)", len(sealed.sealed))
         return {
@@ -52,16 +63,30 @@ def seal_job(app: Sealing, every: timedelta) -> JobSpec:
             "through_position": sealed.through_position,
             "sealed_count": len(sealed.sealed),
             "unchanged_count": len(sealed.unchanged),
-            "failed_count": len(sealed.failed),
+            "failed_count": len(sealed.failures),
             "sealed": [str(p) for p in sealed.sealed[:_LISTED]],
             "failed": [str(p) for p in sealed.failed[:_LISTED]],
+            "failures": [
+                {
+                    "org_id": str(f.org_id),
+                    "project_id": None if f.project_id is None else str(f.project_id),
+                    "error": f.error,
+                }
+                for f in sealed.failures[:_LISTED]
+            ],
+            "orgs_sealed_count": len(sealed.orgs_sealed),
+            # The anchor to keep outside the database (`teaim audit verify --anchor`).
+            "log_seal_hash": sealed.log_seal_hash,
         }
 
     return JobSpec(
         id=SEAL_JOB,
         every=every,
         run=run,
-        description="Seal the hash chains of every project changed since the last seal run",
+        description=(
+            "Seal the hash chains of every project and org changed since the last seal run,"
+            " then the log over those seals"
+        ),
     )
 
 

@@ -14,7 +14,6 @@ from uuid import UUID
 from application.app import Teaim
 from application.context import CommandContext, Principal
 from domain.roles import Role
-from interfaces.http.consistency import await_read_models
 from interfaces.http.problems import ProblemError
 from interfaces.runtime import Runtime
 from projections.views import Views
@@ -48,21 +47,36 @@ class Reader:
         """The reader's user id."""
         return self.ctx.principal.user_id
 
-    def caught_up(self, read_models: tuple[str, ...], min_position: int | None) -> None:
-        """Wait (bounded) until the read models applied `min_position`, else 503."""
-        await_read_models(self.runtime, read_models, min_position)
+    def refuse_if_halted(self, read_models: tuple[str, ...]) -> None:
+        """503 if one of these read models is halted for the reader's org.
+
+        A halted org's rows stop at the event that failed while its later events are held:
+        answering from them would show a state that silently misses writes the caller made.
+        """
+        halted = sorted(self.views.status.halted(self.org_id).intersection(read_models))
+        if halted:
+            names = ", ".join(halted)
+            raise ProblemError(
+                503,
+                "read-model-halted",
+                "Read model halted",
+                f"the {names} read model is halted for this organisation on an event it could"
+                " not apply; an operator has been told and must resume it",
+                read_models=halted,
+            )
 
     def project(self, project_id: UUID) -> None:
         """Members only: an outsider gets what a missing project gets (404), recorded."""
         self.app.get_project(ctx=self.ctx, project_id=project_id)
 
-    def audit_feed(self, project_id: UUID | None) -> None:
-        """The org's feed (`view_audit`), or a project's slice (`audit`); refusals recorded."""
-        self.app.authorize_audit_read(ctx=self.ctx, project_id=project_id)
-
     def telemetry(self) -> None:
         """The org's telemetry (`view_audit`); refusals recorded."""
         self.app.authorize_telemetry_read(ctx=self.ctx)
+
+    @property
+    def operator(self) -> bool:
+        """The internal service: sees every org's operational figures and errors."""
+        return self.ctx.principal.is_service
 
     def operations(self) -> None:
         """Operational status: org owners and admins, and the internal service (else 403)."""

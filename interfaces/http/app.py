@@ -36,6 +36,7 @@ from interfaces.http.routes import (
     stages,
     telemetry,
 )
+from interfaces.read_side import build_log_listener
 from interfaces.runtime import Runtime, build_runtime
 from interfaces.settings import Settings
 from projections.registry import all_projections
@@ -56,6 +57,9 @@ def create_app(
     registry = metrics_registry(live)
     usage = UsageRecorder(lambda: live.database.url, interval=settings.usage_flush_seconds)
 
+    # One listener per process for `min_position` waits and the bell's streams.
+    listener = build_log_listener(live)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         usage.start()
@@ -63,6 +67,7 @@ def create_app(
             yield
         finally:
             try:
+                await listener.close()
                 usage.stop()
             finally:
                 if owned:
@@ -78,6 +83,7 @@ def create_app(
     app.state.runtime = live
     app.state.metrics_registry = registry
     app.state.usage = usage
+    app.state.log_listener = listener
     install_problem_handlers(app)
     install_middleware(app, settings, live.idempotency, metrics=HttpMetrics(registry), usage=usage)
     # Routers are matched in this order: the bell, polled by every user many times a

@@ -14,9 +14,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ValidationError
 
 from application.app import Teaim
-from application.context import CommandContext, PublicContext
+from application.context import CommandContext, Principal, PublicContext
 from interfaces.http.access import Reader
-from interfaces.http.auth import authenticate
+from interfaces.http.auth import authenticate, authenticate_async
 from interfaces.http.problems import ProblemError
 from interfaces.read_side import build_views
 from interfaces.runtime import Runtime
@@ -31,7 +31,10 @@ from projections.paging import (
 from projections.views import Views
 
 # Declared so OpenAPI shows the bearer scheme; `authenticate` does the real work.
-_bearer = HTTPBearer(auto_error=False, description="JWT (HS256) or the internal service bearer")
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="JWT (HS256, or RS256/ES256 from the JWKS) or the internal service bearer",
+)
 BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
@@ -68,33 +71,45 @@ ViewsDep = Annotated[Views, Depends(_views)]
 
 def _client(request: Request) -> tuple[str, str | None, str | None]:
     ip = request.client.host if request.client else None
-    return request.state.request_id, ip, request.headers.get("user-agent")
+    # An idempotent command stamps its key's correlation id, by which a retry finds its events.
+    correlation_id = getattr(request.state, "correlation_id", None) or request.state.request_id
+    return correlation_id, ip, request.headers.get("user-agent")
 
 
-def _context(request: Request) -> CommandContext:
+def _context(request: Request, principal: Principal | None = None) -> CommandContext:
     runtime: Runtime = request.app.state.runtime
-    principal = authenticate(request.headers, runtime.settings)
+    if principal is None:
+        principal = authenticate(request.headers, runtime.settings)
     correlation_id, ip, user_agent = _client(request)
     return CommandContext(
         principal=principal, correlation_id=correlation_id, ip=ip, user_agent=user_agent
     )
 
 
+async def _principal(request: Request) -> Principal:
+    # A bearer whose provider keys must be fetched first is checked off the event loop.
+    runtime: Runtime = request.app.state.runtime
+    return await authenticate_async(request.headers, runtime.settings)
+
+
 async def _command_context(request: Request, _credentials: BearerDep) -> CommandContext:
-    return _context(request)
+    return _context(request, await _principal(request))
 
 
 CtxDep = Annotated[CommandContext, Depends(_command_context)]
 
 
-def reader_of(request: Request) -> Reader:
-    """The authenticated reader of a request (a 401 problem if it proves no one)."""
+def reader_of(request: Request, principal: Principal | None = None) -> Reader:
+    """The authenticated reader of a request (a 401 problem if it proves no one).
+
+    Without a principal it authenticates itself, which may block: call it from a sync route.
+    """
     runtime: Runtime = request.app.state.runtime
-    return Reader(ctx=_context(request), runtime=runtime, views=_views_of(request))
+    return Reader(ctx=_context(request, principal), runtime=runtime, views=_views_of(request))
 
 
 async def _reader(request: Request, _credentials: BearerDep) -> Reader:
-    return reader_of(request)
+    return reader_of(request, await _principal(request))
 
 
 # The one authorisation dependency of queries: the authenticated caller and its read checks.

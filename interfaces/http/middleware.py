@@ -12,7 +12,6 @@ import re
 import time
 import uuid
 from collections.abc import Iterable, Iterator
-from functools import partial
 from uuid import UUID
 
 import orjson
@@ -26,21 +25,28 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.metrics import HttpMetrics
 from adapters.postgres.idempotency import (
+    Committed,
     FingerprintMismatch,
     InProgress,
     PostgresIdempotencyStore,
     Replay,
+    Reserved,
 )
 from adapters.postgres.usage import UsageRecorder
-from interfaces.http.auth import authenticate
+from interfaces.http.auth import authenticate_async
 from interfaces.http.body_limit import BodyLimitMiddleware
+from interfaces.http.idempotent_answers import Answer, answer_from_events
 from interfaces.http.problems import ProblemError, problem
+from interfaces.http.rate_limits.middleware import install_rate_limits
 from interfaces.logs import RequestFacts, current_request
 from interfaces.settings import Settings
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 _MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# An optimistic-concurrency conflict wrote nothing and a retry may succeed: never the key's
+# answer for good (the problem type the IntegrityError handler answers with).
+_RETRYABLE_PROBLEM = b'"type":"https://teaim.dev/problems/concurrent-update"'
 # Response headers worth replaying; hop-by-hop and length headers are recomputed.
 _REPLAYED_HEADERS = ("content-type", "location", "x-event-position", "cache-control")
 # A route lists here the JSON fields of its answer that are secrets (a signing token): they
@@ -149,14 +155,24 @@ def _leaf_routes(routes: Iterable[BaseRoute]) -> Iterator[BaseRoute]:
 
 
 class IdempotencyMiddleware:
-    """Replays the first answer to a command repeated under the same Idempotency-Key."""
+    """Replays the first answer to a command repeated under the same Idempotency-Key.
+
+    The command's events carry the key's own correlation id; whenever its answer was not
+    recorded (failure, crash), the key is settled from those events before anything re-runs.
+    """
 
     def __init__(
-        self, app: ASGIApp, *, settings: Settings, store: PostgresIdempotencyStore
+        self,
+        app: ASGIApp,
+        *,
+        settings: Settings,
+        store: PostgresIdempotencyStore,
+        router: Router,
     ) -> None:
         self.app = app
         self.settings = settings
         self.store = store
+        self.router = router
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in _MUTATING:
@@ -177,7 +193,7 @@ class IdempotencyMiddleware:
             )(scope, receive, send)
             return
         try:
-            principal = authenticate(request.headers, self.settings)
+            principal = await authenticate_async(request.headers, self.settings)
         except ProblemError:
             # Unauthenticated requests are refused downstream; there is nothing to remember.
             await self.app(scope, receive, send)
@@ -194,6 +210,11 @@ class IdempotencyMiddleware:
         ).hexdigest()
         org, user = principal.org_id, principal.user_id
         outcome = await run_in_threadpool(self.store.reserve, org, user, key, fingerprint)
+        if isinstance(outcome, Committed):
+            # The command ran and committed, its answer was lost: answer from its events.
+            answer = answer_from_events(scope, self.router, outcome.events)
+            await run_in_threadpool(self._complete, (org, user, key), answer)
+            outcome = Replay(answer.status_code, answer.body, answer.headers)
         if isinstance(outcome, Replay):
             headers = dict(outcome.headers or {})
             headers["idempotent-replayed"] = "true"
@@ -218,8 +239,12 @@ class IdempotencyMiddleware:
                 "this Idempotency-Key was used for a different request",
             )(scope, receive, send)
             return
-
-        await self._run_and_remember(scope, receive, send, body, (org, user, key))
+        assert isinstance(outcome, Reserved)
+        # Every event of the command carries this id (interfaces.http.deps reads it).
+        scope.setdefault("state", {})["correlation_id"] = outcome.correlation_id
+        await self._run_and_remember(
+            scope, receive, send, body, (org, user, key), outcome.correlation_id
+        )
 
     async def _run_and_remember(
         self,
@@ -228,6 +253,7 @@ class IdempotencyMiddleware:
         send: Send,
         body: bytes,
         reservation: tuple[UUID, str, str],
+        correlation_id: str,
     ) -> None:
         """Run the command, store its answer under the reserved key, then send it."""
         org, user, key = reservation
@@ -252,14 +278,23 @@ class IdempotencyMiddleware:
 
         try:
             await self.app(scope, replay_body, capture)
+        except Exception:
+            await run_in_threadpool(self._settle_failed, scope, reservation, correlation_id)
+            raise
         except BaseException:
-            await run_in_threadpool(self.store.release, org, user, key)
+            # Cancelled (the command's thread has returned: the thread pool does not abandon
+            # it). Nothing is known of its outcome here: the next retry settles it.
+            self.store.abandon(org, user, key)
             raise
         assert start is not None
         payload = b"".join(chunks)
         status = int(start["status"])
         if status >= 500:
-            # A failure that wrote nothing must stay retryable under the same key.
+            # The command may have committed before failing (its recorder gave up on an
+            # unknown outcome, a snapshot write failed after the commit): the events decide.
+            await run_in_threadpool(self._settle_failed, scope, reservation, correlation_id)
+        elif status == 409 and _RETRYABLE_PROBLEM in payload:
+            # Another request changed the aggregate first: this save wrote nothing.
             await run_in_threadpool(self.store.release, org, user, key)
         else:
             sent = Headers(raw=start.get("headers", []))
@@ -269,18 +304,37 @@ class IdempotencyMiddleware:
                 secrets = [f.strip() for f in sent[SECRET_FIELDS_HEADER].split(",")]
                 stored = _without(payload, secrets)
                 kept["idempotent-withheld"] = ", ".join(secrets)
-            complete = partial(
-                self.store.complete,
-                org,
-                user,
-                key,
-                status_code=status,
-                body=stored,
-                headers=kept,
-            )
-            await run_in_threadpool(complete)
+            answer = Answer(status, stored, kept)
+            await run_in_threadpool(self._complete, reservation, answer)
         await send(start)
         await send({"type": "http.response.body", "body": payload, "more_body": False})
+
+    def _complete(self, reservation: tuple[UUID, str, str], answer: Answer) -> None:
+        org, user, key = reservation
+        self.store.complete(
+            org,
+            user,
+            key,
+            status_code=answer.status_code,
+            body=answer.body,
+            headers=answer.headers,
+        )
+
+    def _settle_failed(
+        self, scope: Scope, reservation: tuple[UUID, str, str], correlation_id: str
+    ) -> None:
+        org, user, key = reservation
+        try:
+            events = self.store.settle_failed(org, user, key, correlation_id)
+        except Exception:
+            # The store cannot tell now; the key stays pending for a retry to settle.
+            access_log.warning(
+                {"event": "idempotency_unsettled", "org_id": str(org)},
+                exc_info=True,
+            )
+            return
+        if events:
+            self._complete(reservation, answer_from_events(scope, self.router, events))
 
 
 def _without(payload: bytes, fields: list[str]) -> bytes:
@@ -302,8 +356,10 @@ def install_middleware(
     metrics: HttpMetrics,
     usage: UsageRecorder | None = None,
 ) -> None:
-    """Add the idempotency, body-limit and request layers (the request layer outermost, so its
-    line and timing cover idempotent replays too)."""
-    app.add_middleware(IdempotencyMiddleware, settings=settings, store=store)
+    """Add the idempotency, body-limit, rate-limit and request layers, innermost first (the
+    request layer outermost, so its line and timing cover refusals and idempotent replays)."""
+    app.add_middleware(IdempotencyMiddleware, settings=settings, store=store, router=app.router)
+    # The body limit sits outside the idempotency layer, which buffers the body to hash it.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    install_rate_limits(app, settings)  # before bodies, replays and commands
     app.add_middleware(RequestMiddleware, router=app.router, metrics=metrics, usage=usage)

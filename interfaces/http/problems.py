@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -63,8 +64,19 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 class ProblemError(Exception):
     """Raised by the HTTP layer itself (auth, headers) to answer with a problem."""
 
-    def __init__(self, status: int, slug: str, title: str, detail: str, **extra: Any) -> None:
+    def __init__(
+        self,
+        status: int,
+        slug: str,
+        title: str,
+        detail: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
         super().__init__(detail)
+        # Response headers the problem needs (Retry-After on a 429 or 503).
+        self.headers = dict(headers or {})
         self.status, self.slug, self.title, self.detail, self.extra = (
             status,
             slug,
@@ -119,7 +131,9 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def on_problem(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ProblemError)
-        return problem(request, exc.status, exc.slug, exc.title, exc.detail, **exc.extra)
+        response = problem(request, exc.status, exc.slug, exc.title, exc.detail, **exc.extra)
+        response.headers.update(exc.headers)
+        return response
 
     async def on_conflict(request: Request, _exc: Exception) -> Response:
         return problem(
@@ -161,6 +175,10 @@ def install_problem_handlers(app: FastAPI) -> None:
         log.exception("unhandled error (request %s)", getattr(request.state, "request_id", "?"))
         if isinstance(exc, MissingStampError):
             log.error("an event without stamps reached the store")
+        # A `server_error` telemetry record with the request id (rate_limits.RateLimits).
+        limits = getattr(request.app.state, "rate_limits", None)
+        if limits is not None:
+            limits.server_error(request)
         return problem(request, 500, "internal", "Internal error", "an unexpected error occurred")
 
     app.add_exception_handler(DomainError, on_domain)

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from adapters.postgres.queries.audit import PostgresAuditFeed
+from domain.audit_visibility import AuditScope
 from domain.raid import Memory
 from domain.roles import Role
 from domain.stamps import Stamp
@@ -270,10 +271,43 @@ def test_walking_the_cursor_visits_every_event_once_in_order(api: Api, feed: Fee
 # Who may read it -------------------------------------------------------------------------
 
 
-def test_org_owners_admins_and_the_service_read_the_whole_org(api: Api, feed: Feed) -> None:
+def make_auditor(api: Api, org: UUID, user: str) -> None:
+    """Name `user` an org auditor (as the org's owner olga)."""
+    response = api.client.post(
+        "/api/org/auditors", json={"user_id": user}, headers=dev("olga", org)
+    )
+    assert response.status_code == 200, response.text
+
+
+def test_an_owner_member_of_every_project_an_auditor_and_the_service_read_the_whole_org(
+    api: Api, feed: Feed
+) -> None:
+    # Changed by issue 7 ("who sees a project's history"): an org admin used to read every
+    # project here; now only the projects it audits as a member (see the next test).
+    make_auditor(api, feed.org, "ada")
+    api.catch_up(AuditProjection())
     expected, _ = listing(api, dev("olga", feed.org), limit=200)
-    for headers in (dev("adam", feed.org, Role.ADMIN), service(feed.org)):
-        assert listing(api, headers, limit=200)[0] == expected
+    for headers in (dev("ada", feed.org, Role.GUEST), service(feed.org)):
+        seen = listing(api, headers, limit=200)[0]
+        # The others' own reads since olga's are newer rows: compare what olga saw.
+        assert [item for item in seen if item["position"] <= expected[0]["position"]] == expected
+
+
+def test_an_admin_outside_every_project_reads_only_the_org_level_rows(api: Api, feed: Feed) -> None:
+    everything, _ = listing(api, dev("olga", feed.org), limit=200)
+    seen, _ = listing(api, dev("adam", feed.org, Role.ADMIN), limit=200)
+    assert seen
+    assert all(item["project_id"] is None for item in seen)
+    assert [i for i in everything if i["project_id"] is None] == [
+        i for i in seen if i["position"] <= everything[0]["position"]
+    ]
+    exported = api.client.get(
+        "/api/audit/export", params=_range_ndjson(), headers=dev("adam", feed.org, Role.ADMIN)
+    )
+    assert exported.status_code == 200, exported.text
+    rows = [json.loads(line) for line in exported.text.splitlines()]
+    assert rows
+    assert {row["project_id"] for row in rows} == {None}
 
 
 @pytest.mark.parametrize("role", [Role.PM, Role.LEAD, Role.MEMBER, Role.GUEST], ids=str)
@@ -357,6 +391,8 @@ def test_a_missing_and_a_foreign_project_get_the_same_answer(api: Api, feed: Fee
 
 
 def test_no_filter_ever_reaches_another_orgs_rows(api: Api, feed: Feed) -> None:
+    # An org auditor: the reader who may filter on any project id and sees the whole org.
+    make_auditor(api, feed.org, "olga")
     headers = dev("olga", feed.org)
     foreign = [
         {},
@@ -427,6 +463,8 @@ def test_every_read_is_recorded_and_appears_in_the_feed(api: Api, feed: Feed) ->
 def test_an_org_wide_reader_filtering_a_foreign_project_stamps_no_project(
     api: Api, feed: Feed
 ) -> None:
+    # The org-wide reader who may filter on any id is an org auditor (since issue 7).
+    make_auditor(api, feed.org, "olga")
     response = api.client.get(
         "/api/audit/list",
         params={"project_id": str(feed.other_project)},
@@ -438,7 +476,10 @@ def test_an_org_wide_reader_filtering_a_foreign_project_stamps_no_project(
     api.catch_up(AuditProjection(), TelemetryProjection())
     (read,) = [i for i in listing(api, dev("olga", feed.org))[0] if i["position"] == position]
     assert (read["org_id"], read["project_id"]) == (str(feed.org), None)
-    assert read["details"]["filters"] == {"project_id": str(feed.other_project)}
+    assert read["details"]["filters"] == {
+        "project_id": str(feed.other_project),
+        "capability": "auditor",
+    }
     foreign, _ = listing(api, dev("gus", feed.other), action="audit.read")
     assert foreign == []
 
@@ -453,15 +494,23 @@ def test_min_position_waits_for_the_feed_and_503s_when_it_cannot(
         "/api/audit/list", params={"min_position": str(head)}, headers=dev("olga", feed.org)
     )
     assert ok.status_code == 200, ok.text
+    # A position recorded but not applied (no runner here): the wait runs out, 503. (A
+    # position beyond the log, which this test used before, is now a 422 at once: issue 7.)
+    api.new_org()
+    lagging = api.max_position()
     impatient = build_app(read_wait_seconds=0.05)
     with TestClient(impatient, raise_server_exceptions=False) as client:
         for path, extra in (("/api/audit/list", {}), ("/api/audit/export", _range_csv())):
             response = client.get(
-                path,
-                params={**extra, "min_position": str(head + 1000)},
-                headers=dev("olga", feed.org),
+                path, params={**extra, "min_position": str(lagging)}, headers=dev("olga", feed.org)
             )
             assert_problem(response, 503, "read-model-lagging")
+            beyond = client.get(
+                path,
+                params={**extra, "min_position": str(lagging + 1000)},
+                headers=dev("olga", feed.org),
+            )
+            assert_problem(beyond, 422, "position-beyond-log")
 
 
 # Exports ---------------------------------------------------------------------------------
@@ -637,13 +686,15 @@ def test_export_chunks_join_seamlessly_and_hold_the_starting_snapshot(api: Api) 
     _fill(api, org, project, 40)
     api.catch_up(AuditProjection(), TelemetryProjection())
     feed = PostgresAuditFeed(api.runtime.read_db)
-    for query in (AuditQuery(), AuditQuery(action="memory.", since=EPOCH, until=EPOCH + DAY)):
-        whole = [row.position for row in feed.export(org, query)]
-        assert len(whole) >= 40
-        for chunk in (1, 3, 7, 40, 1000):
-            assert [row.position for row in feed.export(org, query, chunk=chunk)] == whole
-    everything = [row.position for row in feed.export(org, AuditQuery())]
-    export = iter(feed.export(org, AuditQuery(), chunk=5))
+    # The whole org's scope reads one keyset walk; a member's merges one walk per project.
+    for scope in (AuditScope.whole_org(), AuditScope.member("olga", org_level=True)):
+        for query in (AuditQuery(), AuditQuery(action="memory.", since=EPOCH, until=EPOCH + DAY)):
+            whole = [row.position for row in feed.export(org, query, scope)]
+            assert len(whole) >= 40
+            for chunk in (1, 3, 7, 40, 1000):
+                assert [r.position for r in feed.export(org, query, scope, chunk=chunk)] == whole
+    everything = [row.position for row in feed.export(org, AuditQuery(), AuditScope.whole_org())]
+    export = iter(feed.export(org, AuditQuery(), AuditScope.whole_org(), chunk=5))
     started = [next(export).position for _ in range(7)]
     _fill(api, org, project, 12)
     api.catch_up(AuditProjection(), TelemetryProjection())

@@ -169,6 +169,7 @@ def test_a_realistic_history_verifies_intact_with_its_seals(api: Api) -> None:
         "seals": 2,
         "last_position": rows[-1]["notification_id"],
         "broken": None,
+        "anchored": None,
     }
     # project, code claim, stage, sign-off, seal
     assert report["aggregates"] == 5

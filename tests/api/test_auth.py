@@ -61,7 +61,7 @@ def _other_secret(sub: str, org: UUID) -> str:
 
 def _alg_none(sub: str, org: UUID) -> str:
     claims = {"sub": sub, "org_id": str(org), "role": "owner", "exp": 4_102_444_800}
-    return jwt.encode(claims, key=None, algorithm="none")
+    return jwt.encode(claims, key="", algorithm="none")
 
 
 def _hs512(sub: str, org: UUID) -> str:

@@ -109,6 +109,7 @@ def test_projection_lag_is_read_from_the_database_when_scraped(
         # Never run (no tracking row): no oldest-unapplied age is reported, only the events.
         assert value(behind, "teaim_projection_lag_seconds", projection=name) == 0
         assert value(behind, "teaim_projection_stopped", projection=name) == 0
+        assert value(behind, "teaim_projection_halted_orgs", projection=name) == 0
     api.catch_up()
     _, caught_up = scrape(metrics_client)
     for name in names:

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from adapters.postgres.queries.notifications import ProjectionWakeups
+from adapters.postgres.log_listener import LogListener
 from domain.roles import Role
 from interfaces.http.app import create_app
 from projections.notifications import NotificationsProjection, notification_id
@@ -66,7 +66,7 @@ def flip(api: Api, project: UUID, org: UUID, user: str) -> int:
 
 def until_unsubscribed(app: FastAPI) -> None:
     """Wait (bounded) for the server to notice a closed stream and drop its subscription."""
-    wakeups: ProjectionWakeups = app.state.notification_wakeups
+    wakeups: LogListener = app.state.log_listener
     done = threading.Event()
     for _ in range(200):
         if wakeups.subscribers == 0:
@@ -132,7 +132,7 @@ def test_idle_streams_get_keep_alive_comments(
     with stream(server, "max", org) as events:
         events.next_event("counts")
         assert events.next().comment == "keep-alive"
-        assert app.state.notification_wakeups.subscribers == 1
+        assert app.state.log_listener.subscribers == 1
     until_unsubscribed(app)
 
 

@@ -27,6 +27,8 @@ def required_statuses(path: str, operation: dict[str, Any]) -> set[str]:
         needed.add("404")  # inside a project: missing, or the caller is not a member
     if operation.get("parameters") or operation.get("requestBody"):
         needed.add("422")  # any input can be malformed
+    if any(p["name"] == "min_position" for p in operation.get("parameters", ())):
+        needed.add("503")  # the read model did not reach it in time, or too many waits
     return needed
 
 
@@ -64,4 +66,7 @@ def test_the_bell_documents_its_parameters_and_its_bearer(api: Api) -> None:
     assert params["limit"]["schema"]["maximum"] == 200
     assert "archived" in params["state"]["schema"]["enum"]
     assert bell["security"] == [{"HTTPBearer": []}]
+    # The stream's caps: the caller's (429) and the server's (503).
+    stream = schema["paths"]["/api/notifications/stream"]["get"]
+    assert {"429", "503"} <= set(stream["responses"])
     assert "HTTPBearer" in schema["components"]["securitySchemes"]

@@ -59,3 +59,45 @@ def test_signers_ips_and_agents_are_shown_to_auditors_only(api: Api) -> None:
     assert owner_view["signatures"][0]["ip"]
     assert guest_view["signatures"][0]["user_agent"] is None
     assert guest_view["signatures"][0]["ip"] is None
+
+
+def test_the_public_view_shows_the_signer_their_round_and_nobody_else(api: Api) -> None:
+    org = api.new_org()
+    project = api.create_project("olga-owner-7", org, code="PRIV-1")
+    api.add_member(project, by="olga-owner-7", org=org, user="lena-lead-7", role=Role.LEAD)
+    stage = api.create_stage(project, by="olga-owner-7", org=org, title="Design review")
+    api.request_signoff(project, stage, by="olga-owner-7", org=org, signers=["lena-lead-7"])
+    # The named member and another external signer decide first, under names of their own.
+    mine = api.invite(project, stage, by="olga-owner-7", org=org, email="carol@client.example")
+    other = api.invite(project, stage, by="olga-owner-7", org=org, email="rival@other.example")
+    signed = api.client.post(
+        f"/api/projects/{project}/stages/{stage}/signoff/sign",
+        json={"comment": "internal remark"},
+        headers=dev("lena-lead-7", org),
+    )
+    assert signed.status_code == 200, signed.text
+    decided = api.client.post(
+        "/api/public/signing/sign",
+        json={"name": "Rita Rival", "comment": "ok"},
+        headers={"X-Signing-Token": other["token"]},
+    )
+    assert decided.status_code == 200, decided.text
+
+    view = api.client.get("/api/public/signing", headers={"X-Signing-Token": mine["token"]})
+
+    assert view.status_code == 200, view.text
+    shown = view.json()
+    assert {k: shown[k] for k in ("project_code", "project_name", "stage_title", "round")} == {
+        "project_code": "PRIV-1",
+        "project_name": "Project",
+        "stage_title": "Design review",
+        "round": 1,
+    }
+    assert (shown["email"], shown["your_status"], shown["status"]) == (
+        "carol@client.example",
+        "pending",
+        "open",
+    )
+    for private in ("olga-owner-7", "lena-lead-7", "Rita Rival", "rival@other.example"):
+        assert private not in view.text, private
+    assert "internal remark" not in view.text

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +13,7 @@ import psycopg
 import pytest
 
 from adapters.postgres.database import DatabaseUrl
-from adapters.postgres.embedded import EmbeddedPostgres
+from adapters.postgres.embedded import EmbeddedPostgres, EmbeddedPostgresError
 
 
 @pytest.fixture
@@ -68,3 +70,38 @@ def test_a_relative_data_dir_is_fixed_when_the_object_is_made(
     server = EmbeddedPostgres()
 
     assert server.data_dir == tmp_path / "var" / "pg"
+
+
+def _writable_by_others(path: Path) -> bool:
+    return bool(stat.S_IMODE(path.stat().st_mode) & (stat.S_IWGRP | stat.S_IWOTH))
+
+
+def test_its_socket_directory_is_writable_by_its_owner_only(server: EmbeddedPostgres) -> None:
+    server.start()
+    socket_dir = server.socket_dir()
+    assert socket_dir is not None
+    assert (socket_dir / ".s.PGSQL.5432").is_socket()
+    assert not _writable_by_others(socket_dir)
+
+
+def test_a_data_dir_too_long_for_a_socket_never_gets_a_shared_socket_directory() -> None:
+    # Too long a path for the socket to live in the data directory: the package would fall
+    # back to a directory under the runtime dir, world-writable when running as root.
+    root = Path(tempfile.mkdtemp(prefix="teaim-test-embedded-long-"))
+    server = EmbeddedPostgres(root / ("d" * (110 - len(str(root)))) / "pg")
+    assert len(str(server.data_dir / ".s.PGSQL.5432")) > 108
+    try:
+        if os.geteuid() == 0:
+            # As root, where the fallback is made 0777, the server is not started at all.
+            with pytest.raises(EmbeddedPostgresError, match="too long"):
+                server.start()
+            assert server.status().running is False
+            return
+        server.start()
+        socket_dir = server.socket_dir()
+        assert socket_dir is not None
+        assert socket_dir != server.data_dir
+        assert not _writable_by_others(socket_dir)
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)

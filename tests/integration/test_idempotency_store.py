@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from datetime import timedelta
 from uuid import UUID
 
 import psycopg
@@ -39,14 +38,18 @@ def engine(database_url: str) -> Iterator[Engine]:
 
 
 @pytest.fixture
-def store(engine: Engine) -> PostgresIdempotencyStore:
-    return PostgresIdempotencyStore(engine)
+def store(engine: Engine) -> Iterator[PostgresIdempotencyStore]:
+    store = PostgresIdempotencyStore(engine)
+    try:
+        yield store
+    finally:
+        store.close()
 
 
 def test_a_new_key_is_reserved_and_a_second_use_finds_it_in_progress(
     store: PostgresIdempotencyStore,
 ) -> None:
-    assert store.reserve(ORG, ALICE, KEY, POST) == Reserved()
+    assert isinstance(store.reserve(ORG, ALICE, KEY, POST), Reserved)
     assert store.reserve(ORG, ALICE, KEY, POST) == InProgress()
 
 
@@ -79,15 +82,15 @@ def test_a_key_reused_for_another_request_is_a_mismatch(store: PostgresIdempoten
 def test_keys_belong_to_one_principal_in_one_org(store: PostgresIdempotencyStore) -> None:
     store.reserve(ORG, ALICE, KEY, POST)
 
-    assert store.reserve(ORG, "user:bob", KEY, POST) == Reserved()
-    assert store.reserve(OTHER_ORG, ALICE, KEY, POST) == Reserved()
+    assert isinstance(store.reserve(ORG, "user:bob", KEY, POST), Reserved)
+    assert isinstance(store.reserve(OTHER_ORG, ALICE, KEY, POST), Reserved)
 
 
 def test_a_released_key_can_be_reserved_again(store: PostgresIdempotencyStore) -> None:
     store.reserve(ORG, ALICE, KEY, POST)
     store.release(ORG, ALICE, KEY)
 
-    assert store.reserve(ORG, ALICE, KEY, "POST /projects sha256:bbb") == Reserved()
+    assert isinstance(store.reserve(ORG, ALICE, KEY, "POST /projects sha256:bbb"), Reserved)
 
 
 def test_release_leaves_a_completed_key_alone(store: PostgresIdempotencyStore) -> None:
@@ -111,18 +114,41 @@ def test_only_a_pending_key_can_be_completed(store: PostgresIdempotencyStore) ->
     assert store.reserve(ORG, ALICE, KEY, POST) == Replay(200, b"first", {})
 
 
-def test_a_stale_reservation_is_taken_over_only_after_the_timeout(
+def test_a_key_a_live_process_runs_is_never_taken_over_whatever_its_age(
     engine: Engine, database_url: str
 ) -> None:
-    store = PostgresIdempotencyStore(engine, pending_timeout=timedelta(minutes=10))
-    store.reserve(ORG, ALICE, KEY, POST)
-    assert store.reserve(ORG, ALICE, KEY, POST) == InProgress()
+    """Changed (issue 7): a reservation older than the old 5-minute timeout was taken over
+    and its command, possibly still running, ran twice. Only a dead holder frees a key."""
+    store = PostgresIdempotencyStore(engine)
+    other_engine = make_engine(DatabaseUrl.parse(database_url))
+    other_process = PostgresIdempotencyStore(other_engine)
+    try:
+        first = store.reserve(ORG, ALICE, KEY, POST)
+        assert isinstance(first, Reserved)
+        with psycopg.connect(database_url) as conn:
+            conn.execute("UPDATE idempotency_keys SET created_at = now() - interval '1 day'")
+        assert other_process.reserve(ORG, ALICE, KEY, POST) == InProgress()
+        assert store.reserve(ORG, ALICE, KEY, POST) == InProgress()
 
-    with psycopg.connect(database_url) as conn:
-        conn.execute("UPDATE idempotency_keys SET created_at = now() - interval '11 minutes'")
+        # The holder dies (its session ends) having committed nothing: the key runs again,
+        # under the same correlation id, in exactly one place.
+        store.close()
+        again = other_process.reserve(ORG, ALICE, KEY, POST)
+        assert again == Reserved(first.correlation_id)
+        assert other_process.reserve(ORG, ALICE, KEY, POST) == InProgress()
+    finally:
+        other_process.close()
+        other_engine.dispose()
 
-    assert store.reserve(ORG, ALICE, KEY, POST) == Reserved()
-    assert store.reserve(ORG, ALICE, KEY, POST) == InProgress()
+
+def test_every_reservation_has_its_own_correlation_id(store: PostgresIdempotencyStore) -> None:
+    ids = set()
+    for n in range(20):
+        outcome = store.reserve(ORG, ALICE, f"key-{n}", POST)
+        assert isinstance(outcome, Reserved)
+        assert outcome.correlation_id.startswith("idem-")
+        ids.add(outcome.correlation_id)
+    assert len(ids) == 20
 
 
 def test_concurrent_requests_with_one_key_run_once(store: PostgresIdempotencyStore) -> None:
@@ -143,3 +169,21 @@ def test_concurrent_requests_with_one_key_run_once(store: PostgresIdempotencySto
         thread.join()
 
     assert sorted(type(o).__name__ for o in outcomes) == ["InProgress"] * 7 + ["Reserved"]
+
+
+def test_a_dead_holders_key_is_not_settled_while_an_append_holds_the_event_table(
+    engine: Engine, database_url: str
+) -> None:
+    """The settle waits (boundedly) for appends in flight; past its lock timeout the key is
+    in progress, not a server error and not a re-run."""
+    dead = PostgresIdempotencyStore(engine)
+    assert isinstance(dead.reserve(ORG, ALICE, KEY, POST), Reserved)
+    dead.close()
+    store = PostgresIdempotencyStore(engine)
+    try:
+        with psycopg.connect(database_url) as appending:
+            appending.execute("LOCK TABLE teaim_events IN EXCLUSIVE MODE")
+            assert store.reserve(ORG, ALICE, KEY, POST) == InProgress()
+        assert isinstance(store.reserve(ORG, ALICE, KEY, POST), Reserved)
+    finally:
+        store.close()

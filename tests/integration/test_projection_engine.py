@@ -13,7 +13,6 @@ from adapters.postgres.database import DatabaseUrl
 from adapters.postgres.projection_rebuild import rebuild
 from adapters.postgres.projection_runner import (
     ProjectionRunner,
-    ProjectionStoppedError,
     resume,
     statuses,
 )
@@ -81,9 +80,11 @@ def test_two_runners_racing_never_apply_an_event_twice(app: Teaim, database_url:
     assert len(table_rows(database_url, "audit_events", "position")) == head(database_url)
 
 
-def test_a_poison_event_stops_the_projection_after_the_events_before_it(
+def test_a_poison_event_halts_its_org_after_the_events_before_it(
     app: Teaim, database_url: str
 ) -> None:
+    # Was: the poison event stopped the projection for every org. Now (issue 7) it halts the
+    # event's org only; with one org in the log that org's later events are all held.
     org, project, _ = seed_org(app)
     fill(app, org, project, 30)
     poison = 17
@@ -97,15 +98,17 @@ def test_a_poison_event_stops_the_projection_after_the_events_before_it(
         )
     runner = ProjectionRunner(AuditProjection(), DatabaseUrl.parse(database_url))
 
-    with pytest.raises(ProjectionStoppedError):
-        run_to_head(database_url, runner)
+    run_to_head(database_url, runner)
 
-    position, status, error, failed = tracked(database_url, "audit")
-    assert (position, status, failed) == (poison - 1, "stopped", poison)
-    assert error is not None
-    assert f"position {poison}" in error
-    with pytest.raises(ProjectionStoppedError):  # stays stopped: never skips the event
-        run_to_head(database_url, runner)
+    with psycopg.connect(database_url) as conn:
+        (status,) = statuses(conn, ["audit"])
+    assert (status.position, status.status) == (head(database_url), "halted")
+    (halt,) = status.halts
+    assert (halt.org_id, halt.position, halt.failed_position) == (org, poison, poison)
+    assert f"position {poison}" in halt.error
+    positions = [row[0] for row in table_rows(database_url, "audit_events", "position")]
+    assert positions == list(range(1, poison))  # never skips the event
+    assert run_to_head(database_url, runner) == 0
 
     assert good is not None
     with psycopg.connect(database_url) as conn:
@@ -116,6 +119,8 @@ def test_a_poison_event_stops_the_projection_after_the_events_before_it(
         assert resume(conn, "audit")
     run_to_head(database_url, runner)
     assert tracked(database_url, "audit")[:2] == (head(database_url), "running")
+    positions = [row[0] for row in table_rows(database_url, "audit_events", "position")]
+    assert positions == list(range(1, head(database_url) + 1))
 
 
 def test_the_tailing_runner_reconnects_after_its_connections_are_killed(

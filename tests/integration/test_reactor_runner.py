@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from uuid import UUID
 
 import psycopg
@@ -12,15 +13,13 @@ import pytest
 
 from adapters.postgres.database import DatabaseUrl
 from adapters.postgres.projection_runner import resume, statuses
-from adapters.postgres.reactor_runner import (
-    ReactionFailedError,
-    ReactorRunner,
-    ReactorStoppedError,
-)
+from adapters.postgres.reactor_runner import ReactionFailedError, ReactorRunner
 from application.app import Teaim
 from application.reactors import effect_id_for
+from domain.stamps import Stamp
 from tests.support.apps import fill, open_app, seed_org
 from tests.support.catch_up import run_to_head
+from tests.support.poison import PickyRelay
 from tests.support.reactors import (
     Crash,
     Mailing,
@@ -167,9 +166,11 @@ def test_a_replay_from_zero_repeats_no_effect(scene: Scene) -> None:
     assert all(len(scene.deliveries(m)) == 1 for m in mailings)
 
 
-def test_a_failing_effect_is_retried_then_stops_the_reactor_until_resumed(
+def test_a_failing_effect_is_retried_then_halts_its_org_until_resumed(
     scene: Scene,
 ) -> None:
+    # Was: the reactor stopped for every org. Now (issue 7) the event's org halts; with one
+    # org in the log, nothing else is delivered meanwhile.
     (mailing,) = request_mailings(scene.app, scene.org, 1)
     runner = scene.runner(max_attempts=3)
     scene.relay.failures_left = 3
@@ -177,14 +178,14 @@ def test_a_failing_effect_is_retried_then_stops_the_reactor_until_resumed(
     for _ in range(2):
         with pytest.raises(ReactionFailedError, match="relay unavailable"):
             scene.catch_up(runner)
-    with pytest.raises(ReactorStoppedError, match="relay unavailable"):
-        scene.catch_up(runner)
+    scene.catch_up(runner)  # the third failure halts the org: no error for the others
     with psycopg.connect(scene.url) as conn:
         (status,) = statuses(conn, [runner.name])
-    assert status.status == "stopped"
-    assert status.failed_position == head(scene.url)
-    with pytest.raises(ReactorStoppedError, match="is stopped"):
-        scene.catch_up(runner)
+    assert status.status == "halted"
+    (halt,) = status.halts
+    assert (halt.org_id, halt.failed_position) == (scene.org, head(scene.url))
+    assert "relay unavailable" in halt.error
+    assert scene.catch_up(runner) == 0  # held, not retried
     assert scene.delivered_events() == 0
 
     with psycopg.connect(scene.url) as conn:
@@ -194,6 +195,50 @@ def test_a_failing_effect_is_retried_then_stops_the_reactor_until_resumed(
     key = key_of(scene, mailing)
     assert scene.relay.attempts[key] == 4
     assert scene.delivered_events() == 1
+    with psycopg.connect(scene.url) as conn:
+        assert statuses(conn, [runner.name])[0].halts == ()
+
+
+def test_an_effect_failing_for_one_org_does_not_hold_back_another(database_url: str) -> None:
+    app = open_app(database_url)
+    try:
+        sick, _, _ = seed_org(app)
+        well, _, _ = seed_org(app)
+        relay = PickyRelay(refused="stuck@example.com")
+        scene = Scene(app, relay, MailReactor(app, relay), database_url, sick)
+        runner = scene.runner(max_attempts=2)
+        stamp = Stamp(sick, "owner", "test", datetime.now(UTC))
+        first = Mailing.request(to="stuck@example.com", body="hi", stamp=stamp)
+        second = Mailing.request(to="next@example.com", body="hi", stamp=stamp)
+        app.save(first)
+        app.save(second)  # held behind the first: mail of one org goes out in order
+        (well_mailing,) = request_mailings(app, well, 1)
+
+        with pytest.raises(ReactionFailedError):
+            scene.catch_up(runner)
+        scene.catch_up(runner)
+
+        assert scene.deliveries(well_mailing)  # the other org's mail went out
+        assert scene.deliveries(first.id) == {}
+        assert scene.deliveries(second.id) == {}
+        (well_late,) = request_mailings(app, well, 1)
+        scene.catch_up(runner)
+        assert scene.deliveries(well_late)
+        assert scene.deliveries(second.id) == {}
+
+        relay.refusing = False
+        with psycopg.connect(database_url) as conn:
+            assert resume(conn, runner.name, sick)
+        scene.catch_up(runner)
+        assert len(scene.deliveries(first.id)) == 1
+        assert len(scene.deliveries(second.id)) == 1
+        assert sorted(relay.delivered) == sorted(
+            [key_of(scene, m) for m in (first.id, second.id, well_mailing, well_late)]
+        )
+        with psycopg.connect(database_url) as conn:
+            assert statuses(conn, [runner.name])[0].halts == ()
+    finally:
+        app.close()
 
 
 def test_only_one_runner_leads_a_reactor_at_a_time(scene: Scene) -> None:

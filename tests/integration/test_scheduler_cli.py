@@ -35,7 +35,7 @@ def test_scheduler_run_fires_the_jobs_and_stops_on_sigterm(database_url: str) ->
                 ran = conn.execute(
                     "SELECT job_id, process, outcome FROM scheduler_runs ORDER BY job_id"
                 ).fetchall()
-            if len(ran) == 3 and all(outcome == "ok" for *_, outcome in ran):
+            if len(ran) == 4 and all(outcome == "ok" for *_, outcome in ran):
                 break
             assert process.poll() is None, "the scheduler process exited"
             assert time.monotonic() < deadline, f"the catch-up runs never finished: {ran}"
@@ -50,6 +50,11 @@ def test_scheduler_run_fires_the_jobs_and_stops_on_sigterm(database_url: str) ->
         stderr = process.stderr.read()
         process.stderr.close()
 
-    assert [job for job, *_ in ran] == ["audit.seal", "scheduler.housekeeping", "usage.retention"]
+    assert [job for job, *_ in ran] == [
+        "audit.seal",
+        "idempotency.expiry",
+        "scheduler.housekeeping",
+        "usage.retention",
+    ]
     assert all(by.endswith(f":{process.pid}") for _, by, _ in ran)
     assert "stopping after the runs in progress" in stderr

@@ -25,5 +25,5 @@ def postgres_views(read_db: ReadDatabase, owner: DatabaseUrl, projections: Seque
         audit=PostgresAuditFeed(read_db),
         notifications=PostgresNotifications(read_db),
         telemetry=PostgresTelemetry(read_db),
-        status=PostgresProjectionStatus(owner, projections),
+        status=PostgresProjectionStatus(owner, projections, read_db),
     )

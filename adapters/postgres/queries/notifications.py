@@ -1,21 +1,17 @@
-"""The bell's queries (items and exact counts in one statement) and its wake-up listener."""
+"""The bell's queries (items and exact counts in one statement).
+
+Its streams are woken by the process's log listener (`adapters.postgres.log_listener`).
+"""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
-import weakref
 from collections.abc import Sequence
 from typing import Final
 from uuid import UUID
 
-import psycopg
 from psycopg.rows import TupleRow
 from psycopg.sql import SQL, Composable, Composed
 
-from adapters.postgres.database import DatabaseUrl
-from adapters.postgres.projection_runner import PROGRESS_CHANNEL
 from adapters.postgres.read_db import ReadDatabase
 from projections.notifications import NotificationsProjection
 from projections.notifications_view import (
@@ -26,8 +22,6 @@ from projections.notifications_view import (
     StateFilter,
 )
 from projections.paging import PageRequest, decode_position, encode_position
-
-log = logging.getLogger("teaim.notifications")
 
 PROJECTION: Final = NotificationsProjection.name
 
@@ -186,113 +180,3 @@ class PostgresNotifications:
         }
         rows = self._db.tenant_rows(org_id, _CHANGES, params)
         return Changes(head=int(rows[0][3]), items=_items(rows, 4), counts=_counts(rows[0]))
-
-    def wakeups(self) -> ProjectionWakeups:
-        """A listener (connecting on first use) that rings streams when the bell moves."""
-        return ProjectionWakeups(self._db.url)
-
-
-class Wakeup:
-    """One stream's doorbell: rung whenever the notifications projection moves."""
-
-    def __init__(self) -> None:
-        self._event = asyncio.Event()
-
-    def ring(self) -> None:
-        """Wake the waiter (several rings before it wakes count as one)."""
-        self._event.set()
-
-    async def wait(self, timeout: float) -> bool:
-        """True when rung, False when `timeout` passed first."""
-        try:
-            await asyncio.wait_for(self._event.wait(), timeout)
-        except TimeoutError:
-            return False
-        self._event.clear()
-        return True
-
-
-class ProjectionWakeups:
-    """One LISTEN connection per app that wakes every open stream when the projection moves.
-
-    Streams do not poll: the runner NOTIFYs `teaim_projections` with `name:position` after each
-    commit, and this listener rings every subscribed stream, which then runs one query. After
-    a reconnect every stream is rung, since notifications sent meanwhile were lost.
-    """
-
-    def __init__(self, url: DatabaseUrl, projection: str = PROJECTION) -> None:
-        self._url = url
-        self._projection = projection
-        # Weak: a stream whose generator never started (client gone at once) cannot leak.
-        self._subscribers: weakref.WeakSet[Wakeup] = weakref.WeakSet()
-        self._task: asyncio.Task[None] | None = None
-        self._ready: asyncio.Event | None = None
-        self.closed = False
-
-    @property
-    def subscribers(self) -> int:
-        """How many streams are listening."""
-        return len(self._subscribers)
-
-    async def ready(self, timeout: float) -> bool:
-        """Start listening if not yet; True once LISTEN is in place (False: database down)."""
-        if self._task is None:
-            self._ready = asyncio.Event()
-            self._task = asyncio.create_task(self._listen(self._ready), name="notification-wakeups")
-        assert self._ready is not None
-        try:
-            await asyncio.wait_for(self._ready.wait(), timeout)
-        except TimeoutError:
-            return False
-        return True
-
-    def subscribe(self) -> Wakeup:
-        """A new stream's doorbell."""
-        wakeup = Wakeup()
-        self._subscribers.add(wakeup)
-        return wakeup
-
-    def unsubscribe(self, wakeup: object) -> None:
-        """Forget a stream that ended."""
-        if isinstance(wakeup, Wakeup):
-            self._subscribers.discard(wakeup)
-
-    def _ring_all(self) -> None:
-        for wakeup in list(self._subscribers):
-            wakeup.ring()
-
-    async def _listen(self, ready: asyncio.Event) -> None:
-        backoff = 0.1
-        prefix = f"{self._projection}:"
-        while True:
-            try:
-                conn = await psycopg.AsyncConnection.connect(self._url.libpq(), autocommit=True)
-                async with conn:
-                    await conn.execute(f"LISTEN {PROGRESS_CHANNEL}")
-                    ready.set()
-                    backoff = 0.1
-                    self._ring_all()
-                    async for note in conn.notifies():
-                        if note.payload.startswith(prefix):
-                            self._ring_all()
-            except (psycopg.OperationalError, psycopg.InterfaceError) as error:
-                log.warning("notification listener lost its connection (%s); retrying", error)
-                ready.clear()
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
-            except Exception:
-                # Any other failure must not end the task: streams would silently stop.
-                log.exception("notification listener failed; retrying")
-                ready.clear()
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
-
-    async def close(self) -> None:
-        """Stop listening and wake every stream so that it ends."""
-        self.closed = True
-        self._ring_all()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None

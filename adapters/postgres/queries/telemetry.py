@@ -46,6 +46,23 @@ class PostgresTelemetry:
                 (org_id, since, until),
             )
             sample_rows = cur.fetchall()
+            # What the server records itself (rate limits, errors): not events, no position.
+            cur.execute(
+                "SELECT kind, day, reason, count FROM server_telemetry_counts"
+                " WHERE org_id = %s AND day >= %s AND day <= %s",
+                (org_id, days[0], days[-1]),
+            )
+            counts += cur.fetchall()
+            cur.execute(
+                "SELECT kind, 0 AS position, last_at AS occurred_at, actor, reason,"
+                " request_id AS correlation_id,"
+                " details || jsonb_build_object('count', count, 'first_at', first_at) AS details"
+                " FROM server_telemetry_samples"
+                " WHERE org_id = %s AND last_at >= %s AND last_at < %s"
+                " ORDER BY kind, last_at DESC",
+                (org_id, since, until),
+            )
+            sample_rows += cur.fetchall()
         per_day: dict[str, dict[date, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
         for row in counts:
             per_day[row["kind"]][row["day"]][row["reason"]] = int(row["count"])
@@ -56,6 +73,7 @@ class PostgresTelemetry:
                 TelemetrySample(**{**row, "occurred_at": row["occurred_at"].astimezone(UTC)})
             )
         reports = []
+        # Event kinds always (zero-filled); the server's kinds when the range holds any.
         for kind in sorted({*KINDS.values(), *per_day, *samples}):
             series: list[DayCount] = []
             by_reason: dict[str, int] = {}

@@ -247,26 +247,20 @@ class SignOffOut(BaseModel):
     version: int
 
 
-class PublicDecisionOut(BaseModel):
-    """A decision as an external signer may see it (no addresses or agents)."""
-
-    name: str
-    external: bool
-    decision: str
-    at: datetime
-
-
 class SigningViewOut(BaseModel):
-    """What an external signer is asked to sign."""
+    """What an external signer is asked to sign, and where their own link stands.
+
+    Nothing about the round's other signers: not their user ids, names, emails or decisions.
+    """
 
     project_code: str
     project_name: str
-    stage_title: str
-    round: int
-    email: str
+    stage_title: str = Field(description="The stage to be signed off.")
+    round: int = Field(description="Which sign-off round of the stage this link belongs to.")
+    email: str = Field(description="The address this link was issued to.")
     expires_at: datetime
-    status: str
-    decided: list[PublicDecisionOut]
+    status: str = Field(description="The round's status (open while it awaits decisions).")
+    your_status: str = Field(description="This link's status: pending until it is used.")
 
 
 class PublicSignIn(In):

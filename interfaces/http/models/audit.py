@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from projections.telemetry_view import KindReport
 
@@ -111,3 +111,15 @@ def telemetry_out(since: datetime, until: datetime, reports: list[KindReport]) -
             for report in reports
         ],
     )
+
+
+class OrgAuditorIn(BaseModel):
+    """The user to name an org auditor (it reads every project's history; each read recorded)."""
+
+    user_id: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
+class OrgAuditorsOut(BaseModel):
+    """The org's auditors: users who read every project's history, each read recorded."""
+
+    auditors: list[str]

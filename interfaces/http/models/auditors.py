@@ -11,7 +11,11 @@ from interfaces.http.models import ProjectOut, SignOffOut, StageOut
 
 
 class ChainBreakOut(BaseModel):
-    """The first broken event verification found."""
+    """The first broken event verification found.
+
+    `kind`: content, chain, gap, seal, stamp (org/project differ from the event's own stamps
+    or its aggregate's), position (a missing position of the log), anchor (no seal has it).
+    """
 
     kind: str
     position: int | None
@@ -23,13 +27,16 @@ class ChainBreakOut(BaseModel):
 class VerifyOut(BaseModel):
     """Whether a project's history is intact, with what was checked."""
 
-    project_id: UUID
+    # None only for the whole store (`teaim audit verify` without a project).
+    project_id: UUID | None
     intact: bool
     events: int
     aggregates: int
     seals: int
     last_position: int
     broken: ChainBreakOut | None
+    # With an anchor: whether a seal with that hash was found (None: no anchor given).
+    anchored: bool | None = None
 
 
 class StageAsOfOut(BaseModel):

@@ -57,6 +57,12 @@ class MemberPageOut(BaseModel):
 
     items: list[MemberListItemOut]
     next_cursor: str | None
+    org_auditors: list[str] = Field(
+        description=(
+            "Users the org named auditors: not members, yet they read this project's whole"
+            " history (every such read is recorded in the audit feed)."
+        )
+    )
 
 
 class StageListItemOut(BaseModel):
@@ -177,9 +183,13 @@ def _member(item: MemberListItem) -> MemberListItemOut:
     )
 
 
-def member_page_out(page: Page[MemberListItem]) -> MemberPageOut:
+def member_page_out(page: Page[MemberListItem], org_auditors: list[str]) -> MemberPageOut:
     """A page of members, with what each member's role and toggle let them do."""
-    return MemberPageOut(items=[_member(i) for i in page.items], next_cursor=page.next_cursor)
+    return MemberPageOut(
+        items=[_member(i) for i in page.items],
+        next_cursor=page.next_cursor,
+        org_auditors=org_auditors,
+    )
 
 
 def stage_page_out(page: Page[StageListItem]) -> StagePageOut:

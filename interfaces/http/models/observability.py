@@ -1,4 +1,4 @@
-"""Response models of the operator routes: request usage and the scheduler's jobs."""
+"""Response models of the operator routes: usage, the scheduler's jobs, projection status."""
 
 from __future__ import annotations
 
@@ -48,3 +48,30 @@ class SchedulerJobOut(BaseModel):
     next_run_at: datetime
     last_run: SchedulerRunOut | None
     last_error: SchedulerRunOut | None
+
+
+class ProjectionHaltOut(BaseModel):
+    """One org a failed event halted: its events from `position` on are held until resumed."""
+
+    org_id: UUID
+    position: int
+    failed_position: int
+    event: str
+    error: str
+    resume_requested: bool
+    halted_at: datetime | None
+
+
+class ProjectionStatusOut(BaseModel):
+    """A projection's position and lag (global for operators, the org's own for its admins)."""
+
+    name: str
+    position: int
+    head: int
+    lag_events: int
+    lag_seconds: float
+    status: str
+    error: str | None
+    failed_position: int | None
+    updated_at: datetime | None
+    halts: list[ProjectionHaltOut]

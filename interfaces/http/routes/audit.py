@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import StreamingResponse
 from pydantic import AwareDatetime
 
-from interfaces.http.consistency import MinPositionDep
+from interfaces.http.consistency import caught_up
 from interfaces.http.deps import PositionPageDep, ReaderDep
 from interfaces.http.models.audit import AuditEventOut, AuditPageOut
 from interfaces.http.problems import ProblemError, error_responses
@@ -26,6 +26,8 @@ router = APIRouter(prefix="/api/audit", tags=["audit"])
 FEED_ERRORS = error_responses(401, 403, 404, 422, 503)
 
 FEED = ("audit",)
+# The request's `min_position`, once the feed applied it (an async wait; else 503).
+FeedAt = Annotated[int | None, Depends(caught_up(FEED))]
 # The position of the `audit.read` event a read left (wait for it with min_position).
 POSITION_HEADER = "X-Event-Position"
 MAX_EXPORT_RANGE = timedelta(days=366)
@@ -165,14 +167,13 @@ def decode_cursor(cursor: str | None) -> int | None:
 def list_audit(
     query: FiltersDep,
     page: PositionPageDep,
-    min_position: MinPositionDep,
+    _position: FeedAt,
     reader: ReaderDep,
     response: Response,
 ) -> AuditPageOut:
     """The org's audit feed, or one project's slice, newest first (the read is recorded)."""
-    reader.audit_feed(query.project_id)
-    reader.caught_up(FEED, min_position)
-    found = reader.views.audit.page(reader.org_id, query, page)
+    scope = reader.app.authorize_audit_read(ctx=reader.ctx, project_id=query.project_id)
+    found = reader.views.audit.page(reader.org_id, query, page, scope)
     recorded = reader.app.record_audit_read(
         ctx=reader.ctx,
         kind="list",
@@ -197,7 +198,7 @@ def list_audit(
 )
 def export_audit(
     query: FiltersDep,
-    min_position: MinPositionDep,
+    _position: FeedAt,
     reader: ReaderDep,
     export_format: Annotated[Literal["csv", "ndjson"], Query(alias="format")],
 ) -> StreamingResponse:
@@ -214,9 +215,8 @@ def export_audit(
             "Time range too long",
             f"an export covers at most {MAX_EXPORT_RANGE.days} days; split it",
         )
-    reader.audit_feed(query.project_id)
-    reader.caught_up(FEED, min_position)
-    export = reader.views.audit.export(reader.org_id, query)
+    scope = reader.app.authorize_audit_read(ctx=reader.ctx, project_id=query.project_id)
+    export = reader.views.audit.export(reader.org_id, query, scope)
     recorded = reader.app.record_audit_read(
         ctx=reader.ctx,
         kind=f"export:{export_format}",
@@ -225,7 +225,7 @@ def export_audit(
     )
     stamp = f"{_compact(since)}-{_compact(until)}"
     body, media_type = (
-        (_csv(export), "text/csv; charset=utf-8")
+        (csv_body(export), "text/csv; charset=utf-8")
         if export_format == "csv"
         else (_ndjson(export), "application/x-ndjson")
     )
@@ -246,23 +246,36 @@ def _compact(instant: datetime) -> str:
     return instant.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
-def _cell(value: Any) -> Any:
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection,
+# OWASP); tab and carriage return are on OWASP's list because some importers strip them
+# and then read what follows.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(text: str) -> str:
+    """A cell a spreadsheet shows as text: a leading `'` before anything formula-like."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def csv_cell(value: Any) -> str:
+    """One value as its CSV cell (JSON for details), never readable as a formula."""
     if value is None:
         return ""
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, dict | list):
+        # Compact JSON starts with `{` or `[`: never a formula.
         return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
-    return str(value)
+    return neutralise(str(value))
 
 
-def _csv(rows: Iterable[AuditEvent]) -> Iterator[str]:
+def csv_body(rows: Iterable[AuditEvent]) -> Iterator[str]:
     """RFC 4180 CSV with a header row; details as compact JSON in one cell."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(COLUMNS)
     for count, row in enumerate(rows, 1):
-        writer.writerow([_cell(getattr(row, column)) for column in COLUMNS])
+        writer.writerow([csv_cell(getattr(row, column)) for column in COLUMNS])
         if count % _ROWS_PER_WRITE == 0:
             yield buffer.getvalue()
             buffer.seek(0)

@@ -17,6 +17,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import AwareDatetime
 
 from application.auditing import AuditedEvent, ProjectAsOf, VerifyReport
+from domain.roles import Permission
 from interfaces.http.deps import AppDep, CtxDep
 from interfaces.http.models.auditors import (
     ChainBreakOut,
@@ -43,16 +44,34 @@ ProjectQuery = Annotated[UUID, Query(description="The project whose history is a
 )
 def replay(project_id: ProjectQuery, app: AppDep, ctx: CtxDep) -> StreamingResponse:
     """Stream the project's raw event history in log order, one JSON object per line."""
-    app.audit_project(ctx=ctx, project_id=project_id, action="audit.replay")
+    app.authorize_project_history(ctx=ctx, project_id=project_id, action="audit.replay")
     history = app.project_history(org_id=ctx.principal.org_id, project_id=project_id)
     return StreamingResponse(replay_lines(history), media_type=NDJSON)
 
 
+AnchorQuery = Annotated[
+    str | None,
+    Query(
+        description=(
+            "A seal hash of the project kept outside the database: some seal must have it."
+        ),
+        pattern="^[0-9a-f]{64}$",
+    ),
+]
+
+
 @router.get("/api/audit/verify")
-def verify(project_id: ProjectQuery, app: AppDep, ctx: CtxDep) -> VerifyOut:
-    """Check every event's content hash, chain link and seal: intact, or the first break."""
-    app.audit_project(ctx=ctx, project_id=project_id, action="audit.verify")
-    return verify_out(app.verify_project(org_id=ctx.principal.org_id, project_id=project_id))
+def verify(
+    project_id: ProjectQuery, app: AppDep, ctx: CtxDep, anchor: AnchorQuery = None
+) -> VerifyOut:
+    """Check every event's content hash, stamps, chain link and seal: intact, or the first break.
+
+    Events of the project's aggregates stamped with another project (or none) are checked too.
+    """
+    app.authorize_project_history(ctx=ctx, project_id=project_id, action="audit.verify")
+    return verify_out(
+        app.verify_project(org_id=ctx.principal.org_id, project_id=project_id, anchor=anchor)
+    )
 
 
 @router.get("/api/projects/{project_id}/as-of")
@@ -66,7 +85,10 @@ def project_as_of(
     ] = None,
 ) -> ProjectAsOfOut:
     """The project, its stages and sign-offs rebuilt from their events up to `at`."""
-    return as_of_out(app.project_as_of(ctx=ctx, project_id=project_id, at=at))
+    app.authorize_project_history(
+        ctx=ctx, project_id=project_id, action="project.as_of", permission=Permission.READ
+    )
+    return as_of_out(app.project_as_of(org_id=ctx.principal.org_id, project_id=project_id, at=at))
 
 
 # Shared with the CLI ---------------------------------------------------------------------
@@ -125,6 +147,7 @@ def verify_out(report: VerifyReport) -> VerifyOut:
         aggregates=report.aggregates,
         seals=report.seals,
         last_position=report.last_position,
+        anchored=report.anchored,
         broken=None
         if broken is None
         else ChainBreakOut(

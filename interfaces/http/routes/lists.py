@@ -11,12 +11,12 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
 from domain.artifact import normalise_tags
 from domain.raid import RaidKind, RaidStatus
 from interfaces.http.access import Reader
-from interfaces.http.consistency import MinPositionDep
+from interfaces.http.consistency import caught_up
 from interfaces.http.deps import PageDep, ReaderDep
 from interfaces.http.models.lists import (
     DocumentPageOut,
@@ -38,6 +38,8 @@ from projections.lists import ProjectListsProjection
 from projections.paging import PageRequest
 
 READ_MODELS = (ProjectListsProjection.name,)
+# The request's `min_position`, once the lists applied it (an async wait; else 503).
+ListsAt = Annotated[int | None, Depends(caught_up(READ_MODELS))]
 # A list of the caller's org; and a list inside one project (members only).
 ORG_LIST_ERRORS = error_responses(401, 422, 503)
 PROJECT_LIST_ERRORS = error_responses(401, 404, 422, 503)
@@ -55,21 +57,19 @@ def _tags(tags: list[str] | None) -> list[str]:
     return normalise_tags(tags) if tags else []
 
 
-def _project_read(reader: Reader, project_id: UUID, min_position: int | None) -> None:
+def _project_read(reader: Reader, project_id: UUID) -> None:
     reader.project(project_id)
-    reader.caught_up(READ_MODELS, min_position)
 
 
 @router.get("/api/projects", responses=ORG_LIST_ERRORS)
 def list_my_projects(
     reader: ReaderDep,
     page: PageDep,
-    min_position: MinPositionDep,
+    _position: ListsAt,
     archived: Annotated[bool | None, Query(description="Only (un)archived projects.")] = None,
     sort: Literal["name", "newest", "oldest"] = "name",
 ) -> ProjectPageOut:
     """Projects of the caller's org the caller is a member of, with the caller's role."""
-    reader.caught_up(READ_MODELS, min_position)
     # The internal service acts for its whole tenant: it sees every project of the org.
     member = None if reader.principal.is_service else reader.user_id
     return project_page_out(
@@ -79,12 +79,13 @@ def list_my_projects(
     )
 
 
-def member_page(
-    reader: Reader, project_id: UUID, page: PageRequest, min_position: int | None
-) -> MemberPageOut:
+def member_page(reader: Reader, project_id: UUID, page: PageRequest) -> MemberPageOut:
     """A page of a project's members (served at `/api/projects/{project_id}/members`)."""
-    _project_read(reader, project_id, min_position)
-    return member_page_out(reader.views.lists.members(reader.org_id, project_id, page=page))
+    _project_read(reader, project_id)
+    return member_page_out(
+        reader.views.lists.members(reader.org_id, project_id, page=page),
+        reader.app.auditors_of(reader.org_id),
+    )
 
 
 @router.get("/api/projects/{project_id}/stages", responses=PROJECT_LIST_ERRORS)
@@ -92,11 +93,11 @@ def list_stages(
     project_id: UUID,
     reader: ReaderDep,
     page: PageDep,
-    min_position: MinPositionDep,
+    _position: ListsAt,
     state: StageState | None = None,
 ) -> StagePageOut:
     """The project's stages by order, each with its current sign-off round's progress."""
-    _project_read(reader, project_id, min_position)
+    _project_read(reader, project_id)
     return stage_page_out(
         reader.views.lists.stages(reader.org_id, project_id, state=state, page=page)
     )
@@ -107,7 +108,7 @@ def list_documents(
     project_id: UUID,
     reader: ReaderDep,
     page: PageDep,
-    min_position: MinPositionDep,
+    _position: ListsAt,
     q: Annotated[
         str | None, Query(max_length=200, description="Name contains (case-insensitive).")
     ] = None,
@@ -119,7 +120,7 @@ def list_documents(
     # refuses control characters): search for its usual stand-in, U+FFFD, instead.
     search = (q or "").replace("\x00", "\ufffd").strip() or None
     tags = _tags(tag)
-    _project_read(reader, project_id, min_position)
+    _project_read(reader, project_id)
     found = reader.views.documents.documents(
         reader.org_id, project_id, search=search, tags=tags, sort=sort, page=page
     )
@@ -131,13 +132,13 @@ def list_raid_items(
     project_id: UUID,
     reader: ReaderDep,
     page: PageDep,
-    min_position: MinPositionDep,
+    _position: ListsAt,
     kind: RaidKind | None = None,
     status: RaidStatus | None = None,
     sort: Literal["updated", "due"] = "updated",
 ) -> RaidPageOut:
     """The project's RAID log, by last change or by due date (undated last)."""
-    _project_read(reader, project_id, min_position)
+    _project_read(reader, project_id)
     found = reader.views.raid.raid_items(
         reader.org_id, project_id, kind=kind, status=status, sort=sort, page=page
     )
@@ -149,14 +150,14 @@ def list_memories(
     project_id: UUID,
     reader: ReaderDep,
     page: PageDep,
-    min_position: MinPositionDep,
+    _position: ListsAt,
     closed: Annotated[bool | None, Query(description="Only closed (or open) memories.")] = None,
     tag: TagsQuery = None,
     sort: Literal["newest", "oldest"] = "newest",
 ) -> MemoryPageOut:
     """The project's memories, newest first by default."""
     tags = _tags(tag)
-    _project_read(reader, project_id, min_position)
+    _project_read(reader, project_id)
     found = reader.views.raid.memories(
         reader.org_id, project_id, closed=closed, tags=tags, sort=sort, page=page
     )

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Annotated, Any
 from uuid import UUID
 
+import jwt
 import orjson
-from fastapi import APIRouter, FastAPI, Header, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from adapters.postgres.log_listener import LogListener, StreamBell, StreamLimitError
 from application.context import CommandContext
 from domain.errors import NotFoundError
 from domain.inbox import Mark
-from interfaces.http.consistency import min_position_of
+from interfaces.http.access import Reader
+from interfaces.http.consistency import await_read_models, min_position_of
 from interfaces.http.deps import (
     CtxDep,
     ReaderDep,
@@ -31,36 +34,22 @@ from interfaces.http.models.notifications import NotificationPageOut, Notificati
 from interfaces.http.models.storable import MAX_STORABLE_INT
 from interfaces.http.problems import ProblemError, error_responses
 from interfaces.http.views import command_out
-from interfaces.read_side import build_views
 from interfaces.runtime import Runtime
+from interfaces.settings import Settings
 from projections.notifications import NotificationsProjection
-from projections.notifications_view import (
-    Changes,
-    Counts,
-    NotificationsView,
-    Wakeups,
-)
+from projections.notifications_view import Changes, Counts, NotificationsView
+from projections.paging import PageRequest
 
 READ_MODELS = (NotificationsProjection.name,)
 # Items one stream query sends at most before it asks again.
 _STREAM_BATCH = 100
 # How long a new stream waits for the wake-up listener before giving up (503).
 _LISTEN_TIMEOUT = 5.0
+# What a client over a stream cap is told to wait before retrying (seconds).
+_STREAM_RETRY_AFTER = "30"
 _JSON = "application/json"
 
-
-@asynccontextmanager
-async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    # One wake-up listener per app, closed at shutdown; it connects on the first stream only.
-    wakeups = build_views(app.state.runtime).notifications.wakeups()
-    app.state.notification_wakeups = wakeups
-    try:
-        yield
-    finally:
-        await wakeups.close()
-
-
-router = APIRouter(prefix="/api/notifications", tags=["notifications"], lifespan=_lifespan)
+router = APIRouter(prefix="/api/notifications", tags=["notifications"])
 
 # A mark on someone else's notification is a 404, exactly as for a missing one.
 _MARK_ERRORS = error_responses(401, 404, 409, 422)
@@ -91,16 +80,23 @@ def _require_own(
     responses=error_responses(401, 404, 422, 503),
     openapi_extra=query_openapi(NotificationQueryIn),
 )
-def list_notifications(request: Request) -> Response:
+async def list_notifications(request: Request) -> Response:
     """The caller's notifications, newest first, with exact unseen/unread/total counts."""
     # Every user polls this many times a minute. FastAPI's per-dependency and per-parameter
     # work cost it a quarter of its time (bench/bell.py), so it reads its parameters as one
     # model in one validation and its reader from the function `ReaderDep` calls: the same
-    # authentication, checks and queries as every other read route.
+    # authentication, checks and queries as every other read route. A `min_position` wait is
+    # awaited here, on the loop; the queries then take one hop to the thread pool.
     reader = reader_of(request)
     params = query_model(NotificationQueryIn, request)
     page = position_page(params.limit, params.cursor)
-    reader.caught_up(READ_MODELS, min_position_of(request, params.min_position))
+    await await_read_models(request, READ_MODELS, min_position_of(request, params.min_position))
+    body = await run_in_threadpool(_page_body, reader, params, page)
+    return Response(body, media_type=_JSON)
+
+
+def _page_body(reader: Reader, params: NotificationQueryIn, page: PageRequest) -> bytes:
+    reader.refuse_if_halted(READ_MODELS)
     if params.project is not None:
         # A project filter is a project-scoped read: members only, refusals recorded.
         reader.project(params.project)
@@ -109,8 +105,7 @@ def list_notifications(request: Request) -> Response:
     )
     # Records straight to orjson (dataclasses, UUIDs and aware datetimes natively): the
     # response model above documents the shape.
-    body = {"items": found.items, "next_cursor": found.next_cursor, "counts": found.counts}
-    return Response(_json(body), media_type=_JSON)
+    return _json({"items": found.items, "next_cursor": found.next_cursor, "counts": found.counts})
 
 
 @router.get(
@@ -118,7 +113,9 @@ def list_notifications(request: Request) -> Response:
     response_class=StreamingResponse,
     responses={
         200: {"content": {"text/event-stream": {}}, "description": "Server-sent events."},
-        **error_responses(401, 422, 503),
+        # 429: this user already holds SSE_MAX_STREAMS_PER_USER streams (Retry-After);
+        # 503: the server holds SSE_MAX_STREAMS streams, or cannot listen (Retry-After).
+        **error_responses(401, 422, 429, 503),
     },
 )
 async def stream_notifications(
@@ -132,7 +129,11 @@ async def stream_notifications(
         float, Query(ge=1, le=60, description="Seconds between keep-alive comments.")
     ] = 15.0,
 ) -> StreamingResponse:
-    """Server-sent `notification` and `counts` events; ids are positions (`Last-Event-ID`)."""
+    """Server-sent `notification` and `counts` events; ids are positions (`Last-Event-ID`).
+
+    The stream ends with an `end` event when the bearer token expires (or after
+    SSE_MAX_STREAM_SECONDS): reconnect with a fresh token and `Last-Event-ID`.
+    """
     # A `notification` event per new item, a `counts` event whenever the badge changes, and a
     # keep-alive comment when idle. Reconnecting with Last-Event-ID resumes after that position.
     after: int | None = None
@@ -144,13 +145,21 @@ async def stream_notifications(
                 422, "validation", "Invalid Last-Event-ID", "Last-Event-ID must be a position"
             )
         after = int(value)
-    wakeups: Wakeups | None = getattr(request.app.state, "notification_wakeups", None)
+    listener: LogListener | None = getattr(request.app.state, "log_listener", None)
     # None: the app is served without its lifespan, which owns the listener.
-    if wakeups is None or not await wakeups.ready(_LISTEN_TIMEOUT):
+    if listener is None or not await listener.ready(_LISTEN_TIMEOUT):
         raise ProblemError(
-            503, "stream-unavailable", "Stream unavailable", "cannot listen for changes; retry"
+            503,
+            "stream-unavailable",
+            "Stream unavailable",
+            "cannot listen for changes; retry",
+            headers={"Retry-After": "5"},
         )
     org_id, recipient = reader.org_id, reader.user_id
+    # Subscribed before the first query: a change committed after it rings this stream.
+    bell = _admit(listener, org_id, recipient)
+    settings: Settings = reader.runtime.settings
+    ends_in = _stream_lifetime(request.headers, settings)
 
     def changes(since: int | None) -> Changes:
         return reader.views.notifications.changes_since(
@@ -158,25 +167,69 @@ async def stream_notifications(
         )
 
     return StreamingResponse(
-        _events(wakeups, changes, after, keepalive),
+        _events(listener, bell, changes, after, keepalive, time.monotonic() + ends_in),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 
 
+def _admit(listener: LogListener, org_id: UUID, user_id: str) -> StreamBell:
+    """A doorbell for a new stream, or the problem of a cap it would pass."""
+    try:
+        return listener.subscribe(org_id, user_id)
+    except StreamLimitError as full:
+        if full.scope == "user":
+            # The caller's own doing (another tab, a leaking client): 429, theirs to fix.
+            raise ProblemError(
+                429,
+                "too-many-streams",
+                "Too many streams",
+                f"you already hold {full.limit} notification streams; close one",
+                headers={"Retry-After": _STREAM_RETRY_AFTER},
+            ) from None
+        # The server's capacity, not this caller's fault: 503, retry later (or elsewhere).
+        raise ProblemError(
+            503,
+            "streams-exhausted",
+            "Streams exhausted",
+            "this server holds as many notification streams as it allows; retry",
+            headers={"Retry-After": _STREAM_RETRY_AFTER},
+        ) from None
+
+
+def _stream_lifetime(headers: Mapping[str, str], settings: Settings) -> float:
+    """Seconds the stream may stay open: to the bearer JWT's `exp`, and at most the cap.
+
+    The token was verified by the reader's authentication; its `exp` is read again here
+    without the key. Dev headers and the service bearer carry no expiry: the cap alone.
+    """
+    longest = settings.sse_max_stream_seconds
+    scheme, _, credential = headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not credential.strip():
+        return longest
+    try:
+        claims = jwt.decode(credential.strip(), options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return longest  # not a JWT: the service bearer
+    expires = claims.get("exp")
+    if not isinstance(expires, int | float) or isinstance(expires, bool):
+        return longest
+    return max(0.0, min(longest, float(expires) - time.time()))
+
+
 async def _events(
-    wakeups: Wakeups,
+    listener: LogListener,
+    bell: StreamBell,
     changes: Callable[[int | None], Changes],
     after: int | None,
     keepalive: float,
+    ends_at: float,
 ) -> AsyncIterator[bytes]:
-    # Subscribed before the first query: a change committed after it rings this stream.
-    wakeup = wakeups.subscribe()
     try:
         yield b"retry: 3000\n\n"
         cursor = after
         sent: Counts | None = None
-        while not wakeups.closed:
+        while not listener.closed:
             found = await run_in_threadpool(changes, cursor)
             for item in found.items:
                 cursor = item.position
@@ -187,11 +240,17 @@ async def _events(
             if found.counts != sent:
                 sent = found.counts
                 yield _sse("counts", cursor, sent.as_json())
-            if not await wakeup.wait(keepalive):
+            remaining = ends_at - time.monotonic()
+            if remaining <= 0:
+                # The token expired (or the stream lived its longest): the client must
+                # reconnect, authenticating again, with Last-Event-ID.
+                yield b'event: end\ndata: {"reason": "expired"}\n\n'
+                return
+            if not await bell.wait(min(keepalive, remaining)) and time.monotonic() < ends_at:
                 yield b": keep-alive\n\n"
     finally:
         # Runs when the client goes away too (the response task is cancelled).
-        wakeups.unsubscribe(wakeup)
+        listener.unsubscribe(bell)
 
 
 def _sse(event: str, position: int, data: Any) -> bytes:

@@ -7,7 +7,6 @@ from uuid import UUID
 
 from fastapi import APIRouter, Path, Response
 
-from interfaces.http.consistency import MinPositionDep
 from interfaces.http.deps import AppDep, CtxDep, PageDep, ReaderDep
 from interfaces.http.models import (
     CommandOut,
@@ -64,15 +63,16 @@ def unarchive_project(project_id: UUID, app: AppDep, ctx: CtxDep) -> CommandOut:
     return command_out(app.unarchive_project(ctx=ctx, project_id=project_id))
 
 
-@router.get("/{project_id}/members")
+# 503: `min_position` not reached in time (or too many waits).
+@router.get("/{project_id}/members", responses=error_responses(503))
 def list_members(
     project_id: UUID,
     reader: ReaderDep,
     page: PageDep,
-    min_position: MinPositionDep,
+    _position: lists.ListsAt,
 ) -> MemberPageOut:
     """The project's members by user id, and what each may do (paginated)."""
-    return lists.member_page(reader, project_id, page, min_position)
+    return lists.member_page(reader, project_id, page)
 
 
 @router.post("/{project_id}/members", status_code=201)

@@ -9,7 +9,6 @@ from fastapi import APIRouter, Header
 from interfaces.http.deps import AppDep, PublicCtxDep
 from interfaces.http.models import (
     CommandOut,
-    PublicDecisionOut,
     PublicRejectIn,
     PublicSignIn,
     SigningViewOut,
@@ -29,7 +28,11 @@ Token = Annotated[str, Header(alias="X-Signing-Token", min_length=10, max_length
 
 @router.get("")
 def view_signing_request(token: Token, app: AppDep, ctx: PublicCtxDep) -> SigningViewOut:
-    """What the link's holder is asked to sign (410 once used, revoked or expired)."""
+    """What the link's holder is asked to sign (410 once used, revoked or expired).
+
+    The holder is an outsider: they see the project, the stage and their own link, never the
+    round's other signers (member user ids, names, emails) or how those decided.
+    """
     view = app.view_signing_link(token=token, now_ctx=ctx)
     return SigningViewOut(
         project_code=view.project.code,
@@ -39,10 +42,7 @@ def view_signing_request(token: Token, app: AppDep, ctx: PublicCtxDep) -> Signin
         email=view.request.email,
         expires_at=view.request.expires_at,
         status=view.signoff.status.value,
-        decided=[
-            PublicDecisionOut(name=s.name, external=s.external, decision=s.decision.value, at=s.at)
-            for s in view.signoff.signatures.values()
-        ],
+        your_status=view.request.status.value,
     )
 
 

@@ -88,7 +88,7 @@ def request_signoff(
 def sign_stage(
     project_id: UUID, stage_id: UUID, body: SignIn, app: AppDep, ctx: CtxDep
 ) -> CommandOut:
-    """Sign the open round (members with the sign permission or signer toggle)."""
+    """Sign the open round: its named signers only (anyone allowed to sign if it names nobody)."""
     return command_out(
         app.sign_stage(ctx=ctx, project_id=project_id, stage_id=stage_id, comment=body.comment)
     )
@@ -98,7 +98,7 @@ def sign_stage(
 def reject_stage(
     project_id: UUID, stage_id: UUID, body: RejectIn, app: AppDep, ctx: CtxDep
 ) -> CommandOut:
-    """Reject the open round with a reason."""
+    """Reject the open round with a reason (the same members as may sign it; others: 403)."""
     return command_out(
         app.reject_stage(ctx=ctx, project_id=project_id, stage_id=stage_id, reason=body.reason)
     )

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
-from interfaces.http.consistency import MinPositionDep
+from interfaces.http.consistency import caught_up
 from interfaces.http.deps import ReaderDep
 from interfaces.http.models.audit import TelemetryOut, telemetry_out
 from interfaces.http.problems import ProblemError, error_responses
@@ -16,12 +17,14 @@ router = APIRouter(prefix="/api/telemetry", tags=["telemetry"])
 
 DEFAULT_RANGE = timedelta(days=30)
 MAX_RANGE = timedelta(days=366)
+# The request's `min_position`, once telemetry applied it (an async wait; else 503).
+TelemetryAt = Annotated[int | None, Depends(caught_up(("telemetry",)))]
 
 
 @router.get("", responses=error_responses(401, 403, 422, 503))
 def read_org_telemetry(
     reader: ReaderDep,
-    min_position: MinPositionDep,
+    _position: TelemetryAt,
     since: Since = None,
     until: Until = None,
 ) -> TelemetryOut:
@@ -36,6 +39,5 @@ def read_org_telemetry(
             422, "validation", "Time range too long", f"at most {MAX_RANGE.days} days at a time"
         )
     reader.telemetry()
-    reader.caught_up(("telemetry",), min_position)
     reports = reader.views.telemetry.report(reader.org_id, since=since, until=until)
     return telemetry_out(since, until, reports)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from typing import Any
 from uuid import UUID
@@ -14,10 +15,14 @@ from hypothesis import strategies as st
 from application.chain import (
     GENESIS,
     UnhashableEventError,
+    UnreadableStampsError,
     canonical_event,
     chain_link,
     content_hash,
     seal_hash,
+    seal_mac,
+    seal_mac_matches,
+    stamped_scope,
 )
 
 AGGREGATE = UUID("0d9c2a52-6c3e-4c1b-9a0e-6f7b1c2d3e4f")
@@ -153,3 +158,55 @@ def test_a_seal_hash_covers_every_head_field_and_the_previous_seal() -> None:
         of(project_id=UUID(int=3)),
     ]
     assert len({of(), *changed}) == len(changed) + 1
+
+
+def test_the_seal_mac_is_hmac_sha256_over_the_documented_message() -> None:
+    key = b"k" * 32
+    digest = "ab" * 32
+
+    expected = hmac.new(key, b"teaim-seal-v1:" + digest.encode(), hashlib.sha256).hexdigest()
+    assert seal_mac(key, digest) == expected
+    assert seal_mac_matches(key, digest, expected)
+    assert not seal_mac_matches(b"j" * 32, digest, expected)
+    assert not seal_mac_matches(key, "cd" * 32, expected)
+
+
+def test_an_org_or_log_seal_hashes_a_null_project() -> None:
+    heads = {str(AGGREGATE): {"version": 1, "position": 2, "chain_hash": "00" * 32}}
+    document = {
+        "org_id": str(ORG),
+        "project_id": None,
+        "through_position": 2,
+        "heads": heads,
+        "previous_seal_hash": None,
+    }
+    expected = hashlib.sha256(
+        json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+    ).hexdigest()
+
+    assert (
+        seal_hash(
+            org_id=ORG, project_id=None, through_position=2, heads=heads, previous_seal_hash=None
+        )
+        == expected
+    )
+
+
+@given(project=st.none() | st.uuids(), wrapped=st.booleans())
+def test_stamps_read_from_an_events_state_wrapped_or_not(
+    project: UUID | None, wrapped: bool
+) -> None:
+    def encode(value: UUID) -> Any:
+        return {"_type_": "uuid_hex", "_data_": value.hex} if wrapped else str(value)
+
+    state = json.dumps(
+        {"org_id": encode(ORG), "project_id": None if project is None else encode(project)}
+    ).encode()
+
+    assert stamped_scope(state) == (ORG, project)
+
+
+@pytest.mark.parametrize("state", [b"{", b"{}", b'{"org_id": "not-a-uuid"}', b"[1]"])
+def test_unreadable_stamps_are_refused(state: bytes) -> None:
+    with pytest.raises(UnreadableStampsError):
+        stamped_scope(state)

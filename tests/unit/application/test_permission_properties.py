@@ -294,6 +294,10 @@ COMMANDS: dict[str, Command] = {
         ),
     ),
     "get_org": Command(OrgPermission.VIEW_ORG_SETTINGS, lambda s: s.app.get_org(ctx=s.eve)),
+    "grant_org_auditor": Command(
+        OrgPermission.MANAGE_AUDITORS,
+        lambda s: s.app.grant_org_auditor(ctx=s.eve, user_id="zed"),
+    ),
     "record_audit_read": Command(
         OrgPermission.VIEW_AUDIT,
         lambda s: s.app.record_audit_read(ctx=s.eve, kind="list", filters={}, count=0),

@@ -278,6 +278,7 @@ NOT_PROJECT_WRITES = {
     "construct_mapper",
     "construct_transcoder",
     "flush_denials",
+    "construct_repository",
     "register_transcodings",
     "create_org",
     "update_org_settings",
@@ -286,15 +287,26 @@ NOT_PROJECT_WRITES = {
     "unarchive_project",
     "view_signing_link",
     # Auditors: reads, and seals (an archived project's history must still be sealable).
-    "audit_project",
     "project_history",
     "project_org",
     "verify_project",
     "project_as_of",
     "seal_project",
     "seal_all_projects",
+    # Seals of an org's aggregates of no project and of the log, and reads of the store.
+    "seal_org",
+    "seal_log",
+    "newest_seal_hash",
+    "verify_store",
     # Reading the audit feed is recorded even for an archived project: a read, not a change.
     "authorize_audit_read",
+    "authorize_project_history",
+    "is_org_auditor",
+    # Org auditors: org-level, not a write to any project.
+    "grant_org_auditor",
+    "revoke_org_auditor",
+    "org_auditors",
+    "auditors_of",
     "record_audit_read",
     "authorize_telemetry_read",
     # A recipient's own inbox: marking what they read is not a change to the project.

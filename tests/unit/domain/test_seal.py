@@ -9,7 +9,15 @@ from uuid import UUID, uuid4
 import pytest
 
 from domain.errors import InvalidValueError, RuleViolationError
-from domain.seal import ProjectSeal, covered_position, seal_id_for
+from domain.seal import (
+    LOG_ORG,
+    LOG_SEAL_ID,
+    ProjectSeal,
+    covered_position,
+    org_seal_id_for,
+    scope_seal_id,
+    seal_id_for,
+)
 from domain.stamps import Stamp
 
 ORG = UUID("00000000-0000-4000-8000-00000000000a")
@@ -71,3 +79,24 @@ def test_the_covered_position_ignores_the_seal_itself() -> None:
 
     assert covered_position(seal_id, {str(seal_id): head(4, 99), str(uuid4()): head(1, 5)}) == 5
     assert covered_position(seal_id, {str(seal_id): head(4, 99)}) == 0
+
+
+def test_org_and_log_seals_have_their_own_deterministic_aggregates() -> None:
+    org = uuid4()
+
+    assert scope_seal_id(org, None) == org_seal_id_for(org) != org_seal_id_for(uuid4())
+    assert scope_seal_id(LOG_ORG, None) == LOG_SEAL_ID
+    project = uuid4()
+    assert scope_seal_id(org, project) == seal_id_for(project)
+    seal = ProjectSeal.start_scope(seal_id=org_seal_id_for(ORG), stamp=stamp())
+    assert (seal.id, seal.project_id) == (org_seal_id_for(ORG), None)
+    with pytest.raises(InvalidValueError):
+        ProjectSeal.start_scope(seal_id=uuid4(), stamp=stamp().for_project(project))
+
+
+def test_a_seal_stored_before_macs_reads_with_no_mac() -> None:
+    state: dict[str, Any] = {"through_position": 3, "heads": {}, "seal_hash": "11" * 32}
+
+    ProjectSeal.Sealed.upcast_v1_v2(state)
+
+    assert state["seal_mac"] is None

@@ -73,10 +73,22 @@ def test_the_round_completes_only_when_every_required_signer_signed() -> None:
     sign(signoff, "al", stamp)
     assert signoff.status is SignOffStatus.OPEN
     assert not signoff.is_complete()
-    sign(signoff, "eve", stamp)  # not named: recorded, but does not count
-    assert status(signoff) is SignOffStatus.OPEN
     sign(signoff, "bob", stamp)
     assert status(signoff) is SignOffStatus.COMPLETED
+
+
+@pytest.mark.parametrize("decision", ["sign", "reject"])
+def test_a_member_not_named_can_neither_sign_nor_reject_a_named_round(decision: str) -> None:
+    # A named round belongs to its signers: another holder of the sign permission could
+    # otherwise veto it with a rejection.
+    signoff, stamp = open_round(["al", "bob"])
+    decide = signoff.sign if decision == "sign" else signoff.reject
+    text = {"comment": ""} if decision == "sign" else {"reason": "veto"}
+    with pytest.raises(PermissionDeniedError, match="only the round's named signers"):
+        decide(user_id="eve", ip=None, user_agent=None, stamp=stamp, **text)
+    assert signoff.signatures == {}
+    assert signoff.status is SignOffStatus.OPEN
+    assert not signoff.collect_events()[1:]  # nothing beyond the round's creation
 
 
 def test_with_nobody_named_any_one_signature_completes() -> None:

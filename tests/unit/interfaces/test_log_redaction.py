@@ -97,7 +97,7 @@ def test_settings_secrets_include_database_passwords_raw_and_url_encoded() -> No
     settings = Settings(
         _env_file=None,
         database_url="postgresql://teaim:p%40ss%2Fw0rd@db:5432/teaim",
-        jwt_secret="jwt-secret-value",
+        jwt_secret="jwt-secret-value-long-enough-for-hs256",
     )
     found = settings_secrets(settings)
-    assert {"p@ss/w0rd", "p%40ss%2Fw0rd", "jwt-secret-value"} <= set(found)
+    assert {"p@ss/w0rd", "p%40ss%2Fw0rd", "jwt-secret-value-long-enough-for-hs256"} <= set(found)

@@ -1,0 +1,1 @@
+"""Rate limits on every API route and concurrency slots for auditor reads (decision 0016)."""
