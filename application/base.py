@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError, Application, Repository
-from eventsourcing.persistence import JSONTranscoder, Mapper
+from eventsourcing.persistence import JSONTranscoder, Mapper, Transcoder
 
 from application.aggregate_cache import CopyOnWriteRepository
 from application.config import AppConfig
@@ -16,9 +18,9 @@ from application.context import CommandContext
 from application.mapper import StampingMapper
 from application.ports import AuditLog, Clock, SecretSource
 from application.snapshots import snapshotting_intervals
-from application.transcodings import register_domain_transcodings
+from application.transcodings import TeaimTranscoder, register_domain_transcodings
 from domain.base import TeaimAggregate
-from domain.denial import SecurityDenial
+from domain.denial import DenialBurst, DenialCoalescer, Principal, SecurityDenial
 from domain.errors import NotFoundError, PermissionDeniedError
 from domain.org import Org
 from domain.project import Project
@@ -58,6 +60,14 @@ class TeaimBase(Application[UUID]):
         # instance when saving; an instance value set before Application.__init__ lets the
         # config decide it, where a class value would be fixed when the module is imported.
         vars(self)["snapshotting_intervals"] = snapshotting_intervals(self.config)
+        # Bursts of refusals per principal, coalesced (domain.denial); per process, so each
+        # process records at most `denial_burst` refusals of a principal per window.
+        self._denials = DenialCoalescer(
+            window=self.config.denial_window,
+            burst=self.config.denial_burst,
+            principals=self.config.denial_principals,
+        )
+        self._denials_lock = threading.Lock()
         super().__init__(env)
 
     # Infrastructure hooks --------------------------------------------------------------
@@ -68,6 +78,12 @@ class TeaimBase(Application[UUID]):
         return StampingMapper(
             transcoder=base.transcoder, compressor=base.compressor, cipher=base.cipher
         )
+
+    def construct_transcoder(self) -> Transcoder:
+        """JSON as the library writes it, unambiguous for user-keyed maps (TeaimTranscoder)."""
+        transcoder = TeaimTranscoder()
+        self.register_transcodings(transcoder)
+        return transcoder
 
     def construct_repository(self) -> Repository[UUID]:
         """The library's repository, except that a fast-forward never changes an aggregate a
@@ -108,16 +124,51 @@ class TeaimBase(Application[UUID]):
     def _deny(
         self, ctx: CommandContext, *, action: str, target_kind: str, target_id: Any, reason: str
     ) -> None:
-        """Record a refused attempt; the caller raises the answer afterwards."""
-        denial = SecurityDenial.record(
-            denial_id=uuid4(),
-            action=action,
-            target_kind=target_kind,
-            target_id=str(target_id),
-            reason=reason,
-            stamp=self._stamp(ctx),
-        )
-        self._commit(denial)
+        """Record a refused attempt (or count it, in a burst); the caller raises the answer.
+
+        The first `denial_burst` refusals of a principal in a window are events of their own;
+        later ones are counted into one `coalesced` denial written when the window has closed
+        (with the next refusal of anyone, or `flush_denials`).
+        """
+        principal = ctx.principal
+        now = self.clock.now()
+        with self._denials_lock:
+            record, finished = self._denials.admit(
+                (principal.org_id, principal.user_id),
+                at=now,
+                action=action,
+                target_kind=target_kind,
+                target_id=str(target_id)[:200],
+            )
+        denials = [self._count_record(who, burst, now) for who, burst in finished]
+        if record:
+            denials.append(
+                SecurityDenial.record(
+                    denial_id=uuid4(),
+                    action=action,
+                    target_kind=target_kind,
+                    target_id=str(target_id),
+                    reason=reason,
+                    stamp=self._stamp(ctx),
+                )
+            )
+        if denials:
+            self._commit(*denials)
+
+    def flush_denials(self) -> int:
+        """Record every count of refusals still held (at shutdown); how many were written."""
+        now = self.clock.now()
+        with self._denials_lock:
+            finished = self._denials.drain()
+        if finished:
+            self._commit(*(self._count_record(who, burst, now) for who, burst in finished))
+        return len(finished)
+
+    def _count_record(self, who: Principal, burst: DenialBurst, now: datetime) -> SecurityDenial:
+        # Stamped as the principal whose refusals it counts, in that principal's org.
+        org_id, user_id = who
+        stamp = Stamp(org_id=org_id, actor=user_id, correlation_id=f"denials-{uuid4()}", at=now)
+        return SecurityDenial.record_count(denial_id=uuid4(), burst=burst, stamp=stamp)
 
     def _guard_project(
         self,

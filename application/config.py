@@ -21,6 +21,11 @@ class AppConfig:
     snapshot_interval: int = 50
     # The seal aggregate is loaded by every sealing pass: its snapshots come more often.
     seal_snapshot_interval: int = 20
+    # Refusals by one principal (domain.denial): recorded one by one up to `denial_burst`
+    # per `denial_window`, counted beyond it; at most `denial_principals` windows held open.
+    denial_window: timedelta = timedelta(seconds=60)
+    denial_burst: int = 20
+    denial_principals: int = 10_000
     # The key of the seals' MACs (settings `AUDIT_SEAL_KEY`); never written to the database.
     # None: seals carry no MAC and verify checks none.
     seal_key: bytes | None = field(default=None, repr=False)
@@ -31,7 +36,7 @@ class AppConfig:
     def __post_init__(self) -> None:
         # The library takes a snapshot when `version % interval == 0`: zero would fail at the
         # first save, a negative interval would never snapshot. Refuse both up front.
-        for name in ("snapshot_interval", "seal_snapshot_interval"):
+        for name in ("snapshot_interval", "seal_snapshot_interval", "denial_burst"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
         if self.seal_key is not None and len(self.seal_key) < MIN_SEAL_KEY_BYTES:

@@ -127,6 +127,8 @@ def build_runtime(
             ),
         )
         lifecycle.callback(app.close)
+        # Counted refusals still held are written before the store closes (domain.denial).
+        lifecycle.callback(app.flush_denials)
         engine = make_engine(db.url, pool_pre_ping=True, pool_size=settings.db_pool_size)
         lifecycle.callback(engine.dispose)
         idempotency = PostgresIdempotencyStore(engine)

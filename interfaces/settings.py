@@ -154,6 +154,16 @@ class Settings(BaseSettings):
         le=3600,
         description="How often each process writes its per-org request counts to the database.",
     )
+    # Request bodies (interfaces/http/body_limit.py) -------------------------------------
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        le=64 * 1024 * 1024,
+        description=(
+            "Largest request body accepted (JSON commands), checked before it is read: 413."
+            " Uploads, when they come, stream under their own limit."
+        ),
+    )
     # Bounded waits and streams (per process: each serving process holds its own) ----------
     read_wait_max: int = Field(
         default=500,

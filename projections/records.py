@@ -118,6 +118,9 @@ def plain(value: Any) -> Any:
     """
     if isinstance(value, dict):
         if len(value) == 2 and "_type_" in value and "_data_" in value:
+            if value["_type_"] == "map_pairs":
+                # A user-keyed map escaped by application.transcodings.TeaimTranscoder.
+                return {key: plain(item) for key, item in value["_data_"]}
             data = plain(value["_data_"])
             if value["_type_"] == "uuid_hex":
                 return str(_uuid(data))

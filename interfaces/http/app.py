@@ -17,6 +17,7 @@ from adapters.metrics import (
     sqlalchemy_pool_use,
 )
 from adapters.postgres.usage import UsageRecorder
+from interfaces.http.body_limit import declare_body_limit
 from interfaces.http.middleware import install_middleware
 from interfaces.http.problems import install_problem_handlers
 from interfaces.http.routes import (
@@ -104,6 +105,7 @@ def create_app(
     ):
         app.include_router(module.router)
     app.include_router(scheduler.router)
+    declare_body_limit(app)
     return app
 
 

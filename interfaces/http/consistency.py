@@ -22,6 +22,7 @@ from adapters.postgres.log_listener import (
     TooManyWaitsError,
 )
 from interfaces.http.deps import ReaderDep
+from interfaces.http.models.storable import MAX_STORABLE_INT
 from interfaces.http.problems import ProblemError
 from interfaces.runtime import Runtime
 
@@ -32,7 +33,9 @@ _RETRY_AFTER = "1"
 
 MIN_POSITION_DOC = "Wait until the read model has applied this event position."
 
-MinPositionQuery = Annotated[int | None, Query(ge=0, description=MIN_POSITION_DOC)]
+MinPositionQuery = Annotated[
+    int | None, Query(ge=0, le=MAX_STORABLE_INT, description=MIN_POSITION_DOC)
+]
 
 
 def min_position_of(request: Request, min_position: int | None) -> int | None:
@@ -40,7 +43,7 @@ def min_position_of(request: Request, min_position: int | None) -> int | None:
     header = request.headers.get("x-min-position")
     if header is None:
         return min_position
-    if not _POSITION.fullmatch(header):
+    if not _POSITION.fullmatch(header) or int(header) > MAX_STORABLE_INT:
         raise ProblemError(
             422, "validation", "Invalid X-Min-Position", "X-Min-Position must be a position"
         )

@@ -34,6 +34,7 @@ from adapters.postgres.idempotency import (
 )
 from adapters.postgres.usage import UsageRecorder
 from interfaces.http.auth import authenticate_async
+from interfaces.http.body_limit import BodyLimitMiddleware
 from interfaces.http.idempotent_answers import Answer, answer_from_events
 from interfaces.http.problems import ProblemError, problem
 from interfaces.http.rate_limits.middleware import install_rate_limits
@@ -355,8 +356,10 @@ def install_middleware(
     metrics: HttpMetrics,
     usage: UsageRecorder | None = None,
 ) -> None:
-    """Add the idempotency and request layers (the request layer outermost, so its line and
-    timing cover idempotent replays too)."""
+    """Add the idempotency, body-limit, rate-limit and request layers, innermost first (the
+    request layer outermost, so its line and timing cover refusals and idempotent replays)."""
     app.add_middleware(IdempotencyMiddleware, settings=settings, store=store, router=app.router)
-    install_rate_limits(app, settings)  # before replays and commands; inside the request log
+    # The body limit sits outside the idempotency layer, which buffers the body to hash it.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    install_rate_limits(app, settings)  # before bodies, replays and commands
     app.add_middleware(RequestMiddleware, router=app.router, metrics=metrics, usage=usage)

@@ -46,6 +46,7 @@ _MEANINGS: dict[int, str] = {
     404: "No such resource, or one the caller may not see (same answer; recorded).",
     409: "Conflicts with the current state (a rule, a concurrent update, a request in progress).",
     410: "The signing link is no longer usable.",
+    413: "The request body is larger than the service accepts (`MAX_BODY_BYTES`).",
     422: "The request is malformed: a parameter, the body, a cursor or a header.",
     429: "Too many requests; retry later.",
     503: "Not available right now (a read model lagging behind `min_position`); retry.",
@@ -164,7 +165,9 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def on_http(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
-        slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
+        slug = {404: "not-found", 405: "method-not-allowed", 413: "content-too-large"}.get(
+            exc.status_code, "http-error"
+        )
         return problem(request, exc.status_code, slug, str(exc.detail), str(exc.detail))
 
     async def on_unexpected(request: Request, exc: Exception) -> Response:

@@ -6,11 +6,19 @@ from datetime import date, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from domain.org import Weekday
 from domain.raid import RaidKind, RaidStatus, Severity
 from domain.roles import Permission, Role
+from interfaces.http.models.storable import check_storable
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Text = Annotated[str, StringConstraints(max_length=20_000)]
@@ -24,6 +32,14 @@ class In(BaseModel):
     """Inputs reject unknown fields: a typo must not be silently ignored."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable(cls, data: Any) -> Any:
+        # The one check that every text and integer of a body can be stored in the log
+        # (valid Unicode, I-JSON integers), before any field sees it: see models.storable.
+        check_storable(data)
+        return data
 
 
 class CommandOut(BaseModel):

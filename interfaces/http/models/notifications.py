@@ -9,6 +9,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from interfaces.http.consistency import MIN_POSITION_DOC
+from interfaces.http.models.storable import MAX_STORABLE_INT
 from projections.notifications_view import StateFilter
 from projections.paging import DEFAULT_LIMIT, MAX_CURSOR_LENGTH, MAX_LIMIT
 
@@ -30,7 +31,7 @@ class NotificationQueryIn(BaseModel):
     cursor: str | None = Field(
         None, max_length=MAX_CURSOR_LENGTH, description="`next_cursor` of the previous page."
     )
-    min_position: int | None = Field(None, ge=0, description=MIN_POSITION_DOC)
+    min_position: int | None = Field(None, ge=0, le=MAX_STORABLE_INT, description=MIN_POSITION_DOC)
 
 
 class NotificationOut(BaseModel):

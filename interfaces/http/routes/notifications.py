@@ -31,16 +31,16 @@ from interfaces.http.deps import (
 )
 from interfaces.http.models import CommandOut
 from interfaces.http.models.notifications import NotificationPageOut, NotificationQueryIn
+from interfaces.http.models.storable import MAX_STORABLE_INT
 from interfaces.http.problems import ProblemError, error_responses
 from interfaces.http.views import command_out
 from interfaces.runtime import Runtime
 from interfaces.settings import Settings
 from projections.notifications import NotificationsProjection
 from projections.notifications_view import Changes, Counts, NotificationsView
-from projections.paging import MAX_POSITION, PageRequest
+from projections.paging import PageRequest
 
 READ_MODELS = (NotificationsProjection.name,)
-_MAX_POSITION = MAX_POSITION
 # Items one stream query sends at most before it asks again.
 _STREAM_BATCH = 100
 # How long a new stream waits for the wake-up listener before giving up (503).
@@ -264,7 +264,7 @@ UpTo = Annotated[
     int | None,
     Query(
         ge=1,
-        le=_MAX_POSITION,
+        le=MAX_STORABLE_INT,
         description="Only notifications at or below this log position (default: all of them).",
     ),
 ]

@@ -276,6 +276,8 @@ WRITE_COMMANDS = (
 # Public methods of the application that are not writes to an existing project.
 NOT_PROJECT_WRITES = {
     "construct_mapper",
+    "construct_transcoder",
+    "flush_denials",
     "construct_repository",
     "register_transcodings",
     "create_org",

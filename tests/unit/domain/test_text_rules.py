@@ -13,7 +13,7 @@ from domain.stage import validate_reason
 from domain.text import check_line, check_text
 
 
-@pytest.mark.parametrize("bad", ["a\x00b", "a\x1bb", "a\x7fb", "a\x85b"])
+@pytest.mark.parametrize("bad", ["a\x00b", "a\x1bb", "a\x7fb", "a\x85b", "a\ud800b", "\udfff"])
 def test_names_and_texts_refuse_control_characters(bad: str) -> None:
     with pytest.raises(InvalidValueError, match="name must not contain control characters"):
         validate_name(bad)
@@ -34,6 +34,7 @@ def test_accepted_text_never_holds_a_nul(value: str) -> None:
     try:
         check_text(value, what="t")
     except InvalidValueError:
-        assert any(ord(c) < 32 or 127 <= ord(c) <= 159 for c in value)
+        assert any(ord(c) < 32 or 127 <= ord(c) <= 159 or 0xD800 <= ord(c) <= 0xDFFF for c in value)
     else:
         assert "\x00" not in value
+        value.encode("utf-8")  # storable: no lone surrogate
