@@ -311,8 +311,10 @@ def test_forged_provider_tokens_are_refused(
         assert body["detail"] == "invalid token"
 
 
+# /api/notifications authenticates inside its own async route (no dependency), not in `ReaderDep`.
+@pytest.mark.parametrize("path", ["/api/org", "/api/notifications"])
 def test_a_key_fetch_never_holds_up_other_requests(
-    api: Api, build_app: Callable[..., FastAPI], provider: JwksServer
+    api: Api, build_app: Callable[..., FastAPI], provider: JwksServer, path: str
 ) -> None:
     """The blocking JWKS fetch runs off the event loop: others are served meanwhile."""
     org = api.new_org()
@@ -323,7 +325,7 @@ def test_a_key_fetch_never_holds_up_other_requests(
 
         def first_token_request() -> None:
             token = RSA.token(claims_for("kim", org))
-            waiting.append(client.get("/api/org", headers=bearer(token)).status_code)
+            waiting.append(client.get(path, headers=bearer(token)).status_code)
 
         blocked = threading.Thread(target=first_token_request)
         blocked.start()
