@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Query, Request
+from starlette.concurrency import run_in_threadpool
 
 from adapters.postgres.log_listener import (
     ListenerUnavailableError,
@@ -55,14 +56,17 @@ def caught_up(names: tuple[str, ...]) -> Callable[..., Awaitable[int | None]]:
 
     It authenticates first (the route's reader, computed once): a 401 never waits. A read
     model halted for the reader's org answers 503 before any wait (the check is cached for a
-    second per process, so it rarely reaches the database from the loop).
+    second per process, and runs in a thread: it may wait for the read pool).
     """
 
     async def _caught_up(
         request: Request, reader: ReaderDep, min_position: MinPositionQuery = None
     ) -> int | None:
         position = min_position_of(request, min_position)
-        reader.refuse_if_halted(names)
+        # In a thread: when its cache has expired the check waits for a connection of the
+        # shared read pool, which slow queries may hold; on the loop that wait would stall
+        # every request of the process, whatever its tenant.
+        await run_in_threadpool(reader.refuse_if_halted, names)
         await await_read_models(request, names, position)
         return position
 

@@ -47,6 +47,7 @@ class PostgresProjectionStatus:
             open=True,
         )
         self._lock = threading.Lock()
+        self._refreshing = threading.Lock()
         self._any: tuple[float, bool] = (0.0, False)
         self._orgs: dict[UUID, tuple[float, frozenset[str]]] = {}
 
@@ -105,6 +106,20 @@ class PostgresProjectionStatus:
         expires, halted = self._any
         if expires > now:
             return halted
+        # One refresh at a time: requests arriving meanwhile answer from the last figure
+        # (queries run in threads, and a herd of them would each take a pool connection);
+        # only before the first figure is read do they wait for it.
+        if not self._refreshing.acquire(blocking=expires == 0.0):
+            return halted
+        try:
+            expires, halted = self._any
+            if expires > time.monotonic():
+                return halted
+            return self._read_any_halted(now)
+        finally:
+            self._refreshing.release()
+
+    def _read_any_halted(self, now: float) -> bool:
         with self._read_db.system() as cur:
             cur.execute(
                 "SELECT coalesce(sum(halted_orgs), 0) AS halted FROM projection_tracking"
