@@ -145,7 +145,10 @@ class ReactorRunner:
             resumed = self._resume(conn, pending[0], position)
             if resumed:
                 return resumed
-            halts.pop(pending[0].org_id)
+            # Nothing was left to re-apply (the halt is cleared), or the first held event
+            # failed again (the org is halted anew): read which, never assume the former.
+            with conn.transaction(), conn.cursor() as cur:
+                halts = load_halts(cur, self.name)
         with conn.transaction():
             rows = conn.execute(
                 f"SELECT {_EVENT_COLUMNS} FROM teaim_events"  # noqa: S608

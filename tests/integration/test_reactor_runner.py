@@ -241,6 +241,52 @@ def test_an_effect_failing_for_one_org_does_not_hold_back_another(database_url: 
         app.close()
 
 
+def test_a_resume_that_fails_again_keeps_the_org_held(database_url: str) -> None:
+    # The org's events written after the halt stay held behind the one that failed again:
+    # never performed before the events held ahead of them.
+    app = open_app(database_url)
+    try:
+        sick, _, _ = seed_org(app)
+        relay = PickyRelay(refused="stuck@example.com")
+        scene = Scene(app, relay, MailReactor(app, relay), database_url, sick)
+        runner = scene.runner(max_attempts=2)
+        stamp = Stamp(sick, "owner", "test", datetime.now(UTC))
+        first = Mailing.request(to="stuck@example.com", body="hi", stamp=stamp)
+        app.save(first)
+        with pytest.raises(ReactionFailedError):
+            scene.catch_up(runner)
+        scene.catch_up(runner)  # the second failure halts the org
+        later = Mailing.request(to="later@example.com", body="hi", stamp=stamp)
+        app.save(later)
+        scene.catch_up(runner)
+        assert scene.deliveries(later.id) == {}  # held behind the first
+
+        with psycopg.connect(database_url) as conn:
+            assert resume(conn, runner.name, sick)
+        with pytest.raises(ReactionFailedError):
+            scene.catch_up(runner)
+        newest = Mailing.request(to="newest@example.com", body="hi", stamp=stamp)
+        app.save(newest)  # after the tracked position: the step's batch reads it
+        scene.catch_up(runner)  # the resume fails again: the org is halted anew
+        with psycopg.connect(database_url) as conn:
+            (halt,) = statuses(conn, [runner.name])[0].halts
+        assert halt.org_id == sick
+        assert not halt.resume_requested
+        assert scene.deliveries(later.id) == {}, "a held event went out before its elders"
+        assert scene.deliveries(newest.id) == {}, "a held event went out before its elders"
+
+        relay.refusing = False
+        with psycopg.connect(database_url) as conn:
+            assert resume(conn, runner.name, sick)
+        scene.catch_up(runner)
+        assert len(scene.deliveries(first.id)) == 1
+        assert len(scene.deliveries(later.id)) == 1
+        assert len(scene.deliveries(newest.id)) == 1
+        assert list(relay.delivered) == [key_of(scene, m.id) for m in (first, later, newest)]
+    finally:
+        app.close()
+
+
 def test_only_one_runner_leads_a_reactor_at_a_time(scene: Scene) -> None:
     (mailing,) = request_mailings(scene.app, scene.org, 1)
     scene.reactor.release = threading.Event()
