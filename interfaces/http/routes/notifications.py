@@ -118,7 +118,8 @@ def _page_body(reader: Reader, params: NotificationQueryIn, page: PageRequest) -
     responses={
         200: {"content": {"text/event-stream": {}}, "description": "Server-sent events."},
         # 429: this user already holds SSE_MAX_STREAMS_PER_USER streams (Retry-After);
-        # 503: the server holds SSE_MAX_STREAMS streams, or cannot listen (Retry-After).
+        # 503: the server holds SSE_MAX_STREAMS streams, or cannot listen (Retry-After), or
+        # the notifications read model is halted for the caller's org.
         **error_responses(401, 422, 429, 503),
     },
 )
@@ -149,6 +150,9 @@ async def stream_notifications(
                 422, "validation", "Invalid Last-Event-ID", "Last-Event-ID must be a position"
             )
         after = int(value)
+    # A query of the read model like the list: halted for this org, it answers 503 (in a
+    # thread: the check may wait for the read pool).
+    await run_in_threadpool(reader.refuse_if_halted, READ_MODELS)
     listener: LogListener | None = getattr(request.app.state, "log_listener", None)
     # None: the app is served without its lifespan, which owns the listener.
     if listener is None or not await listener.ready(_LISTEN_TIMEOUT):
