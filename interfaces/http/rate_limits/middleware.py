@@ -29,7 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from adapters.postgres.database import DatabaseUrl
 from adapters.postgres.read_slots import ReadSlots, Refused
 from adapters.postgres.server_telemetry import ServerTelemetry
-from interfaces.http.auth import authenticate
+from interfaces.http.auth import authenticate_async
 from interfaces.http.problems import ProblemError, problem
 from interfaces.http.rate_limits.backends import Applied, Windows, build_windows
 from interfaces.http.rate_limits.classes import (
@@ -75,10 +75,14 @@ class Caller:
     user: str  # what telemetry names
 
 
-def identify(scope: Scope, settings: Settings) -> Caller:
-    """The principal the headers prove, else the client's address (public and refused calls)."""
+async def identify(scope: Scope, settings: Settings) -> Caller:
+    """The principal the headers prove, else the client's address (public and refused calls).
+
+    A token whose key must be fetched from the provider is checked in a worker thread: on
+    the loop, one unknown `kid` would stall every request of the process for the fetch.
+    """
     try:
-        principal = authenticate(Headers(scope=scope), settings)
+        principal = await authenticate_async(Headers(scope=scope), settings)
     except ProblemError:
         client = scope.get("client")
         host = client[0] if client else "unknown"
@@ -192,7 +196,7 @@ class RateLimitMiddleware:
             return
         method = str(scope["method"])
         route = self._route(scope)
-        caller = identify(scope, self.limits.settings)
+        caller = await identify(scope, self.limits.settings)
         scope.setdefault("state", {})[PRINCIPAL_STATE] = caller
         applied = [
             Applied(
