@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -10,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from adapters.postgres.database import DatabaseUrl
-from adapters.postgres.scheduler_runs import PostgresSchedulerRuns
+from adapters.postgres.scheduler_runs import PostgresSchedulerRuns, RunRecord
 from adapters.scheduler.jobs import JobResult, JobRun, JobSpec
 from adapters.scheduler.scheduler import ClusterScheduler
 
@@ -160,7 +161,14 @@ def test_the_reaper_marks_runs_of_dead_sessions_abandoned_and_spares_live_ones(
 
         assert runs.reap_abandoned() == []  # both sessions still hold their run's lock
         dying.conn.close()  # the process dies: its session, and lock, go with it
-        (reaped,) = runs.reap_abandoned()
+        # The server ends the closed session (and frees its lock) on its own time.
+        reaped_runs: list[RunRecord] = []
+        deadline = time.monotonic() + 30
+        while not reaped_runs:
+            assert time.monotonic() < deadline, "the dead session's lock was never released"
+            reaped_runs = runs.reap_abandoned()
+            time.sleep(0.01)
+        (reaped,) = reaped_runs
         runs.finish(live, outcome="ok")
     finally:
         dying_log.close()
