@@ -48,3 +48,7 @@ class ProjectionStatusView(Protocol):
     def halted(self, org_id: UUID) -> frozenset[str]:
         """The read models halted for `org_id` (may lag a halt or a resume by a second)."""
         ...
+
+    def halted_if_cached(self, org_id: UUID) -> frozenset[str] | None:
+        """What `halted` answers when it needs no query (None: it would ask the database)."""
+        ...

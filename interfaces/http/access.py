@@ -53,7 +53,20 @@ class Reader:
         A halted org's rows stop at the event that failed while its later events are held:
         answering from them would show a state that silently misses writes the caller made.
         """
-        halted = sorted(self.views.status.halted(self.org_id).intersection(read_models))
+        self._refuse(self.views.status.halted(self.org_id), read_models)
+
+    def refused_if_halted_from_cache(self, read_models: tuple[str, ...]) -> bool:
+        """`refuse_if_halted` if the answer is cached (no I/O: safe on the event loop);
+        False when it would have to ask the database."""
+        known = self.views.status.halted_if_cached(self.org_id)
+        if known is None:
+            return False
+        self._refuse(known, read_models)
+        return True
+
+    @staticmethod
+    def _refuse(halted_models: frozenset[str], read_models: tuple[str, ...]) -> None:
+        halted = sorted(halted_models.intersection(read_models))
         if halted:
             names = ", ".join(halted)
             raise ProblemError(

@@ -66,7 +66,9 @@ def caught_up(names: tuple[str, ...]) -> Callable[..., Awaitable[int | None]]:
         # In a thread: when its cache has expired the check waits for a connection of the
         # shared read pool, which slow queries may hold; on the loop that wait would stall
         # every request of the process, whatever its tenant.
-        await run_in_threadpool(reader.refuse_if_halted, names)
+        # Most requests find the answer cached and skip the hop.
+        if not reader.refused_if_halted_from_cache(names):
+            await run_in_threadpool(reader.refuse_if_halted, names)
         await await_read_models(request, names, position)
         return position
 

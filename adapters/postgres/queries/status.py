@@ -82,6 +82,17 @@ class PostgresProjectionStatus:
             for s in found
         ]
 
+    def halted_if_cached(self, org_id: UUID) -> frozenset[str] | None:
+        """What `halted` answers when it needs no query (None: it would ask the database)."""
+        now = time.monotonic()
+        expires, any_halted = self._any
+        if expires <= now:
+            return None
+        if not any_halted:
+            return frozenset()
+        cached = self._orgs.get(org_id)
+        return cached[1] if cached is not None and cached[0] > now else None
+
     def halted(self, org_id: UUID) -> frozenset[str]:
         """The read models halted for `org_id`; nothing asked per org while none is halted."""
         now = time.monotonic()
