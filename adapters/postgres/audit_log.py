@@ -36,6 +36,13 @@ STRAYS_LIMIT = 1000
 READER_NAME = "teaim-audit-read"
 SEALER_NAME = "teaim-audit-seal"
 
+# The heads of one scope (a project, or an org's aggregates of no project) after a position.
+_SCOPE_HEADS = (
+    "SELECT DISTINCT ON (originator_id) originator_id, originator_version,"
+    " notification_id, chain_hash FROM teaim_events"
+    " WHERE {scope} AND org_id = %s AND notification_id > %s"
+    " ORDER BY originator_id, originator_version DESC"
+)
 _COLUMNS = (
     "notification_id, originator_id, originator_version, topic, state, org_id, project_id,"
     " content_hash, chain_hash, recorded_at"
@@ -81,29 +88,17 @@ class PostgresAuditLog:
         """Every event of the store in position order (the primary key), in chunks."""
         yield self._chunks(None, "TRUE", ())
 
-    def project_heads(self, org_id: UUID, project_id: UUID) -> list[ChainHead]:
-        """The newest event of every aggregate of the project, in one statement (one snapshot)."""
+    def scope_heads(self, org_id: UUID, project_id: UUID | None, after: int = 0) -> list[ChainHead]:
+        """The newest event of every aggregate of the scope (a project, or the org's aggregates
+        of no project) with an event after position `after`, in one statement (one snapshot):
+        a range of the scope's index, so the read is as long as the news."""
+        params: tuple[object, ...] = (org_id, after)
+        if project_id is None:
+            sql = _SCOPE_HEADS.format(scope="project_id IS NULL")
+        else:
+            sql, params = _SCOPE_HEADS.format(scope="project_id = %s"), (project_id, *params)
         with self._tenant(org_id, self._sealer_pool) as conn:
-            rows = conn.execute(
-                "SELECT DISTINCT ON (originator_id) originator_id, originator_version,"
-                " notification_id, chain_hash FROM teaim_events"
-                " WHERE project_id = %s AND org_id = %s"
-                " ORDER BY originator_id, originator_version DESC",
-                (project_id, org_id),
-            ).fetchall()
-        return [_head(row) for row in rows]
-
-    def org_heads(self, org_id: UUID, after: int = 0) -> list[ChainHead]:
-        """The newest event of every aggregate of the org stamped with no project that has an
-        event after position `after` (a range of the org's index)."""
-        with self._tenant(org_id, self._sealer_pool) as conn:
-            rows = conn.execute(
-                "SELECT DISTINCT ON (originator_id) originator_id, originator_version,"
-                " notification_id, chain_hash FROM teaim_events"
-                " WHERE org_id = %s AND notification_id > %s AND project_id IS NULL"
-                " ORDER BY originator_id, originator_version DESC",
-                (org_id, after),
-            ).fetchall()
+            rows = conn.execute(sql, params).fetchall()
         return [_head(row) for row in rows]
 
     def seal_heads_after(self, position: int, topic: str) -> list[ChainHead]:
