@@ -14,6 +14,7 @@ import psycopg
 import pytest
 
 from application.chain import chain_link, seal_hash
+from domain.errors import InvalidValueError
 from domain.seal import ProjectSeal, seal_id_for
 from domain.stamps import Stamp
 from tests.api.conftest import Api, dev, service_ctx
@@ -228,6 +229,41 @@ def test_a_seal_is_as_large_as_the_news_not_the_project(api: Api) -> None:
     # The second pins two heads either way: only the positions' digits may differ in length.
     assert abs(large_second - small_second) <= 16
     assert large_second < small_first
+
+
+def test_news_larger_than_a_seal_holds_is_sealed_in_several_that_verify_together(
+    api: Api,
+) -> None:
+    org = api.new_org()
+    project = api.create_project("olive", org)
+    stages = many_stages(api, org, project, 25)
+    app = api.runtime.app
+    assert app.seal_project(ctx=service_ctx(org), project_id=project, max_heads=8).position
+    seals = seal_rows(api, project)
+    assert len(seals) >= 3
+    # At most 8 aggregates, and the seal's own previous event.
+    assert all(len(heads_of(row)) <= 9 for row in seals)
+    pinned = {aggregate for row in seals for aggregate in heads_of(row)}
+    assert pinned >= {str(project), *map(str, stages)}
+    assert app.seal_project(ctx=service_ctx(org), project_id=project, max_heads=8).position == 0
+    assert verify_project(api, org, project)["intact"] is True
+    assert app.verify_store().intact
+
+    # A stage pinned by the second seal only, rewritten consistently: that seal names it.
+    second = seals[1]
+    (target,) = [UUID(a) for a in heads_of(second) if UUID(a) in stages][:1]
+    rewrite_chain_consistently(api, target)
+    broken = verify_project(api, org, project)["broken"]
+    assert (broken["kind"], broken["aggregate_id"]) == ("seal", str(target))
+    assert f"sealed at position {second['notification_id']}" in broken["detail"]
+
+
+def test_a_seal_pins_at_least_one_head(api: Api) -> None:
+    org = api.new_org()
+    project = api.create_project("olive", org)
+    refused = api.runtime.app.seal_project
+    with pytest.raises(InvalidValueError):
+        refused(ctx=service_ctx(org), project_id=project, max_heads=0)
 
 
 # A forged seal is a break, never a 500 ---------------------------------------------------------
