@@ -39,6 +39,7 @@ from domain.stamps import Stamp
 __all__ = [
     "SEALED_TOPIC",
     "SEALER",
+    "SEAL_MAX_HEADS",
     "AuditLog",
     "AuditedEvent",
     "AuditingCommands",
@@ -52,6 +53,8 @@ __all__ = [
     "VerifyReport",
 ]
 
+# The most heads one seal event pins (about 150 bytes each): larger news is sealed in several.
+SEAL_MAX_HEADS = 2000
 # Whoever seals on a timer: the reserved `service:` prefix keeps it apart from every user.
 SEALER = "service:sealer"
 # The aggregates an as-of view rebuilds, by the topic prefix of their events.
@@ -116,14 +119,16 @@ class AuditingCommands(TeaimBase):
 
     # Seals ---------------------------------------------------------------------------------
 
-    def seal_project(self, *, ctx: CommandContext, project_id: UUID) -> CommandResult:
-        """Record the head of every chain of the project (position 0: nothing new to seal)."""
+    def seal_project(
+        self, *, ctx: CommandContext, project_id: UUID, max_heads: int = SEAL_MAX_HEADS
+    ) -> CommandResult:
+        """Seal the heads of the project's chains that moved since its last seal, at most
+        `max_heads` per seal event (position of the last seal; 0: nothing new to seal)."""
         self._guard_project(ctx, project_id, Permission.AUDIT, action="audit.seal")
-        org_id = ctx.principal.org_id
         stamp = self._stamp(ctx, project_id)
         found = self._find(ProjectSeal, seal_id_for(project_id))
         seal = found or ProjectSeal.start(project_id=project_id, stamp=stamp)
-        return self._seal(seal, stamp, self._log().project_heads(org_id, project_id))
+        return self._seal_scope(seal, stamp, max_heads)
 
     def seal_all_projects(self, *, since_position: int = 0, correlation_id: str) -> SealRun:
         """Seal every scope with events after `since_position`, then the log over those seals.
@@ -188,11 +193,7 @@ class AuditingCommands(TeaimBase):
         seal = self._find(ProjectSeal, seal_id) or ProjectSeal.start_scope(
             seal_id=seal_id, stamp=stamp
         )
-        # Only what changed since the last seal: an org's denials and audit reads are one
-        # aggregate each, so pinning all of them every time would grow each seal without
-        # bound. The chain of previous seal hashes carries the older heads (see verification).
-        since = seal.covered_position if seal.seal_count else 0
-        return self._seal(seal, stamp, self._log().org_heads(org_id, since))
+        return self._seal_scope(seal, stamp)
 
     def seal_log(self, *, correlation_id: str) -> CommandResult:
         """Pin, in the log's seal, every scope seal written since the last one (position 0:
@@ -202,14 +203,50 @@ class AuditingCommands(TeaimBase):
         seal = self._find(ProjectSeal, LOG_SEAL_ID) or ProjectSeal.start_scope(
             seal_id=LOG_SEAL_ID, stamp=stamp
         )
-        since = seal.covered_position if seal.seal_count else 0
-        return self._seal(seal, stamp, self._log().seal_heads_after(since, SEALED_TOPIC))
+        return self._seal(seal, stamp, self._log().seal_heads_after(_since(seal), SEALED_TOPIC))
 
     def newest_seal_hash(self, project_id: UUID | None = None) -> str | None:
         """The newest seal hash of a project, or of the log (the hash to keep as an anchor)."""
         seal_id = LOG_SEAL_ID if project_id is None else seal_id_for(project_id)
         seal = self._find(ProjectSeal, seal_id, for_update=False)
         return None if seal is None else seal.last_seal_hash
+
+    def _seal_scope(
+        self, seal: ProjectSeal, stamp: Stamp, max_heads: int = SEAL_MAX_HEADS
+    ) -> CommandResult:
+        """Seal what changed in the seal's scope (its stamps: a project, or an org's aggregates
+        of no project) since its last seal, in seals of at most `max_heads` heads.
+
+        Only what changed: a project's or an org's aggregates grow without bound (20,000 items,
+        every denial and audit read), so pinning all of them on every pass would make each seal
+        event, and every load of the seal aggregate, as large as the scope. Each seal hash
+        covers its predecessor, so the chain of seals commits to every head pinned before;
+        verify checks that a scope's seals together pin every aggregate of it.
+
+        News larger than `max_heads` (a scope's first seal, an outage of the sealer, a burst)
+        is sealed in several seals, each through the position of the scope's `max_heads`-th
+        event after the previous one: each pins the heads as they stood at its cut (at most
+        `max_heads` aggregates, and the seal's own previous event). Events after the newest
+        position when the call began are left to the next pass, so a tenant writing without
+        pause cannot keep the sealer on its scope.
+        """
+        if max_heads < 1:
+            raise InvalidValueError("a seal pins at least one head")
+        log = self._log()
+        limit = log.last_position()
+        result = CommandResult(id=seal.id, position=0)
+        while True:
+            since = _since(seal)
+            # The seal's own events aside: a chunk of only those would seal nothing.
+            cut = log.scope_cut(stamp.org_id, stamp.project_id, since, max_heads, seal.id)
+            through = limit if cut is None else min(cut, limit)
+            heads = log.scope_heads(stamp.org_id, stamp.project_id, since, through)
+            sealed = self._seal(seal, stamp, heads)
+            if not sealed.position:
+                return result
+            result = sealed
+            if through >= limit:
+                return result
 
     def _seal(self, seal: ProjectSeal, stamp: Stamp, found: list[ChainHead]) -> CommandResult:
         heads: dict[str, dict[str, Any]] = {
@@ -367,6 +404,11 @@ class AuditingCommands(TeaimBase):
         if self.audit_log is None:
             raise RuntimeError("this application was built without an audit log (audit_log=None)")
         return self.audit_log
+
+
+def _since(seal: ProjectSeal) -> int:
+    """The position after which a scope's next seal looks for moved chains."""
+    return seal.covered_position if seal.seal_count else 0
 
 
 def _error_text(error: BaseException) -> str:

@@ -34,14 +34,17 @@ Seal hash (field `seal_hash` of a `ProjectSeal.Sealed` event, lowercase hex)::
     seal_hash = SHA-256( JCS({
         "org_id": "<uuid>",
         "project_id": "<uuid>" | null,          (null: an org's seal, or the log's)
-        "through_position": <the newest position the seal saw in the project>,
+        "through_position": <the newest position among the heads>,
         "heads": {"<aggregate uuid>": {"version": <int>, "position": <int>,
                                         "chain_hash": "<lowercase hex>"}, ...},
         "previous_seal_hash": "<lowercase hex of the project's previous seal>" | null
     }) )
 
-Each seal's hash covers the previous one, so the newest seal hash, kept outside the database,
-commits to every seal (and through them every sealed chain head) before it. The log's seals
+The heads are those of the scope's aggregates with an event after the position the scope's
+previous seal covered (every aggregate, for the first seal; seals made before this rule, for a
+project, list every head). Each seal's hash covers the previous one, so the newest seal hash,
+kept outside the database, commits to every seal (and through them every sealed chain head)
+before it. The log's seals
 (org `00000000-0000-0000-0000-000000000000`) pin the heads of the scope seals written since the
 log's previous seal, so the newest log seal hash commits to every scope.
 
@@ -104,6 +107,10 @@ def canonical_event(
         return rfc8785.dumps(document)
     except rfc8785.CanonicalizationError as error:
         raise UnhashableEventError(f"state is not I-JSON: {error}") from error
+    except RecursionError as error:
+        # The canonicaliser recurses: a (forged) state nested near the parser's depth limit
+        # exhausts the stack, and must be a finding, not a crash of whoever verifies.
+        raise UnhashableEventError("state is nested too deeply to canonicalise") from error
 
 
 def content_hash(

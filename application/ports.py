@@ -74,13 +74,19 @@ class AuditLog(Protocol):
         """Every event of the store in position order, streamed (operators only)."""
         ...
 
-    def project_heads(self, org_id: UUID, project_id: UUID) -> list[ChainHead]:
-        """The newest event of every aggregate of the project, all read in one snapshot."""
+    def scope_heads(
+        self, org_id: UUID, project_id: UUID | None, after: int = 0, through: int | None = None
+    ) -> list[ChainHead]:
+        """The newest event up to position `through` (None: the newest of all) of every
+        aggregate stamped with this org and project (None: no project) that has an event after
+        position `after`, all read in one snapshot."""
         ...
 
-    def org_heads(self, org_id: UUID, after: int = 0) -> list[ChainHead]:
-        """The newest event of every aggregate of the org stamped with no project that has an
-        event after position `after`, all read in one snapshot."""
+    def scope_cut(
+        self, org_id: UUID, project_id: UUID | None, after: int, count: int, excluding: UUID
+    ) -> int | None:
+        """The position of the scope's `count`-th event after position `after`, not counting
+        the events of aggregate `excluding` (None: fewer)."""
         ...
 
     def seal_heads_after(self, position: int, topic: str) -> list[ChainHead]:

@@ -8,6 +8,7 @@ Memory is O(aggregates walked): one tip per chain.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -82,6 +83,15 @@ class VerifyReport:
     def intact(self) -> bool:
         """Whether every event, link, stamp and seal checked out (and the anchor was found)."""
         return self.broken is None
+
+
+@dataclass(frozen=True, slots=True)
+class SealedHead:
+    """One chain head as a seal recorded it, read strictly (see `_read_heads`)."""
+
+    version: int
+    position: int
+    chain_hash: str
 
 
 @dataclass(slots=True)
@@ -243,32 +253,18 @@ class ChainWalk:
         if event.originator_id != scope_seal_id(*scope):
             return broken("a seal event outside its scope's seal aggregate")
         try:
-            payload = orjson.loads(event.state)
-            heads: dict[str, dict[str, Any]] = payload["heads"]
-            through = int(payload["through_position"])
-            previous = payload["previous_seal_hash"]
-            recorded = str(payload["seal_hash"])
-            mac = payload.get("seal_mac")
-            expected = seal_hash(
-                org_id=scope[0],
-                project_id=scope[1],
-                through_position=through,
-                heads=heads,
-                previous_seal_hash=previous,
-            )
-            pinned = {UUID(aggregate): head for aggregate, head in heads.items()}
+            read = _read_seal(event.state, scope)
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as error:
             return broken(f"the seal cannot be read: {type(error).__name__}: {error}")
+        previous, recorded, mac, through = read.previous, read.recorded, read.mac, read.through
         if previous != self.previous_seal_hash.get(event.originator_id):
             return broken("the seal does not follow its scope's previous seal")
-        if expected != recorded:
+        if read.expected != recorded:
             return broken("the seal's hash does not match the heads it records")
         if self.key is not None:
             if mac is None and event.position > self.keyed_from:
                 return broken("the seal carries no MAC, though a seal key is configured")
-            if mac is not None and not (
-                isinstance(mac, str) and seal_mac_matches(self.key, recorded, mac)
-            ):
+            if mac is not None and not seal_mac_matches(self.key, recorded, mac):
                 return broken("the seal's MAC does not match: it was not made with the seal key")
         self.previous_seal_hash[event.originator_id] = recorded
         if recorded == self.anchor:
@@ -279,7 +275,7 @@ class ChainWalk:
         else:
             self._note_scope_seal(event)
             members, first = self.members.get(scope, []), self._first_position
-        return self._check_heads(event.position, through, pinned, scope, members, first)
+        return self._check_heads(event.position, through, read.pinned, scope, members, first)
 
     def _note_scope_seal(self, event: AuditedEvent) -> None:
         if event.originator_id not in self.first_sealed:
@@ -293,7 +289,7 @@ class ChainWalk:
         self,
         seal_position: int,
         through: int,
-        pinned: dict[UUID, dict[str, Any]],
+        pinned: dict[UUID, SealedHead],
         scope: Scope,
         members: list[UUID],
         first_position: Callable[[UUID], int],
@@ -323,7 +319,7 @@ class ChainWalk:
         for aggregate, head in pinned.items():
             current = self.tips.get(aggregate)
             if current is not None and current.position > through:
-                moved += [(aggregate, int(head["version"])), (aggregate, int(head["version"]) + 1)]
+                moved += [(aggregate, head.version), (aggregate, head.version + 1)]
                 continue
             found = (
                 None
@@ -361,10 +357,10 @@ def _scope_text(scope: Scope) -> str:
 
 
 def _compare_head(
-    aggregate: UUID, head: dict[str, Any], stored: ChainHead | None, seal_position: int
+    aggregate: UUID, head: SealedHead, stored: ChainHead | None, seal_position: int
 ) -> ChainBreak | None:
     """A sealed head against the stored event at that version (None: it agrees)."""
-    version = int(head["version"])
+    version = head.version
     if stored is None or stored.version < version:
         have = 0 if stored is None else stored.version
         return ChainBreak(
@@ -377,7 +373,7 @@ def _compare_head(
                 f"the store holds {have or 'none'}"
             ),
         )
-    if stored.chain_hash.hex() != head["chain_hash"] or stored.position != int(head["position"]):
+    if stored.chain_hash.hex() != head.chain_hash or stored.position != head.position:
         return ChainBreak(
             kind=BreakKind.SEAL,
             position=stored.position,
@@ -386,3 +382,82 @@ def _compare_head(
             detail=f"the chain differs from the one sealed at position {seal_position}",
         )
     return None
+
+
+# What a stored integer may be: the store keeps JSON-safe integers only (I-JSON, RFC 8785).
+_MAX_COUNT = 2**53 - 1
+_HEX_DIGEST = re.compile(r"[0-9a-f]{64}")
+
+
+@dataclass(frozen=True, slots=True)
+class _ReadSeal:
+    pinned: dict[UUID, SealedHead]
+    through: int
+    previous: str | None
+    recorded: str
+    mac: str | None
+    # The seal hash its fields give (`recorded` must equal it).
+    expected: str
+
+
+def _read_seal(state: bytes, scope: Scope) -> _ReadSeal:
+    """A seal event's fields, read strictly before anything uses them: whoever forges a seal
+    picks them (ValueError, TypeError or KeyError naming the first that is malformed)."""
+    payload = orjson.loads(state)
+    if not isinstance(payload, dict):
+        raise TypeError("the seal is not an object")
+    heads = payload["heads"]
+    pinned = _read_heads(heads)
+    through = _count(payload["through_position"], "through_position")
+    previous = payload["previous_seal_hash"]
+    mac = payload.get("seal_mac")
+    return _ReadSeal(
+        pinned=pinned,
+        through=through,
+        previous=None if previous is None else _hex(previous, "previous_seal_hash"),
+        recorded=_hex(payload["seal_hash"], "seal_hash"),
+        mac=None if mac is None else _hex(mac, "seal_mac"),
+        expected=seal_hash(
+            org_id=scope[0],
+            project_id=scope[1],
+            through_position=through,
+            heads=heads,
+            previous_seal_hash=previous,
+        ),
+    )
+
+
+def _read_heads(raw: Any) -> dict[UUID, SealedHead]:
+    """A seal's heads by aggregate, or ValueError/TypeError naming the first malformed one.
+
+    Keys must be canonical (lowercase, hyphenated) uuids, so no two keys name one aggregate;
+    each head an object with a version and a position of 1 to 2^53 - 1 and a SHA-256 hex.
+    """
+    if not isinstance(raw, dict):
+        raise TypeError("heads is not an object")
+    heads: dict[UUID, SealedHead] = {}
+    for key, head in raw.items():
+        aggregate = UUID(key)
+        if str(aggregate) != key:
+            raise ValueError(f"head key {key[:40]!r} is not a canonical uuid")
+        if not isinstance(head, dict):
+            raise TypeError(f"the head of {aggregate} is not an object")
+        heads[aggregate] = SealedHead(
+            version=_count(head.get("version"), f"the version of {aggregate}"),
+            position=_count(head.get("position"), f"the position of {aggregate}"),
+            chain_hash=_hex(head.get("chain_hash"), f"the chain hash of {aggregate}"),
+        )
+    return heads
+
+
+def _count(value: Any, what: str) -> int:
+    # bool is an int to Python, not to JSON.
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= _MAX_COUNT:
+        raise ValueError(f"{what} is not an integer from 1 to 2^53 - 1")
+    return value
+
+
+def _hex(value: Any, what: str) -> str:
+    if not isinstance(value, str) or _HEX_DIGEST.fullmatch(value) is None:
+        raise ValueError(f"{what} is not a lowercase hex SHA-256")
+    return value

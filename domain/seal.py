@@ -2,12 +2,17 @@
 
 Three scopes, one aggregate class (its topic is what stored seals already carry):
 
-- a project: every aggregate stamped with the project (`seal_id_for(project)`);
-- an org: every aggregate of the org stamped with no project (org settings, denials, audit
+- a project: the aggregates stamped with the project (`seal_id_for(project)`);
+- an org: the aggregates of the org stamped with no project (org settings, denials, audit
   reads, inboxes), sealed per org (`org_seal_id_for(org)`);
 - the log: the scope seals written since its previous seal, so one hash (the newest log
   seal's), kept outside the database, commits to every scope seal before it (`LOG_SEAL_ID`,
   stamped with `LOG_ORG`, an org no tenant has).
+
+Every seal pins only the chains that moved since its scope's previous seal (the first pins
+them all), so a seal is as large as the news, not the scope. Its hash covers the previous
+seal's hash, so the newest seal commits to every head pinned before it. Seals written when a
+project's seal still pinned every head keep the same shape and verify the same way.
 """
 
 from __future__ import annotations
@@ -43,7 +48,8 @@ def scope_seal_id(org_id: UUID, project_id: UUID | None) -> UUID:
 
 
 class ProjectSeal(TeaimAggregate):
-    """The seals of one scope; each `Sealed` event pins the head of every chain it saw.
+    """The seals of one scope; each `Sealed` event pins the head of every chain of the scope
+    that moved since the previous one (the seal aggregate's own included).
 
     A head is `{"version": int, "position": int, "chain_hash": hex}` per aggregate id. Whoever
     rewrites an aggregate's history consistently (contents and chain hashes) still cannot make

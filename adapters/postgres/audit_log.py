@@ -36,6 +36,20 @@ STRAYS_LIMIT = 1000
 READER_NAME = "teaim-audit-read"
 SEALER_NAME = "teaim-audit-seal"
 
+# The heads of one scope (a project, or an org's aggregates of no project) in a range.
+_SCOPE_HEADS = (
+    "SELECT DISTINCT ON (originator_id) originator_id, originator_version,"
+    " notification_id, chain_hash FROM teaim_events"
+    " WHERE {scope} AND org_id = %s AND notification_id > %s AND notification_id <= %s"
+    " ORDER BY originator_id, originator_version DESC"
+)
+_SCOPE_CUT = (
+    "SELECT notification_id FROM teaim_events"
+    " WHERE {scope} AND org_id = %s AND notification_id > %s AND originator_id <> %s"
+    " ORDER BY notification_id OFFSET %s LIMIT 1"
+)
+# Positions are bigints.
+_NO_BOUND = 2**63 - 1
 _COLUMNS = (
     "notification_id, originator_id, originator_version, topic, state, org_id, project_id,"
     " content_hash, chain_hash, recorded_at"
@@ -81,30 +95,31 @@ class PostgresAuditLog:
         """Every event of the store in position order (the primary key), in chunks."""
         yield self._chunks(None, "TRUE", ())
 
-    def project_heads(self, org_id: UUID, project_id: UUID) -> list[ChainHead]:
-        """The newest event of every aggregate of the project, in one statement (one snapshot)."""
+    def scope_heads(
+        self, org_id: UUID, project_id: UUID | None, after: int = 0, through: int | None = None
+    ) -> list[ChainHead]:
+        """The newest event up to `through` of every aggregate of the scope (a project, or the
+        org's aggregates of no project) with an event after position `after`, in one statement
+        (one snapshot): a range of the scope's index, so the read is as long as the news."""
+        bound = _NO_BOUND if through is None else through
+        scope, params = _scope(org_id, project_id)
         with self._tenant(org_id, self._sealer_pool) as conn:
             rows = conn.execute(
-                "SELECT DISTINCT ON (originator_id) originator_id, originator_version,"
-                " notification_id, chain_hash FROM teaim_events"
-                " WHERE project_id = %s AND org_id = %s"
-                " ORDER BY originator_id, originator_version DESC",
-                (project_id, org_id),
+                _SCOPE_HEADS.format(scope=scope), (*params, after, bound)
             ).fetchall()
         return [_head(row) for row in rows]
 
-    def org_heads(self, org_id: UUID, after: int = 0) -> list[ChainHead]:
-        """The newest event of every aggregate of the org stamped with no project that has an
-        event after position `after` (a range of the org's index)."""
+    def scope_cut(
+        self, org_id: UUID, project_id: UUID | None, after: int, count: int, excluding: UUID
+    ) -> int | None:
+        """The position of the scope's `count`-th event after `after`, those of `excluding`
+        aside: a range of the scope's index."""
+        scope, params = _scope(org_id, project_id)
         with self._tenant(org_id, self._sealer_pool) as conn:
-            rows = conn.execute(
-                "SELECT DISTINCT ON (originator_id) originator_id, originator_version,"
-                " notification_id, chain_hash FROM teaim_events"
-                " WHERE org_id = %s AND notification_id > %s AND project_id IS NULL"
-                " ORDER BY originator_id, originator_version DESC",
-                (org_id, after),
-            ).fetchall()
-        return [_head(row) for row in rows]
+            row = conn.execute(
+                _SCOPE_CUT.format(scope=scope), (*params, after, excluding, max(count - 1, 0))
+            ).fetchone()
+        return None if row is None else int(row["notification_id"])
 
     def seal_heads_after(self, position: int, topic: str) -> list[ChainHead]:
         """The newest seal (events of `topic`) of every scope sealed after `position`, the
@@ -225,6 +240,13 @@ class PostgresAuditLog:
             if org_id is not None:
                 conn.execute("SELECT set_config(%s, %s, true)", (TENANT_SETTING, str(org_id)))
             yield conn
+
+
+def _scope(org_id: UUID, project_id: UUID | None) -> tuple[str, tuple[object, ...]]:
+    """The condition (and its parameters, then the org's) selecting one scope's events."""
+    if project_id is None:
+        return "project_id IS NULL", (org_id,)
+    return "project_id = %s", (project_id, org_id)
 
 
 def _pool(url: DatabaseUrl, name: str, size: int) -> ConnectionPool[psycopg.Connection[DictRow]]:
