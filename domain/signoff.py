@@ -205,14 +205,19 @@ class SignOff(TeaimAggregate):
     def is_complete(self) -> bool:
         """Every required signer signed; with nobody named, one signature suffices."""
         signed = {k for k, s in self.signatures.items() if s.decision is Decision.SIGNED}
-        required = set(self.required) | {
+        required = self.named()
+        if not required:
+            return bool(signed)
+        return required <= signed
+
+    def named(self) -> set[str]:
+        """The signers the round names: its internal signers and its external link holders
+        (every link not revoked). Empty: the round names nobody."""
+        return set(self.required) | {
             external_key(r.email)
             for r in self.external.values()
             if r.status is not ExternalStatus.REVOKED
         }
-        if not required:
-            return bool(signed)
-        return required <= signed
 
     def pending_external(self, email: str) -> ExternalRequest | None:
         """The live link for an email, if one is pending."""
@@ -423,9 +428,11 @@ class SignOff(TeaimAggregate):
             )
 
     def _require_named(self, signer_key: str) -> None:
-        # A round that names its signers is theirs (and its external link holders'): anyone
-        # else holding the sign permission could otherwise veto it with a rejection.
-        if self.required and signer_key not in self.required:
+        # A round that names anyone (internal signers or external link holders) is theirs:
+        # anyone else holding the sign permission could otherwise veto it with a rejection,
+        # or sign in a client's place. A round naming nobody may be decided by any of them.
+        named = self.named()
+        if named and signer_key not in named:
             raise PermissionDeniedError(
                 "only the round's named signers may sign or reject it", signoff_id=self.id
             )

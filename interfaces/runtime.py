@@ -134,7 +134,11 @@ def build_runtime(
         idempotency = PostgresIdempotencyStore(engine)
         lifecycle.callback(idempotency.close)
         read_db = ReadDatabase(
-            read_database_url(settings, db.url), max_size=settings.db_pool_size, require_rls=True
+            read_database_url(settings, db.url),
+            max_size=settings.db_pool_size,
+            require_rls=True,
+            statement_timeout_ms=settings.read_statement_timeout_ms,
+            pool_timeout=settings.read_pool_timeout_seconds,
         )
         lifecycle.callback(read_db.close)
         scheduler_runs = PostgresSchedulerRuns(db.url)

@@ -269,6 +269,22 @@ class Settings(BaseSettings):
             " REDIS_URL is read too."
         ),
     )
+    # Read connections (adapters.postgres.read_busy; docs/decisions/0004-query-layer.md).
+    read_statement_timeout_ms: int = Field(
+        default=5_000,
+        ge=100,
+        le=600_000,
+        description=(
+            "The server cancels a read-model query running longer (a 503 with Retry-After);"
+            " exports read in chunks, each one statement."
+        ),
+    )
+    read_pool_timeout_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=30,
+        description="How long a request waits for a read connection before a 503 (Retry-After).",
+    )
     audit_read_concurrency_per_user: int = Field(
         default=2, ge=1, le=100, description="Auditor reads one principal may run at once."
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
@@ -15,6 +15,7 @@ from psycopg_pool import ConnectionPool
 
 from adapters.postgres.database import DatabaseUrl
 from adapters.postgres.projection_runner import PROGRESS_CHANNEL
+from adapters.postgres.read_busy import unavailable_on_overload
 
 # The setting row-level security policies read; set per transaction, never per session.
 TENANT_SETTING = "app.org_id"
@@ -49,12 +50,19 @@ class ReadDatabase:
         min_size: int = 1,
         max_size: int = 10,
         require_rls: bool = False,
+        statement_timeout_ms: int | None = None,
+        pool_timeout: float = 30.0,
     ) -> None:
         # require_rls: refuse a role that row-level security does not hold (the service always
         # asks; tests of the projection engine may read as the owner).
+        # statement_timeout_ms and pool_timeout bound what one tenant's slow queries can hold:
+        # the server cancels a statement past the first, and a request waits at most the second
+        # for a connection; either is a `ReadUnavailableError` (a 503), never a 500.
         if require_rls:
             _check_role(url)
         self.url = url
+        self.statement_timeout_ms = statement_timeout_ms
+        self.pool_timeout = pool_timeout
         self._pool: ConnectionPool[psycopg.Connection[DictRow]] = ConnectionPool(
             url.libpq(),
             min_size=min_size,
@@ -63,13 +71,20 @@ class ReadDatabase:
             # so `tenant_rows` can pipeline the block's statements in one round trip.
             kwargs={"row_factory": dict_row, "autocommit": True},
             connection_class=psycopg.Connection[DictRow],
+            configure=statement_timeout(statement_timeout_ms),
+            timeout=pool_timeout,
             open=True,
         )
 
     @contextmanager
     def tenant(self, org_id: UUID) -> Iterator[psycopg.Cursor[DictRow]]:
         """A cursor in a transaction scoped to one org (RLS sees only its rows)."""
-        with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+        with (
+            unavailable_on_overload(),
+            self._pool.connection() as conn,
+            conn.transaction(),
+            conn.cursor() as cur,
+        ):
             cur.execute("SELECT set_config(%s, %s, true)", (TENANT_SETTING, str(org_id)))
             yield cur
 
@@ -82,7 +97,7 @@ class ReadDatabase:
         `tenant`), the statement (prepared) and COMMIT go out as one pipeline, so RLS holds
         exactly as strongly while the server is asked once instead of four times.
         """
-        with self._pool.connection() as conn:
+        with unavailable_on_overload(), self._pool.connection() as conn:
             cur = conn.cursor(row_factory=tuple_row)
             with conn.pipeline():
                 conn.execute("BEGIN")
@@ -94,7 +109,12 @@ class ReadDatabase:
     @contextmanager
     def system(self) -> Iterator[psycopg.Cursor[DictRow]]:
         """A cursor with no tenant: for tables that hold no tenant data (tracking, health)."""
-        with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+        with (
+            unavailable_on_overload(),
+            self._pool.connection() as conn,
+            conn.transaction(),
+            conn.cursor() as cur,
+        ):
             yield cur
 
     def projection_position(self, name: str) -> int:
@@ -130,6 +150,24 @@ class ReadDatabase:
     def close(self) -> None:
         """Close the pool."""
         self._pool.close()
+
+
+def statement_timeout(
+    milliseconds: int | None,
+) -> Callable[[psycopg.Connection[Any]], None] | None:
+    """A pool's `configure` step setting the session's statement timeout (None: none).
+
+    Set per session rather than in the connection's `options`, which would replace any
+    `options` the database URL carries; the pools never reset sessions, so it holds.
+    """
+    if milliseconds is None:
+        return None
+
+    def configure(conn: psycopg.Connection[Any]) -> None:
+        # Pooled connections are in autocommit mode: the setting is the session's.
+        conn.execute("SELECT set_config('statement_timeout', %s, false)", (f"{milliseconds}ms",))
+
+    return configure
 
 
 def _check_role(url: DatabaseUrl) -> None:

@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.metrics import HttpMetrics
 from adapters.postgres.idempotency import (
+    CORRELATION_PREFIX,
     Committed,
     FingerprintMismatch,
     InProgress,
@@ -86,7 +87,7 @@ class RequestMiddleware:
             return
         started = time.perf_counter()
         given = Headers(scope=scope).get("x-request-id", "")
-        request_id = given if _REQUEST_ID.fullmatch(given) else str(uuid.uuid4())
+        request_id = given if _client_request_id(given) else str(uuid.uuid4())
         # request.state reads this dict: problems and command stamps use the id.
         scope.setdefault("state", {})["request_id"] = request_id
         # Authentication fills in the org and role (interfaces.logs.note_principal). Not reset
@@ -141,6 +142,18 @@ class RequestMiddleware:
             if match is not Match.NONE:
                 return str(getattr(candidate, "path_format", None) or UNMATCHED)
         return UNMATCHED
+
+
+def _client_request_id(given: str) -> bool:
+    """Whether a caller's X-Request-ID may name the request (and stamp its events).
+
+    Never one with the idempotency prefix: keys are settled by the correlation id their
+    events carry, so a caller who learned a key's id (from the audit feed) could otherwise
+    stamp events into that key's settle.
+    """
+    return _REQUEST_ID.fullmatch(given) is not None and not given.lower().startswith(
+        CORRELATION_PREFIX
+    )
 
 
 def _leaf_routes(routes: Iterable[BaseRoute]) -> Iterator[BaseRoute]:

@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from adapters.postgres.read_busy import ReadUnavailableError
 from application.mapper import MissingStampError
 from domain.errors import (
     DomainError,
@@ -49,7 +50,10 @@ _MEANINGS: dict[int, str] = {
     413: "The request body is larger than the service accepts (`MAX_BODY_BYTES`).",
     422: "The request is malformed: a parameter, the body, a cursor or a header.",
     429: "Too many requests; retry later.",
-    503: "Not available right now (a read model lagging behind `min_position`); retry.",
+    503: (
+        "Not available right now (a read model lagging behind `min_position` or halted, or"
+        " the read connections busy); retry, after `Retry-After` seconds when given."
+    ),
 }
 
 
@@ -159,6 +163,22 @@ def install_problem_handlers(app: FastAPI) -> None:
             errors=errors,
         )
 
+    async def on_read_unavailable(request: Request, exc: Exception) -> Response:
+        # A full read pool, a statement past its timeout or a lost connection: the service is
+        # overloaded or failing over, not broken; the cause goes to the log, not the client.
+        assert isinstance(exc, ReadUnavailableError)
+        log.warning(
+            "read side unavailable (request %s): %s (%r)",
+            getattr(request.state, "request_id", "?"),
+            exc.reason,
+            exc.__cause__,
+        )
+        response = problem(
+            request, 503, "read-unavailable", "Read side busy", f"{exc.reason}; retry shortly"
+        )
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+
     async def on_cursor(request: Request, exc: Exception) -> Response:
         # A cursor is client input: one no query issued is a 422, and changed nothing.
         return problem(request, 422, "invalid-cursor", "Invalid cursor", str(exc))
@@ -186,5 +206,6 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(IntegrityError, on_conflict)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(InvalidCursorError, on_cursor)
+    app.add_exception_handler(ReadUnavailableError, on_read_unavailable)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(Exception, on_unexpected)

@@ -79,7 +79,9 @@ def build_scene(api: Api, org: UUID, owner: str, *, code: str | None = None) -> 
     api.add_member(project, by=owner, org=org, user=member, role=Role.MEMBER)
     stage_draft = api.create_stage(project, by=owner, org=org, title="Discovery")
     stage_review = api.create_stage(project, by=owner, org=org, title="Design")
-    signoff = api.request_signoff(project, stage_review, by=owner, org=org)
+    # The round names its owner: a round with an external link belongs to its named signers,
+    # and the owner's sign and reject routes must succeed in the scene (issue 7).
+    signoff = api.request_signoff(project, stage_review, by=owner, org=org, signers=[owner])
     link = api.invite(project, stage_review, by=owner, org=org, email="client@example.com")
 
     def created(path: str, body: dict[str, object]) -> UUID:

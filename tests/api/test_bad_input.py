@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import httpx
 import pytest
@@ -447,3 +447,22 @@ def test_odd_positions_and_far_dates_are_422_not_500(api: Api) -> None:
     ):
         assert_problem(api.client.get("/api/audit/list", params=params, headers=headers), 422)
         assert_problem(api.client.get("/api/telemetry", params=params, headers=headers), 422)
+
+
+def test_a_request_id_with_the_reserved_idempotency_prefix_is_replaced(api: Api) -> None:
+    # Idempotency settles a key by the correlation id `idem-<32 hex>` its events carry: a
+    # client-chosen X-Request-ID of that shape would stamp events into another key's settle.
+    org = api.new_org()
+    for reserved in (f"idem-{uuid4().hex}", f"IDEM-{uuid4().hex}", "idem-x"):
+        response = api.client.post(
+            "/api/projects",
+            json={"code": f"P-{uuid4().hex[:8]}", "name": "Project"},
+            headers={**dev("olive", org), "X-Request-ID": reserved},
+        )
+        assert response.status_code == 201, response.text
+        given = response.headers["x-request-id"]
+        assert given != reserved
+        assert str(UUID(given)) == given
+        events = api.events_of(UUID(response.json()["id"]))
+        assert events
+        assert {event.correlation_id for event in events} == {given}

@@ -82,3 +82,41 @@ def test_with_nobody_named_any_member_allowed_to_sign_decides(api: Api) -> None:
     )
     assert response.status_code == 200, response.text
     assert api.client.get(url, headers=dev("olive", org)).json()["state"] == "rejected"
+
+
+@pytest.mark.parametrize("decision", sorted(DECISIONS))
+def test_a_round_naming_only_an_external_signer_is_theirs(api: Api, decision: str) -> None:
+    # Named signers include the round's external link holders: with only a client invited,
+    # a member holding the sign permission may neither sign nor veto it (issue 7).
+    org = api.new_org()
+    project = api.create_project("olive", org)
+    api.add_member(project, by="olive", org=org, user="sam", role=Role.MEMBER, signer=True)
+    stage = api.create_stage(project, by="olive", org=org)
+    signoff = api.request_signoff(project, stage, by="olive", org=org)
+    link = api.invite(project, stage, by="olive", org=org)
+    url = f"/api/projects/{project}/stages/{stage}"
+    before = api.max_position()
+    round_events = api.topics_of(signoff)
+
+    for who in ("sam", "olive"):
+        response = api.client.post(
+            f"{url}/signoff/{decision}", json=DECISIONS[decision], headers=dev(who, org)
+        )
+        body = assert_problem(response, 403, "forbidden")
+        assert "named signers" in body["detail"]
+
+    assert api.topics_of(signoff) == round_events
+    assert api.client.get(url, headers=dev("olive", org)).json()["state"] == "in_review"
+    denials = api.denials_after(before)
+    assert [(d.action, d.reason) for d in denials] == [
+        (f"stage.{decision}", "not_a_named_signer")
+    ] * 2
+    assert len(api.rows_after(before)) == 2
+    # The link holder still decides it.
+    signed = api.client.post(
+        "/api/public/signing/sign",
+        json={"name": "Carla Client"},
+        headers={"X-Signing-Token": link["token"]},
+    )
+    assert signed.status_code == 200, signed.text
+    assert api.client.get(url, headers=dev("olive", org)).json()["state"] == "signed_off"

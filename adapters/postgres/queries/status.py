@@ -13,7 +13,8 @@ from psycopg_pool import ConnectionPool
 
 from adapters.postgres.database import DatabaseUrl
 from adapters.postgres.projection_runner import statuses
-from adapters.postgres.read_db import ReadDatabase
+from adapters.postgres.read_busy import unavailable_on_overload
+from adapters.postgres.read_db import ReadDatabase, statement_timeout
 from projections.status_view import HaltState, ProjectionState
 
 # How long a process trusts what it last read about halts: a halt (or a resume) shows in
@@ -39,11 +40,15 @@ class PostgresProjectionStatus:
         self._read_db = read_db
         self._ttl = halt_check_seconds
         # Small: the admin status route is rare; a pool spares it a connection per call.
+        # Bounded as the read pool is (its timeouts): concurrent admin calls beyond its size
+        # wait that long, then answer 503, never a 500 after psycopg_pool's 30 seconds.
         self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
             url.libpq(),
             min_size=0,
             max_size=2,
             kwargs={"autocommit": True, "application_name": "teaim-projection-status"},
+            configure=statement_timeout(read_db.statement_timeout_ms),
+            timeout=read_db.pool_timeout,
             open=True,
         )
         self._lock = threading.Lock()
@@ -53,7 +58,7 @@ class PostgresProjectionStatus:
 
     def states(self, org_id: UUID | None = None) -> list[ProjectionState]:
         """Every named projection, in order (never run: position 0)."""
-        with self._pool.connection() as conn:
+        with unavailable_on_overload(), self._pool.connection() as conn:
             found = statuses(conn, self._names, org_id=org_id)
         return [
             ProjectionState(

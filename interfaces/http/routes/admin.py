@@ -11,7 +11,8 @@ from interfaces.http.problems import error_responses
 router = APIRouter(prefix="/api/admin", tags=["admin"])
 
 
-@router.get("/projections", responses=error_responses(401, 403))
+# 503: the status connections (or the read pool) busy; concurrent callers are told to retry.
+@router.get("/projections", responses=error_responses(401, 403, 503))
 def projection_status(reader: ReaderDep) -> list[ProjectionStatusOut]:
     """Position, lag and halts of every projection: the caller's org's own figures for org
     owners/admins, the global ones (with every org's halts) for the service."""

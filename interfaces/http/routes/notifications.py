@@ -24,7 +24,6 @@ from interfaces.http.deps import (
     CtxDep,
     ReaderDep,
     RuntimeDep,
-    ViewsDep,
     position_page,
     query_model,
     query_openapi,
@@ -52,8 +51,9 @@ _JSON = "application/json"
 
 router = APIRouter(prefix="/api/notifications", tags=["notifications"])
 
-# A mark on someone else's notification is a 404, exactly as for a missing one.
-_MARK_ERRORS = error_responses(401, 404, 409, 422)
+# A mark on someone else's notification is a 404, exactly as for a missing one; checked
+# against the read model, a mark answers 503 while that model is halted for the org.
+_MARK_ERRORS = error_responses(401, 404, 409, 422, 503)
 _MARK_ALL_ERRORS = error_responses(401, 409, 422)
 
 
@@ -278,43 +278,39 @@ UpTo = Annotated[
 ]
 
 
-def _mark(
-    runtime: Runtime, views: ViewsDep, ctx: CommandContext, notification_id: UUID, mark: Mark
-) -> CommandOut:
-    _require_own(views.notifications, ctx, notification_id)
+def _mark(reader: Reader, notification_id: UUID, mark: Mark) -> CommandOut:
+    # Ownership is read from the notifications read model: while it is halted for the org,
+    # a notification created since is missing from it, and a 404 would be a wrong answer.
+    # (Marks are sync routes: the check runs in the threadpool, off the event loop.)
+    reader.refuse_if_halted(READ_MODELS)
+    _require_own(reader.views.notifications, reader.ctx, notification_id)
     return command_out(
-        runtime.app.mark_notification(ctx=ctx, notification_id=notification_id, mark=mark)
+        reader.app.mark_notification(ctx=reader.ctx, notification_id=notification_id, mark=mark)
     )
 
 
 @router.post("/{notification_id}/seen", responses=_MARK_ERRORS)
-def mark_seen(
-    notification_id: UUID, runtime: RuntimeDep, views: ViewsDep, ctx: CtxDep
-) -> CommandOut:
+def mark_seen(notification_id: UUID, reader: ReaderDep) -> CommandOut:
     """Mark one of the caller's notifications seen."""
-    return _mark(runtime, views, ctx, notification_id, Mark.SEEN)
+    return _mark(reader, notification_id, Mark.SEEN)
 
 
 @router.post("/{notification_id}/read", responses=_MARK_ERRORS)
-def mark_read(
-    notification_id: UUID, runtime: RuntimeDep, views: ViewsDep, ctx: CtxDep
-) -> CommandOut:
+def mark_read(notification_id: UUID, reader: ReaderDep) -> CommandOut:
     """Mark one of the caller's notifications read (and so seen)."""
-    return _mark(runtime, views, ctx, notification_id, Mark.READ)
+    return _mark(reader, notification_id, Mark.READ)
 
 
 @router.post("/{notification_id}/unread", responses=_MARK_ERRORS)
-def mark_unread(
-    notification_id: UUID, runtime: RuntimeDep, views: ViewsDep, ctx: CtxDep
-) -> CommandOut:
+def mark_unread(notification_id: UUID, reader: ReaderDep) -> CommandOut:
     """Mark one of the caller's notifications unread (it stays seen)."""
-    return _mark(runtime, views, ctx, notification_id, Mark.UNREAD)
+    return _mark(reader, notification_id, Mark.UNREAD)
 
 
 @router.post("/{notification_id}/archive", responses=_MARK_ERRORS)
-def archive(notification_id: UUID, runtime: RuntimeDep, views: ViewsDep, ctx: CtxDep) -> CommandOut:
+def archive(notification_id: UUID, reader: ReaderDep) -> CommandOut:
     """Archive one of the caller's notifications (it leaves the inbox and its counts)."""
-    return _mark(runtime, views, ctx, notification_id, Mark.ARCHIVED)
+    return _mark(reader, notification_id, Mark.ARCHIVED)
 
 
 @router.post("/seen", responses=_MARK_ALL_ERRORS)

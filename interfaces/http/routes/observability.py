@@ -42,7 +42,8 @@ async def metrics(request: Request, runtime: RuntimeDep) -> Response:
 
 @router.get(
     "/api/admin/usage",
-    responses=error_responses(401, 403, 422),
+    # 503: the read connections busy (it reads through the RLS-bound read pool).
+    responses=error_responses(401, 403, 422, 503),
 )
 def usage(
     ctx: CtxDep,

@@ -45,6 +45,9 @@ class Scene:
     drawn: Role  # the role a member command grants (never tina's current one)
     draft: UUID
     review: UUID
+    # A round naming nobody, with no external link: the matrix alone decides who signs it (a
+    # round naming anyone, the review round's live link included, is its named signers').
+    unnamed: UUID
     link: IssuedLink
     artifact: UUID
     raid: UUID
@@ -88,6 +91,8 @@ def build_scene(
     link = app.invite_external_signer(
         ctx=alice, project_id=pid, stage_id=review, email="carol@client.com"
     )
+    unnamed = app.create_stage(ctx=alice, project_id=pid, title="Vote", order=4).id
+    app.request_signoff(ctx=alice, project_id=pid, stage_id=unnamed, signers=[])
     artifact = app.register_artifact(
         ctx=alice, project_id=pid, name="Spec", mime="text/plain", size=1, sha256=SHA, tags=[]
     ).id
@@ -114,6 +119,7 @@ def build_scene(
         drawn,
         draft,
         review,
+        unnamed,
         link,
         artifact,
         raid,
@@ -209,11 +215,11 @@ COMMANDS: dict[str, Command] = {
     ),
     "sign_stage": Command(
         Permission.SIGN,
-        lambda s: s.app.sign_stage(ctx=s.eve, project_id=s.pid, stage_id=s.review),
+        lambda s: s.app.sign_stage(ctx=s.eve, project_id=s.pid, stage_id=s.unnamed),
     ),
     "reject_stage": Command(
         Permission.SIGN,
-        lambda s: s.app.reject_stage(ctx=s.eve, project_id=s.pid, stage_id=s.review, reason="no"),
+        lambda s: s.app.reject_stage(ctx=s.eve, project_id=s.pid, stage_id=s.unnamed, reason="no"),
     ),
     "reopen_stage": Command(
         Permission.REOPEN_STAGE,

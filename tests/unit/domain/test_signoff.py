@@ -163,9 +163,15 @@ def test_an_invited_external_signer_becomes_required_until_revoked() -> None:
         stamp=stamp,
     )
     assert signoff.external[str(request_id)].email == "carol@client.com"
-    sign(signoff, "al", stamp)
+    # Issue 7: the invitation names carol, so the round is hers; an unnamed member may no
+    # longer sign it (this test used to let "al" sign while carol's link was live).
+    with pytest.raises(PermissionDeniedError, match="only the round's named signers"):
+        sign(signoff, "al", stamp)
     assert status(signoff) is SignOffStatus.OPEN  # carol has not signed yet
     signoff.revoke_external(request_id=request_id, stamp=stamp)
+    assert status(signoff) is SignOffStatus.OPEN
+    # Revoked, the round names nobody again: one signature by anyone allowed completes it.
+    sign(signoff, "al", stamp)
     assert status(signoff) is SignOffStatus.COMPLETED
 
 
