@@ -110,7 +110,11 @@ def build_runtime(
         env = db.url.eventsourcing_env(pool_size=settings.db_pool_size)
         env["AGGREGATE_CACHE_MAXSIZE"] = str(settings.aggregate_cache_size)
         # Auditors read the event store itself, which only owner connections may touch.
-        audit_log = PostgresAuditLog(db.url, max_size=settings.audit_reader_pool_size)
+        audit_log = PostgresAuditLog(
+            db.url,
+            max_size=settings.audit_reader_pool_size,
+            reader_wait_seconds=settings.read_pool_timeout_seconds,
+        )
         lifecycle.callback(audit_log.close)
         app = Teaim(
             env,

@@ -22,6 +22,7 @@ from psycopg.rows import DictRow, dict_row
 from psycopg_pool import ConnectionPool
 
 from adapters.postgres.database import DatabaseUrl
+from adapters.postgres.read_busy import unavailable_on_overload
 from adapters.postgres.read_db import TENANT_SETTING
 from application.auditing import AuditedEvent, ChainHead
 from domain.seal import LOG_ORG
@@ -35,6 +36,11 @@ STRAYS_LIMIT = 1000
 # How the two pools name themselves to the server (pg_stat_activity.application_name).
 READER_NAME = "teaim-audit-read"
 SEALER_NAME = "teaim-audit-seal"
+# An auditor's read waits this long for a reader connection, and a chunk's statement runs at
+# most this long: beyond either the request is told to retry (a 503, `read_busy`), never a
+# 500, and never a thread parked for the pool's default half-minute.
+READER_WAIT_SECONDS = 5.0
+READER_STATEMENT_TIMEOUT_MS = 30_000
 
 # The heads of one scope (a project, or an org's aggregates of no project) in a range.
 _SCOPE_HEADS = (
@@ -71,11 +77,14 @@ class PostgresAuditLog:
         max_size: int = 4,
         sealer_size: int = 2,
         chunk_size: int = STREAM_BATCH,
+        reader_wait_seconds: float = READER_WAIT_SECONDS,
     ) -> None:
         if chunk_size < 1:
             raise ValueError("chunk_size must be at least 1")
         self._chunk = chunk_size
-        self._pool = _pool(url, READER_NAME, max_size)
+        self._pool = _pool(
+            url, READER_NAME, max_size, reader_wait_seconds, READER_STATEMENT_TIMEOUT_MS
+        )
         self._sealer_pool = _pool(url, SEALER_NAME, sealer_size)
 
     @contextmanager
@@ -138,7 +147,7 @@ class PostgresAuditLog:
         """The stored position and chain hash of each (aggregate, version) found."""
         if not keys:
             return {}
-        with self._pool.connection() as conn:
+        with unavailable_on_overload(), self._pool.connection() as conn:
             rows = conn.execute(
                 "SELECT e.originator_id, e.originator_version, e.notification_id, e.chain_hash"
                 " FROM teaim_events AS e"
@@ -174,7 +183,7 @@ class PostgresAuditLog:
 
     def project_org(self, project_id: UUID) -> UUID | None:
         """The org of the project's first event."""
-        with self._pool.connection() as conn:
+        with unavailable_on_overload(), self._pool.connection() as conn:
             row = conn.execute(
                 "SELECT org_id FROM teaim_events WHERE project_id = %s"
                 " ORDER BY notification_id LIMIT 1",
@@ -191,7 +200,7 @@ class PostgresAuditLog:
 
     def _strays(self, org_id: UUID, project_id: UUID) -> list[AuditedEvent]:
         """Events of the project's aggregates stamped with another org or project (bounded)."""
-        with self._pool.connection() as conn:
+        with unavailable_on_overload(), self._pool.connection() as conn:
             rows = conn.execute(
                 f"SELECT {_COLUMNS} FROM teaim_events"  # noqa: S608 (constant column list)
                 " WHERE originator_id IN (SELECT originator_id FROM teaim_events"
@@ -236,7 +245,11 @@ class PostgresAuditLog:
         self, org_id: UUID | None, pool: ConnectionPool[psycopg.Connection[DictRow]] | None = None
     ) -> Iterator[psycopg.Connection[DictRow]]:
         # One transaction naming its tenant, as every tenant read does (row-level security).
-        with (pool or self._pool).connection() as conn, conn.transaction():
+        with (
+            unavailable_on_overload(),
+            (pool or self._pool).connection() as conn,
+            conn.transaction(),
+        ):
             if org_id is not None:
                 conn.execute("SELECT set_config(%s, %s, true)", (TENANT_SETTING, str(org_id)))
             yield conn
@@ -249,13 +262,23 @@ def _scope(org_id: UUID, project_id: UUID | None) -> tuple[str, tuple[object, ..
     return "project_id = %s", (project_id, org_id)
 
 
-def _pool(url: DatabaseUrl, name: str, size: int) -> ConnectionPool[psycopg.Connection[DictRow]]:
+def _pool(
+    url: DatabaseUrl,
+    name: str,
+    size: int,
+    wait_seconds: float = 30.0,
+    statement_timeout_ms: int = 0,
+) -> ConnectionPool[psycopg.Connection[DictRow]]:
+    kwargs: dict[str, Any] = {"row_factory": dict_row, "application_name": name}
+    if statement_timeout_ms:
+        kwargs["options"] = f"-c statement_timeout={statement_timeout_ms}"
     return ConnectionPool(
         url.libpq(),
         # Audits and seals are occasional: no connection is held open until one runs.
         min_size=0,
         max_size=size,
-        kwargs={"row_factory": dict_row, "application_name": name},
+        timeout=wait_seconds,
+        kwargs=kwargs,
         connection_class=psycopg.Connection[DictRow],
         name=name,
         open=True,

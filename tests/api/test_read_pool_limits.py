@@ -164,3 +164,25 @@ def test_an_export_outlives_the_statement_timeout(
         assert time.monotonic() - started > timeout_ms / 1000
     assert len(rows) >= 4
     assert [r.position for r in rows] == sorted(r.position for r in rows)
+
+
+def test_a_full_auditor_read_pool_answers_503_never_500(
+    api: Api, build_app: Callable[..., FastAPI]
+) -> None:
+    org = api.new_org()
+    project = api.create_project("olive", org)
+    app = build_app(**FAST)
+    owner = dev("olive", org)
+    paths = (
+        f"/api/audit/verify?project_id={project}",
+        f"/api/audit/replay?project_id={project}",
+        f"/api/projects/{project}/as-of",
+    )
+    with client_of(app) as client:
+        audit_log = app.state.runtime.audit_log
+        assert audit_log is not None
+        with exhausted(audit_log._pool):
+            for path in paths:
+                assert_busy(client.get(path, headers=owner))
+        for path in paths:
+            assert client.get(path, headers=owner).status_code == 200, path

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
+from itertools import chain
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -30,7 +31,8 @@ from interfaces.http.views import project_out, signoff_out, stage_out
 from projections.naming import action_name
 from projections.records import UndecodableEventError, decode_event
 
-router = APIRouter(tags=["auditors"], responses=error_responses(401, 403, 404, 422))
+# 503: no auditor-read connection came free in time, or a chunk ran past its timeout.
+router = APIRouter(tags=["auditors"], responses=error_responses(401, 403, 404, 422, 503))
 
 NDJSON = "application/x-ndjson"
 
@@ -46,7 +48,7 @@ def replay(project_id: ProjectQuery, app: AppDep, ctx: CtxDep) -> StreamingRespo
     """Stream the project's raw event history in log order, one JSON object per line."""
     app.authorize_project_history(ctx=ctx, project_id=project_id, action="audit.replay")
     history = app.project_history(org_id=ctx.principal.org_id, project_id=project_id)
-    return StreamingResponse(replay_lines(history), media_type=NDJSON)
+    return StreamingResponse(primed(replay_lines(history)), media_type=NDJSON)
 
 
 AnchorQuery = Annotated[
@@ -92,6 +94,13 @@ def project_as_of(
 
 
 # Shared with the CLI ---------------------------------------------------------------------
+
+
+def primed(lines: Iterator[bytes]) -> Iterator[bytes]:
+    """`lines`, its first one read now, in the route: a read side too busy to serve the first
+    chunk is a 503 problem, rather than a 200 whose stream breaks off at once."""
+    first = next(lines, None)
+    return iter(()) if first is None else chain((first,), lines)
 
 
 def replay_lines(history: AbstractContextManager[Iterator[AuditedEvent]]) -> Iterator[bytes]:
