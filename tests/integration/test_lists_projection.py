@@ -228,7 +228,7 @@ def test_stage_rows_track_each_signoff_round(world: World) -> None:
     row = world.one("stages", id=stage)
     assert (row["state"], row["signoff_status"]) == ("draft", "completed")
     second = world.app.request_signoff(ctx=olive, project_id=project, stage_id=stage, signers=[]).id
-    world.app.invite_external_signer(
+    client = world.app.invite_external_signer(
         ctx=olive, project_id=project, stage_id=stage, email="client@example.com"
     )
     world.catch_up()
@@ -239,7 +239,8 @@ def test_stage_rows_track_each_signoff_round(world: World) -> None:
         1,
         1,
     )
-    world.app.reject_stage(ctx=olive, project_id=project, stage_id=stage, reason="not yet")
+    # The round names its external signer only: it is theirs to reject (issue 7's veto rule).
+    world.app.reject_with_link(token=client.token, name="Client", reason="not yet", ctx=public())
     world.catch_up()
     row = world.one("stages", id=stage)
     assert (row["state"], row["signoff_status"], row["rejection_reason"]) == (
