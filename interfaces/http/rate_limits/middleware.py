@@ -152,11 +152,16 @@ class RateLimits:
 
     async def aclose(self) -> None:
         """Close what belongs to the running event loop (the app's lifespan calls this; the
-        rest closes with the runtime)."""
+        rest closes with the runtime). Never raises."""
         with self._lock:
             windows = self._windows
-        if windows is not None:
+        if windows is None:
+            return
+        try:
             await windows.aclose()
+        except Exception:
+            # Shutdown goes on (the lifespan closes other parts after this).
+            log.warning("cannot close the rate-limit windows", exc_info=True)
 
     def close(self) -> None:
         """Write the last telemetry, close pools (newest first; each close runs)."""
