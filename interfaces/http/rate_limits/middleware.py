@@ -150,6 +150,19 @@ class RateLimits:
                 self._closers.append(self._telemetry.stop)
             return self._telemetry
 
+    async def aclose(self) -> None:
+        """Close what belongs to the running event loop (the app's lifespan calls this; the
+        rest closes with the runtime). Never raises."""
+        with self._lock:
+            windows = self._windows
+        if windows is None:
+            return
+        try:
+            await windows.aclose()
+        except Exception:
+            # Shutdown goes on (the lifespan closes other parts after this).
+            log.warning("cannot close the rate-limit windows", exc_info=True)
+
     def close(self) -> None:
         """Write the last telemetry, close pools (newest first; each close runs)."""
         with self._lock:
@@ -211,12 +224,9 @@ class RateLimitMiddleware:
                 Applied(policy_name(cls), f"org:{caller.org_id}:{cls}", self.limits.items[cls])
             )
         try:
-            # On the event loop when a connection is idle: one short statement (bounded by a
-            # statement timeout) costs less than the hop to a worker thread and back, which
-            # would double the limiter's cost. Otherwise from a worker thread, waiting there.
-            windows = self.limits.windows
-            found = windows.hit_now(applied)
-            outcomes = found if found is not None else await run_in_threadpool(windows.hit, applied)
+            # Awaited on the loop (an async client): a slow store delays only the requests it
+            # counts, and no worker thread is parked per request. Bounded waits: fail open.
+            outcomes = await self.limits.windows.hit(applied)
         except Exception:
             log.warning("rate limits unavailable: request served unlimited", exc_info=True)
             outcomes = []

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 from typing import Any
 
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
-from limits.storage import MemoryStorage
+from limits.aio.storage import MemoryStorage
 
 from interfaces.http.rate_limits.backends import Applied, LimitsWindows
 from interfaces.http.rate_limits.classes import (
@@ -21,6 +22,7 @@ from interfaces.http.rate_limits.classes import (
 )
 from interfaces.http.rate_limits.openapi import add_rate_limit_responses
 from interfaces.http.rate_limits.windows import (
+    Outcome,
     outcome,
     policy_header,
     ratelimit_header,
@@ -132,10 +134,14 @@ def test_writes_and_auditor_reads_draw_on_org_buckets() -> None:
 
 
 def test_the_limits_package_path_counts_and_reports() -> None:
-    """RATE_LIMIT_STORAGE_URL: the package's strategy on its storage (memory:// here)."""
+    """RATE_LIMIT_STORAGE_URL: the package's async strategy on its storage (memory:// here)."""
     windows = LimitsWindows(MemoryStorage())
     user = Applied("user-route", "user:o:u:GET:/api/x", class_limits(3600, 3, {})[USER_ROUTE])
-    results = [windows.hit([user]) for _ in range(5)]
+
+    async def five() -> list[list[Outcome]]:
+        return [await windows.hit([user]) for _ in range(5)]
+
+    results = asyncio.run(five())
     assert [r[0].allowed for r in results] == [True, True, True, False, False]
     assert [r[0].remaining for r in results] == [2, 1, 0, 0, 0]
     assert results[-1][0].retry_after >= 1
