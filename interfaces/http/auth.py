@@ -19,6 +19,7 @@ from uuid import UUID
 
 import jwt
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
 
 from adapters.jwks import JwksKeys, UnknownKeyError
 from application.context import Principal
@@ -83,6 +84,20 @@ def authenticate(
     # The request's log line names the tenant and role (never the user or the credential).
     note_principal(principal.org_id, "service" if principal.is_service else principal.org_role)
     return principal
+
+
+# Where an outer layer (the rate limiter) leaves the principal it authenticated, so the
+# route does not check the same headers twice (`authenticated`).
+AUTHENTICATED_STATE = "authenticated_principal"
+
+
+async def authenticated(request: Request, settings: Settings) -> Principal:
+    """The request's principal: the one an outer layer already proved, else authenticated now
+    (off the event loop when the provider's keys must be fetched)."""
+    found = getattr(request.state, AUTHENTICATED_STATE, None)
+    if isinstance(found, Principal):
+        return found
+    return await authenticate_async(request.headers, settings)
 
 
 async def authenticate_async(headers: Mapping[str, str], settings: Settings) -> Principal:

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 from application.app import Teaim
 from application.context import CommandContext, Principal, PublicContext
 from interfaces.http.access import Reader
-from interfaces.http.auth import authenticate, authenticate_async
+from interfaces.http.auth import authenticate, authenticated
 from interfaces.http.problems import ProblemError
 from interfaces.read_side import build_views
 from interfaces.runtime import Runtime
@@ -89,7 +89,7 @@ def _context(request: Request, principal: Principal | None = None) -> CommandCon
 async def _principal(request: Request) -> Principal:
     # A bearer whose provider keys must be fetched first is checked off the event loop.
     runtime: Runtime = request.app.state.runtime
-    return await authenticate_async(request.headers, runtime.settings)
+    return await authenticated(request, runtime.settings)
 
 
 async def _command_context(request: Request, _credentials: BearerDep) -> CommandContext:

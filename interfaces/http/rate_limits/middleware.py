@@ -29,7 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from adapters.postgres.database import DatabaseUrl
 from adapters.postgres.read_slots import ReadSlots, Refused
 from adapters.postgres.server_telemetry import ServerTelemetry
-from interfaces.http.auth import authenticate_async
+from interfaces.http.auth import AUTHENTICATED_STATE, authenticate_async
 from interfaces.http.problems import ProblemError, problem
 from interfaces.http.rate_limits.backends import Applied, Windows, build_windows
 from interfaces.http.rate_limits.classes import (
@@ -83,6 +83,8 @@ async def identify(scope: Scope, settings: Settings) -> Caller:
     """
     try:
         principal = await authenticate_async(Headers(scope=scope), settings)
+        # The route's own authentication reuses it (the same headers, checked once).
+        scope.setdefault("state", {})[AUTHENTICATED_STATE] = principal
     except ProblemError:
         client = scope.get("client")
         host = client[0] if client else "unknown"

@@ -18,7 +18,7 @@ from application.context import CommandContext
 from domain.errors import NotFoundError
 from domain.inbox import Mark
 from interfaces.http.access import Reader
-from interfaces.http.auth import authenticate_async
+from interfaces.http.auth import authenticated
 from interfaces.http.consistency import await_read_models, min_position_of
 from interfaces.http.deps import (
     CtxDep,
@@ -91,7 +91,7 @@ async def list_notifications(request: Request) -> Response:
     # Authenticated as `ReaderDep` does: a bearer whose provider keys must be fetched is
     # checked in a thread, never on the loop every other request shares.
     runtime: Runtime = request.app.state.runtime
-    reader = reader_of(request, await authenticate_async(request.headers, runtime.settings))
+    reader = reader_of(request, await authenticated(request, runtime.settings))
     params = query_model(NotificationQueryIn, request)
     page = position_page(params.limit, params.cursor)
     await await_read_models(request, READ_MODELS, min_position_of(request, params.min_position))
