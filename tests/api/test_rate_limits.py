@@ -252,3 +252,23 @@ def test_a_storage_url_hands_the_windows_to_the_limits_package(
     assert int(answers[2].headers["Retry-After"]) >= 1
     with psycopg.connect(api.database_url) as conn:
         assert conn.execute("SELECT count(*) FROM rate_limit_windows").fetchone() == (0,)
+
+
+def test_made_up_methods_share_one_window_and_cannot_grow_the_table(
+    api: Api, limited: Callable[..., TestClient]
+) -> None:
+    # Any token is a method to the server: one key per method name would give every request
+    # of a caller its own fresh window (no limit at all) and the table one row per request.
+    client = limited(rate_limit_max=3, rate_limit_window_sec=DAY)
+    org = api.new_org()
+    statuses = [
+        client.request(f"FOO{n}", "/api/notifications", headers=dev("ann", org)).status_code
+        for n in range(6)
+    ]
+    assert statuses[3:] == [429, 429, 429]
+    with psycopg.connect(api.database_url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM rate_limit_windows WHERE key LIKE %s", (f"%user:{org}:ann:%",)
+        ).fetchone()
+    assert row is not None
+    assert row[0] == 1  # one user-route window for every made-up method

@@ -52,6 +52,10 @@ AUDIT_CONCURRENCY = "audit-concurrency"
 CONCURRENCY_RETRY_AFTER = 2
 # request.state key naming who the limits counted (the 500 handler's telemetry reads it).
 PRINCIPAL_STATE = "rate_limit_principal"
+# The methods counted under their own name; any other token a client sends as a method counts
+# as OTHER (a key per made-up method would be a fresh window, and a new row, per request).
+COUNTED_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER_METHOD = "OTHER"
 
 
 def bounded_key(key: str) -> str:
@@ -210,6 +214,8 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         method = str(scope["method"])
+        if method not in COUNTED_METHODS:
+            method = OTHER_METHOD
         route = self._route(scope)
         caller = await identify(scope, self.limits.settings)
         scope.setdefault("state", {})[PRINCIPAL_STATE] = caller
