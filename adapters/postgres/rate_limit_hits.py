@@ -37,6 +37,16 @@ from adapters.postgres.rate_limit_storage import (
 )
 
 
+class KeyBusyError(Exception):
+    """A key's turn did not come in time: this process's hits of that key queued longer than
+    the wait. Refused (429), not failed open: otherwise the harder a caller bursts on its own
+    key, the more of its requests would be served unlimited."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
 class KeyGates:
     """At most one hit per key in flight in this process; the others wait their turn here.
 
@@ -137,11 +147,19 @@ class AsyncRateLimitHits:
             return []
         connections = self._of_this_loop()
         async with AsyncExitStack() as held:
-            async with asyncio.timeout(POOL_TIMEOUT_SECONDS):
-                # Sorted: two requests sharing keys take their gates in one order.
-                for key in sorted({key for key, _, _ in limits}):
-                    await held.enter_async_context(self._gates.held(key))
-                conn = await held.enter_async_context(connections.connection())
+            waiting_on: str | None = None
+            try:
+                async with asyncio.timeout(POOL_TIMEOUT_SECONDS):
+                    # Sorted: two requests sharing keys take their gates in one order.
+                    for waiting_on in sorted({key for key, _, _ in limits}):
+                        await held.enter_async_context(self._gates.held(waiting_on))
+                    waiting_on = None
+                    conn = await held.enter_async_context(connections.connection())
+            except TimeoutError:
+                if waiting_on is not None:
+                    # Queued behind this key's own hits: the caller's burst, not an outage.
+                    raise KeyBusyError(waiting_on) from None
+                raise
             return await self._hit(conn, limits, cost)
 
     async def _hit(

@@ -20,9 +20,12 @@ from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.storage import storage_from_string
 
 from adapters.postgres.database import DatabaseUrl
-from adapters.postgres.rate_limit_hits import AsyncRateLimitHits
+from adapters.postgres.rate_limit_hits import AsyncRateLimitHits, KeyBusyError
 from adapters.postgres.rate_limit_storage import PostgresRateLimitStorage
 from interfaces.http.rate_limits.windows import Outcome, outcome
+
+# A key whose hits queued past the wait is refused for this long (the queue drains fast).
+BUSY_RETRY_AFTER = 1
 
 # The package's async schemes are its sync ones prefixed; redis through redis-py (locked).
 ASYNC_PREFIX = "async+"
@@ -63,7 +66,14 @@ class PostgresWindows:
         # Sorted by key: concurrent requests sharing keys lock their rows in one order.
         ordered = sorted(applied, key=lambda a: a.key)
         limits = [(a.item.key_for(a.key), a.item.amount, a.item.get_expiry()) for a in ordered]
-        hits = await self.hits.hit_many(limits)
+        try:
+            hits = await self.hits.hit_many(limits)
+        except KeyBusyError as busy:
+            return [
+                Outcome(a.policy, False, a.item.amount, a.item.get_expiry(), 0, 1, BUSY_RETRY_AFTER)
+                for a in applied
+                if a.item.key_for(a.key) == busy.key
+            ]
         found = {
             a.key: outcome(
                 a.policy,
