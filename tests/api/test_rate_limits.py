@@ -3,9 +3,10 @@ keep a noisy tenant to itself, coalesced telemetry, and the auditor reads' concu
 
 from __future__ import annotations
 
+import asyncio
 import re
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, MutableMapping
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
@@ -18,6 +19,7 @@ from starlette.exceptions import StarletteDeprecationWarning
 from adapters.postgres.database import DatabaseUrl
 from adapters.postgres.read_slots import ReadSlots, SlotLease
 from domain.roles import Role
+from interfaces.http.rate_limits import middleware as rate_limit_middleware
 from interfaces.http.rate_limits.middleware import RateLimits
 from tests.api.conftest import Api, assert_problem, dev
 
@@ -272,3 +274,59 @@ def test_made_up_methods_share_one_window_and_cannot_grow_the_table(
         ).fetchone()
     assert row is not None
     assert row[0] == 1  # one user-route window for every made-up method
+
+
+def test_a_client_that_stops_reading_an_auditor_read_gives_its_slot_back(
+    api: Api,
+    limited: Callable[..., TestClient],
+    other_process: ReadSlots,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(rate_limit_middleware, "SEND_STALL_SECONDS", 0.3)
+    app = limited(audit_read_concurrency_per_user=1).app
+    org = api.new_org()
+    project = api.create_project("olive", org)
+    headers = [(k.lower().encode(), v.encode()) for k, v in dev("olive", org).items()]
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": "/api/audit/verify",
+        "raw_path": b"/api/audit/verify",
+        "query_string": f"project_id={project}".encode(),
+        "root_path": "",
+        "headers": [(b"host", b"test"), *headers],
+        "client": ("127.0.0.1", 4321),
+        "server": ("test", 80),
+    }
+    started: list[int] = []
+
+    async def read() -> None:
+        never = asyncio.Event()
+        requested = False
+
+        async def receive() -> dict[str, Any]:
+            nonlocal requested
+            if not requested:
+                requested = True
+                return {"type": "http.request", "body": b"", "more_body": False}
+            await never.wait()
+            raise AssertionError("unreachable")
+
+        async def send(message: MutableMapping[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                started.append(message["status"])
+            else:
+                await never.wait()  # the client never takes the body
+
+        # The read ends by itself (cut off), well before this deadline.
+        await asyncio.wait_for(app(scope, receive, send), timeout=5)
+
+    asyncio.run(read())
+    assert started == [200]
+    # Her slot is free again: another process may take it.
+    lease = other_process.take(str(org), f"user:{org}:olive")
+    assert isinstance(lease, SlotLease)
+    lease.release()

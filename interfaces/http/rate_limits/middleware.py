@@ -50,6 +50,10 @@ MAX_KEY_CHARS = 256
 AUDIT_CONCURRENCY = "audit-concurrency"
 # A refused concurrent read is retried after this long (slots free when a read ends).
 CONCURRENCY_RETRY_AFTER = 2
+# A client that stops reading an auditor read's answer for this long is cut off: its slots
+# (principal, org, and one of the process's) would otherwise be held for as long as it keeps
+# the connection open without reading (slowloris), and two such orgs fill a process.
+SEND_STALL_SECONDS = 30.0
 # request.state key naming who the limits counted (the 500 handler's telemetry reads it).
 PRINCIPAL_STATE = "rate_limit_principal"
 # The methods counted under their own name; any other token a client sends as a method counts
@@ -68,6 +72,10 @@ def bounded_key(key: str) -> str:
 def policy_name(cls: str) -> str:
     """A class's policy name in the headers: `org_commands` -> `org-commands`."""
     return cls.replace("_", "-")
+
+
+class SendStalledError(Exception):
+    """The client did not take an auditor read's answer within SEND_STALL_SECONDS."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,10 +261,20 @@ class RateLimitMiddleware:
         async def send_with_limits(message: Message) -> None:
             if message["type"] == "http.response.start" and outcomes:
                 _add_headers(MutableHeaders(scope=message), outcomes)
-            await send(message)
+            if lease is None:
+                await send(message)
+                return
+            try:
+                with anyio.fail_after(SEND_STALL_SECONDS):
+                    await send(message)
+            except TimeoutError:
+                raise SendStalledError from None
 
         try:
             await self.app(scope, receive, send_with_limits)
+        except SendStalledError:
+            # The answer has started: nothing more to tell the client; the server closes.
+            log.info({"event": "auditor read cut off", "org_id": caller.org_id, "route": route})
         finally:
             if lease is not None:
                 # Shielded: a client that hangs up cancels the request, never the release
