@@ -49,9 +49,9 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         declared = Headers(scope=scope).get("content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            # Servers refuse a malformed Content-Length before the app; a digit string is all
-            # that can arrive here. Nothing of the body has been read, and nothing will be.
+        if declared is not None and not _within(declared, self.max_bytes):
+            # Servers refuse a malformed Content-Length before the app; whatever else arrives
+            # here (another server) is refused too. Nothing of the body has been read.
             await self._refuse(scope, receive, send)
             return
         received = 0
@@ -119,3 +119,14 @@ def declare_body_limit(app: FastAPI) -> None:
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _within(declared: str, max_bytes: int) -> bool:
+    """Whether a Content-Length is ASCII digits (not '²', which `isdigit` accepts and `int`
+    refuses), short enough to convert, and at most `max_bytes`."""
+    return (
+        0 < len(declared) <= 18
+        and declared.isascii()
+        and declared.isdigit()
+        and int(declared) <= max_bytes
+    )
