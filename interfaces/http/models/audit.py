@@ -75,20 +75,6 @@ class TelemetryOut(BaseModel):
     kinds: list[TelemetryKindOut]
 
 
-class ProjectionStatusOut(BaseModel):
-    """Where one read model stands against the head of the log."""
-
-    name: str
-    position: int
-    head: int
-    lag_events: int
-    lag_seconds: float
-    status: str
-    error: str | None
-    failed_position: int | None
-    updated_at: datetime | None
-
-
 def telemetry_out(since: datetime, until: datetime, reports: list[KindReport]) -> TelemetryOut:
     """The telemetry answer from the query's per-kind reports."""
     return TelemetryOut(
