@@ -6,7 +6,7 @@ application that exists is fully wired, so no command can run against a half-bui
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -112,4 +112,58 @@ class AuditLog(Protocol):
 
     def last_position(self) -> int:
         """The newest position in the store (0 when empty)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class StoredBlob:
+    """What storing a blob measured on the way: its size and SHA-256 (hex)."""
+
+    size: int
+    sha256: str
+
+
+class BlobTooLargeError(Exception):
+    """The source gave more bytes than the limit allowed; nothing was stored."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(f"blob exceeds {max_bytes} bytes")
+        self.max_bytes = max_bytes
+
+
+class BlobNotFoundError(Exception):
+    """No blob is stored under the key."""
+
+
+class BlobRangeError(Exception):
+    """The byte range starts at or past the blob's end (HTTP 416)."""
+
+
+class BlobStore(Protocol):
+    """Stores files' bytes by key (build keys with `domain.blob_keys.blob_key`).
+
+    Implementations stream: no blob is ever held whole in memory.
+    """
+
+    def put(self, key: str, chunks: Iterable[bytes], *, max_bytes: int) -> StoredBlob:
+        """Store the chunks under `key`, measuring size and SHA-256 on the way. Beyond
+        `max_bytes`: BlobTooLargeError; on that or any error (the source's included) nothing
+        is left stored under `key`."""
+        ...
+
+    def open_range(self, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        """Bytes `start` through `end` (inclusive; None: to the end) as chunks; an `end` past
+        the blob is cut to it. BlobNotFoundError, or BlobRangeError when `start` is past it."""
+        ...
+
+    def size(self, key: str) -> int | None:
+        """The blob's size in bytes (None: no blob)."""
+        ...
+
+    def exists(self, key: str) -> bool:
+        """Whether a blob is stored under `key`."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Remove the blob (no error when there is none)."""
         ...
