@@ -193,6 +193,27 @@ class Settings(BaseSettings):
         ),
     )
 
+    # Blob store (adapters.blobs; issue 8) -------------------------------------------------
+    blob_store: Literal["local", "s3"] = Field(
+        default="local",
+        description="Where uploaded files' bytes live: `local` ($DATA_DIR/blobs) or `s3`.",
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None, description="An S3-compatible server's URL (unset: AWS S3 itself)."
+    )
+    s3_bucket: str | None = Field(default=None, description="The bucket (BLOB_STORE=s3).")
+    s3_region: str = Field(default="us-east-1", description="The bucket's region.")
+    s3_access_key_id: str | None = Field(
+        default=None, description="Unset: boto3's usual credential chain."
+    )
+    s3_secret_access_key: SecretStr | None = None
+    blob_max_bytes: int = Field(
+        default=50 * 1024 * 1024,
+        ge=1,
+        le=5 * 1024 * 1024 * 1024,
+        description="Largest file one upload may store (beyond: 413, nothing stored).",
+    )
+
     @field_validator("jwt_secret")
     @classmethod
     def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
@@ -313,6 +334,19 @@ class Settings(BaseSettings):
             if value.lower() in {"debug", "info", "warning", "error"}
             else value.lower()
         )
+
+    @field_validator("s3_bucket")
+    @classmethod
+    def _bucket_name(cls, value: str | None) -> str | None:
+        # S3's rule (3-63 characters); caught at start-up rather than at the first upload.
+        if value is not None and not 3 <= len(value) <= 63:
+            raise ValueError("S3_BUCKET must be 3 to 63 characters")
+        return value
+
+    @property
+    def blob_dir(self) -> Path:
+        """The local blob store's root (BLOB_STORE=local)."""
+        return self.data_dir / "blobs"
 
     @property
     def embedded_pg_dir(self) -> Path:
