@@ -69,6 +69,8 @@ class LocalBlobStore:
                 os.fsync(out.fileno())
             os.chmod(temp_name, _FILE_MODE)
             os.replace(temp_name, path)
+            temp_name = str(path)  # from here a failure must remove the renamed blob
+            _sync_directory(path.parent)  # the rename itself survives a crash
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temp_name)
@@ -112,3 +114,11 @@ def _read_span(handle: BinaryIO, start: int, length: int) -> Iterator[bytes]:
                 return
             length -= len(chunk)
             yield chunk
+
+
+def _sync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
