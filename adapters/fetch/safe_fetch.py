@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -121,15 +122,17 @@ async def safe_fetch(
     policy: AddressPolicy = AddressPolicy(),  # noqa: B008 - frozen dataclass, shared safely
     resolve: Resolve = system_resolve,
     sink: Sink | None = None,
+    tls: ssl.SSLContext | None = None,
 ) -> FetchResult:
     """GET `url` or raise FetchRefused with a stable reason code.
 
     The body is returned whole, or passed chunk by chunk to `sink` (it may raise to abort;
-    on refusal the caller discards what the sink received).
+    on refusal the caller discards what the sink received). `tls` replaces the system trust
+    store (tests trust their own CA with it); certificates are always verified.
     """
     try:
         async with asyncio.timeout(limits.total_seconds):
-            return await _fetch(url, allowed_content_types, limits, policy, resolve, sink)
+            return await _fetch(url, allowed_content_types, limits, policy, resolve, sink, tls)
     except TimeoutError as exc:
         raise FetchRefused(RefusalReason.TIMEOUT) from exc
 
@@ -141,6 +144,7 @@ async def _fetch(
     policy: AddressPolicy,
     resolve: Resolve,
     sink: Sink | None,
+    tls: ssl.SSLContext | None,
 ) -> FetchResult:
     timeout = httpx.Timeout(
         connect=limits.connect_seconds,
@@ -150,7 +154,7 @@ async def _fetch(
     )
     # A new client per fetch: its pool is keyed by IP, so a kept-alive connection must not be
     # reused for another name. trust_env=False: a proxy from the environment would bypass pins.
-    transport = httpx.AsyncHTTPTransport(retries=0)
+    transport = httpx.AsyncHTTPTransport(retries=0, verify=tls if tls is not None else True)
     async with httpx.AsyncClient(
         transport=transport, timeout=timeout, follow_redirects=False, trust_env=False
     ) as client:

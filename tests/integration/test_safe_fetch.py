@@ -15,6 +15,7 @@ import pytest
 from adapters.fetch.address_policy import AddressPolicy, FetchRefused, IPAddress, RefusalReason
 from adapters.fetch.safe_fetch import FetchLimits, FetchResult, Resolve, safe_fetch
 from tests.support.fetch_server import FetchSite, fetch_site
+from tests.support.tls_ca import tls_pair
 
 R = RefusalReason
 TEST_POLICY = AddressPolicy(allow_networks=(ipaddress.ip_network("127.0.0.1/32"),))
@@ -172,3 +173,42 @@ def test_the_default_policy_refuses_the_test_server(site: FetchSite) -> None:
     with pytest.raises(FetchRefused) as caught:
         asyncio.run(safe_fetch(site.url("/ok"), allowed_content_types=TEXT, limits=ports))
     assert caught.value.reason == R.PORT_NOT_ALLOWED
+
+
+def _resolve_to_loopback(name: str) -> Resolve:
+    async def resolve(host: str, port: int) -> Sequence[IPAddress]:
+        assert host == name
+        return [LOOPBACK]
+
+    return resolve
+
+
+def test_tls_is_checked_against_the_name_not_the_pinned_address() -> None:
+    # The certificate names only tls.example (no IP): it verifies only if the client checks
+    # the name, and the server sees the name as SNI although the connection goes to 127.0.0.1.
+    server_tls, client_tls = tls_pair("tls.example")
+    with fetch_site(tls=server_tls) as tls_site:
+        result = asyncio.run(
+            safe_fetch(
+                tls_site.url("/ok", host="tls.example"),
+                allowed_content_types=TEXT,
+                limits=LIMITS,
+                policy=TEST_POLICY,
+                resolve=_resolve_to_loopback("tls.example"),
+                tls=client_tls,
+            )
+        )
+        assert result.body == b"hello"
+        assert tls_site.server_names == ["tls.example"]
+        with pytest.raises(FetchRefused) as caught:
+            asyncio.run(
+                safe_fetch(
+                    tls_site.url("/ok", host="other.example"),
+                    allowed_content_types=TEXT,
+                    limits=LIMITS,
+                    policy=TEST_POLICY,
+                    resolve=_resolve_to_loopback("other.example"),
+                    tls=client_tls,
+                )
+            )
+        assert caught.value.reason == R.CONNECT_FAILED

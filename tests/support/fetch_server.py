@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,9 +17,11 @@ class FetchSite:
     port: int
     hosts_seen: list[str] = field(default_factory=list)
     release: threading.Event = field(default_factory=threading.Event)
+    server_names: list[str | None] = field(default_factory=list)  # TLS SNI received
+    scheme: str = "http"
 
     def url(self, path: str, host: str = "127.0.0.1") -> str:
-        return f"http://{host}:{self.port}{path}"
+        return f"{self.scheme}://{host}:{self.port}{path}"
 
 
 def _handler(site: FetchSite) -> type[BaseHTTPRequestHandler]:
@@ -89,11 +92,18 @@ def _handler(site: FetchSite) -> type[BaseHTTPRequestHandler]:
 
 
 @contextmanager
-def fetch_site() -> Iterator[FetchSite]:
-    """Serve on 127.0.0.1 on a free port until the block ends."""
+def fetch_site(tls: ssl.SSLContext | None = None) -> Iterator[FetchSite]:
+    """Serve on 127.0.0.1 on a free port until the block ends (HTTPS when `tls` is given)."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(FetchSite(port=0)))
-    site = FetchSite(port=server.server_address[1])
+    site = FetchSite(port=server.server_address[1], scheme="https" if tls else "http")
     server.RequestHandlerClass = _handler(site)
+    if tls is not None:
+
+        def record_sni(_sock: ssl.SSLObject, name: str | None, _ctx: ssl.SSLContext) -> None:
+            site.server_names.append(name)
+
+        tls.sni_callback = record_sni
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
