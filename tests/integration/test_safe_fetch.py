@@ -212,3 +212,24 @@ def test_tls_is_checked_against_the_name_not_the_pinned_address() -> None:
                 )
             )
         assert caught.value.reason == R.CONNECT_FAILED
+
+
+def test_localhost_through_the_system_resolver_is_refused(site: FetchSite) -> None:
+    # The default policy and the real getaddrinfo: the resolved address is what is checked.
+    with pytest.raises(FetchRefused) as caught:
+        asyncio.run(
+            safe_fetch(site.url("/ok", host="localhost"), allowed_content_types=TEXT, limits=LIMITS)
+        )
+    assert caught.value.reason == R.LOOPBACK
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1.", "2130706433.", "0x7f.1."])
+def test_trailing_dot_numeric_names_never_reach_loopback(site: FetchSite, host: str) -> None:
+    # They are names to the parser; glibc refuses them, another resolver may map them to
+    # 127.0.0.1: either way the fetch is refused and the server is never asked.
+    with pytest.raises(FetchRefused) as caught:
+        asyncio.run(
+            safe_fetch(site.url("/ok", host=host), allowed_content_types=TEXT, limits=LIMITS)
+        )
+    assert caught.value.reason in {R.LOOPBACK, R.RESOLUTION_FAILED}
+    assert not any(seen.startswith(host) for seen in site.hosts_seen)
