@@ -1,0 +1,1 @@
+"""Fetching a URL a user names, without letting it reach our own network (SSRF)."""
