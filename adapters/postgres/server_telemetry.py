@@ -24,6 +24,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from adapters.postgres.database import DatabaseUrl
+from adapters.postgres.periodic_flush import PeriodicFlush
 
 log = logging.getLogger("teaim.telemetry")
 
@@ -83,14 +84,14 @@ class ServerTelemetry:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._url = url
-        self._interval = interval
         self._clock = clock
         self._pending: dict[_Key, _Pending] = {}
         self._per_org: dict[str, int] = {}
         self._dropped: dict[str, int] = {}
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._writer = PeriodicFlush(
+            self.flush, interval=interval, name="server-telemetry", log=log
+        )
 
     def rate_limited(
         self, org_id: str, user: str, route: str, policy: str, window: int, request_id: str
@@ -202,27 +203,9 @@ class ServerTelemetry:
         return len(pending)
 
     def start(self) -> None:
-        """Write records out every interval on a daemon thread (idempotent)."""
-        if self._thread is not None:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="server-telemetry", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval):
-            try:
-                self.flush()
-            except Exception:
-                log.warning("cannot write server telemetry; will retry", exc_info=True)
+        """Write out every interval on a daemon thread (idempotent)."""
+        self._writer.start()
 
     def stop(self) -> None:
         """Stop the thread and write what is left (a failure is logged, not raised)."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
-        try:
-            self.flush()
-        except Exception:
-            log.warning("cannot write the last server telemetry", exc_info=True)
+        self._writer.stop()

@@ -18,6 +18,7 @@ from uuid import UUID
 import psycopg
 
 from adapters.postgres.database import DatabaseUrl
+from adapters.postgres.periodic_flush import PeriodicFlush
 from adapters.postgres.read_db import ReadDatabase
 
 log = logging.getLogger("teaim.usage")
@@ -75,13 +76,11 @@ class UsageRecorder:
         # is used, so writing the last counts still works however shutdown is ordered. The
         # URL is looked up when writing: the app may be built before the runtime has one.
         self._url = url
-        self._interval = interval
         self._clock = clock  # epoch seconds; requests are counted in the hour it names
         self._pending: dict[_Key, list[float]] = {}
         self._org_keys: dict[str, int] = {}  # keys each org holds in _pending
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._writer = PeriodicFlush(self.flush, interval=interval, name="usage-writer", log=log)
         self._dropped: dict[str, int] = {}  # requests not counted, per org
 
     def add(self, org_id: str, method: str, route: str, status: int, seconds: float) -> None:
@@ -162,30 +161,12 @@ class UsageRecorder:
                 self._count(key, count, total_ms)
 
     def start(self) -> None:
-        """Write counts out every interval on a daemon thread (idempotent)."""
-        if self._thread is not None:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="usage-writer", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval):
-            try:
-                self.flush()
-            except Exception:
-                log.warning("cannot write request usage; will retry", exc_info=True)
+        """Write out every interval on a daemon thread (idempotent)."""
+        self._writer.start()
 
     def stop(self) -> None:
         """Stop the thread and write what is left (a failure is logged, not raised)."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
-        try:
-            self.flush()
-        except Exception:
-            log.warning("cannot write the last request usage counts", exc_info=True)
+        self._writer.stop()
 
 
 def usage_by_route(read_db: ReadDatabase, org_id: UUID, since: datetime) -> list[RouteUsage]:
