@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
+from domain.artifact import Artifact
 from domain.project import Project
 from domain.raid import RaidItem
 from domain.roles import RANK, Permission, Role, allows
@@ -139,20 +140,18 @@ EVENT_RULES: Mapping[EventClass, Rule] = {
         "{actor} made you the owner of {raid} in {project}.",
         LinkKind.RAID,
     ),
-}
-
-# Rules written ahead of their event, keyed by the action it will have. No event class has
-# it yet: ingestion (a later issue) will record that a scanned document needs OCR, as
-# `Artifact.OcrNeeded` (action `artifact.ocr_needed`). Nothing can fire a planned rule; the
-# day the class lands, a test fails until the rule moves into EVENT_RULES under it.
-PLANNED_RULES: Mapping[str, Rule] = {
-    "artifact.ocr_needed": Rule(
+    Artifact.OcrNeeded: Rule(
         Audience.UPLOADER_AND_PMS,
         "Document needs OCR: {artifact}",
         "{artifact} in {project} is a scan: its text must be recognised before it can be searched.",
         LinkKind.ARTIFACT,
     ),
 }
+
+# Rules written ahead of their event, keyed by the action it will have (none today: the
+# OCR-needed rule waited here until ingestion gave it `Artifact.OcrNeeded`). Nothing can fire
+# a planned rule; the day its class lands, a test fails until the rule moves into EVENT_RULES.
+PLANNED_RULES: Mapping[str, Rule] = {}
 
 # Every rule by the action it is about (the action is what a notification row records).
 RULES: Mapping[str, Rule] = {

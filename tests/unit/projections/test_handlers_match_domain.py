@@ -198,7 +198,6 @@ def test_the_bell_rules_read_only_fields_their_event_classes_declare() -> None:
 def test_rules_written_ahead_of_their_event_have_no_event_class_yet() -> None:
     # When the class lands, key its rule by the class in EVENT_RULES instead.
     actions = {action_of(cls) for cls in EVENT_CLASSES}
-    assert set(PLANNED_RULES)
     assert not set(PLANNED_RULES) & actions
 
 
