@@ -160,3 +160,30 @@ class Answerer(Protocol):
     def answer(self, question: str, chunks: Sequence[ChunkHit]) -> Answer:
         """An answer citing some of `chunks` (it may say that they do not answer it)."""
         ...
+
+
+class ChunkSearch(Protocol):
+    """Hybrid retrieval over the chunk index: vector and full text, fused by reciprocal rank.
+
+    Always filtered to one org and one project before ranking (or to published documents
+    only, for the marketplace), and returns `k` hits whenever `k` chunks match the scope.
+    """
+
+    def search(
+        self,
+        *,
+        org_id: UUID,
+        project_id: UUID,
+        query_text: str,
+        query_vector: Sequence[float],
+        k: int,
+        as_of_position: int | None = None,
+    ) -> list[ChunkHit]:
+        """The project's best `k` chunks (as retrievable at `as_of_position` when given)."""
+        ...
+
+    def search_public(
+        self, *, query_text: str, query_vector: Sequence[float], k: int
+    ) -> list[ChunkHit]:
+        """The best `k` chunks of published documents, across every org."""
+        ...
