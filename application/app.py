@@ -5,6 +5,7 @@ from __future__ import annotations
 from application.audit import AuditCommands
 from application.auditing import AuditingCommands
 from application.content import ContentCommands
+from application.documents import DocumentCommands
 from application.inbox import InboxCommands
 from application.orgs import OrgCommands
 from application.projects import ProjectCommands
@@ -16,6 +17,7 @@ class Teaim(
     ProjectCommands,
     StageCommands,
     ContentCommands,
+    DocumentCommands,
     AuditCommands,
     InboxCommands,
     AuditingCommands,

@@ -25,8 +25,10 @@ from adapters.scheduler.standard_jobs import housekeeping_job, seal_job, usage_r
 from adapters.system import OsSecrets, SystemClock
 from application.app import Teaim
 from application.config import AppConfig
-from application.ports import Clock
+from application.ports import BlobStore, Clock
+from interfaces.blob_store import build_blob_store
 from interfaces.settings import Settings
+from interfaces.url_fetch import UrlFetchSetup
 from projections.registry import all_projections
 
 log = logging.getLogger("teaim")
@@ -73,7 +75,10 @@ class Runtime:
     read_db: ReadDatabase
     scheduler_runs: PostgresSchedulerRuns
     jobs: list[JobSpec]
+    # Uploaded files' bytes (issue 8): the local directory or S3, from the settings.
+    blobs: BlobStore
     lifecycle: ExitStack = field(repr=False)
+    url_fetch: UrlFetchSetup = field(default_factory=UrlFetchSetup)
     projections: ProjectionHost | None = None
     audit_log: PostgresAuditLog | None = None
     scheduler: ClusterScheduler | None = None
@@ -157,6 +162,8 @@ def build_runtime(
             scheduler_runs=scheduler_runs,
             jobs=scheduled_jobs(settings, app, scheduler_runs, db.url),
             audit_log=audit_log,
+            blobs=build_blob_store(settings),
+            url_fetch=UrlFetchSetup(total_seconds=settings.url_fetch_seconds),
             # Handed over: from here on the runtime's close() runs these steps.
             lifecycle=lifecycle.pop_all(),
         )

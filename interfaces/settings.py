@@ -213,6 +213,13 @@ class Settings(BaseSettings):
         le=5 * 1024 * 1024 * 1024,
         description="Largest file one upload may store (beyond: 413, nothing stored).",
     )
+    # Uploads and URL fetches (interfaces/http/routes/artifacts.py; issue 8) ---------------
+    url_fetch_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=600,
+        description="Longest `POST .../artifacts/from-url` may spend fetching (beyond: 422).",
+    )
 
     @field_validator("jwt_secret")
     @classmethod

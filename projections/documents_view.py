@@ -26,6 +26,16 @@ class DocumentListItem:
     tags: list[str]
     created_at: datetime
     updated_at: datetime
+    content_version: int
+    claimed_mime: str | None
+    mime_mismatch: bool
+    source: str
+    source_url: str | None
+    ingestion: str
+    method: str | None
+    page_count: int | None
+    reason: str | None
+    published: bool
 
 
 class DocumentsView(Protocol):

@@ -22,6 +22,7 @@ from interfaces.http.middleware import install_middleware
 from interfaces.http.problems import install_problem_handlers
 from interfaces.http.routes import (
     admin,
+    artifacts,
     audit,
     auditors,
     content,
@@ -99,6 +100,7 @@ def create_app(
         stages,
         signing,
         content,
+        artifacts,
         admin,
         audit,
         auditors,

@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from interfaces.http.problems import error_responses, problem
+from interfaces.http.streamed_routes import MULTIPART_OVERHEAD_BYTES, is_streamed_upload
 
 TOO_LARGE = 413
 
@@ -38,21 +39,31 @@ class BodyTooLargeError(HTTPException):
 
 
 class BodyLimitMiddleware:
-    """Refuses any request whose body is larger than `max_bytes` with a 413 problem."""
+    """Refuses any request whose body is larger than `max_bytes` with a 413 problem.
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    File uploads (`streamed_routes`) get `upload_max_bytes` plus the multipart framing: the
+    upload route itself refuses a file past `upload_max_bytes` as it streams.
+    """
+
+    def __init__(
+        self, app: ASGIApp, *, max_bytes: int, upload_max_bytes: int | None = None
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.upload_max_bytes = upload_max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.max_bytes
+        if self.upload_max_bytes is not None and is_streamed_upload(scope):
+            limit = self.upload_max_bytes + MULTIPART_OVERHEAD_BYTES
         declared = Headers(scope=scope).get("content-length")
-        if declared is not None and not _within(declared, self.max_bytes):
+        if declared is not None and not _within(declared, limit):
             # Servers refuse a malformed Content-Length before the app; whatever else arrives
             # here (another server) is refused too. Nothing of the body has been read.
-            await self._refuse(scope, receive, send)
+            await self._refuse(scope, receive, send, limit)
             return
         received = 0
         started = False
@@ -62,8 +73,8 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise BodyTooLargeError(self.max_bytes)
+                if received > limit:
+                    raise BodyTooLargeError(limit)
             return message
 
         async def tracked(message: Message) -> None:
@@ -77,15 +88,15 @@ class BodyLimitMiddleware:
         except BodyTooLargeError:
             if started:
                 raise
-            await self._refuse(scope, receive, send)
+            await self._refuse(scope, receive, send, limit)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         response = problem(
             Request(scope),
             TOO_LARGE,
             "content-too-large",
             "Content too large",
-            f"the request body is larger than {self.max_bytes} bytes",
+            f"the request body is larger than {limit} bytes",
         )
         # The connection is closed after the answer: the rest of the body is never read.
         response.headers["Connection"] = "close"

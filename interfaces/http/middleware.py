@@ -39,6 +39,7 @@ from interfaces.http.body_limit import BodyLimitMiddleware
 from interfaces.http.idempotent_answers import Answer, answer_from_events
 from interfaces.http.problems import ProblemError, problem
 from interfaces.http.rate_limits.middleware import install_rate_limits
+from interfaces.http.streamed_routes import is_streamed_upload
 from interfaces.logs import RequestFacts, current_request
 from interfaces.settings import Settings
 
@@ -211,7 +212,10 @@ class IdempotencyMiddleware:
             # Unauthenticated requests are refused downstream; there is nothing to remember.
             await self.app(scope, receive, send)
             return
-        body = await request.body()
+        # A file upload's body is never buffered here (decision 0023): its key is fingerprinted
+        # by method, path and query only, and the body streams through to the route.
+        streamed = is_streamed_upload(scope)
+        body = b"" if streamed else await request.body()
         fingerprint = hashlib.sha256(
             request.method.encode()
             + b" "
@@ -256,7 +260,12 @@ class IdempotencyMiddleware:
         # Every event of the command carries this id (interfaces.http.deps reads it).
         scope.setdefault("state", {})["correlation_id"] = outcome.correlation_id
         await self._run_and_remember(
-            scope, receive, send, body, (org, user, key), outcome.correlation_id
+            scope,
+            receive,
+            send,
+            None if streamed else body,
+            (org, user, key),
+            outcome.correlation_id,
         )
 
     async def _run_and_remember(
@@ -264,11 +273,12 @@ class IdempotencyMiddleware:
         scope: Scope,
         receive: Receive,
         send: Send,
-        body: bytes,
+        body: bytes | None,
         reservation: tuple[UUID, str, str],
         correlation_id: str,
     ) -> None:
-        """Run the command, store its answer under the reserved key, then send it."""
+        """Run the command, store its answer under the reserved key, then send it (`body`:
+        what was read here already; None: the body was left to stream to the route)."""
         org, user, key = reservation
         start: Message | None = None
         chunks: list[bytes] = []
@@ -277,7 +287,7 @@ class IdempotencyMiddleware:
         async def replay_body() -> Message:
             # The body was read here already: hand it to the route once, then pass through.
             nonlocal body_sent
-            if not body_sent:
+            if not body_sent and body is not None:
                 body_sent = True
                 return {"type": "http.request", "body": body, "more_body": False}
             return await receive()
@@ -373,6 +383,10 @@ def install_middleware(
     request layer outermost, so its line and timing cover refusals and idempotent replays)."""
     app.add_middleware(IdempotencyMiddleware, settings=settings, store=store, router=app.router)
     # The body limit sits outside the idempotency layer, which buffers the body to hash it.
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        upload_max_bytes=settings.blob_max_bytes,
+    )
     install_rate_limits(app, settings)  # before bodies, replays and commands
     app.add_middleware(RequestMiddleware, router=app.router, metrics=metrics, usage=usage)

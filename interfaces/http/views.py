@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from application.results import CommandResult
 from domain.artifact import Artifact
+from domain.mime import mime_mismatch
 from domain.org import Org
 from domain.project import Project
 from domain.raid import Memory, RaidItem
@@ -137,6 +138,16 @@ def artifact_out(a: Artifact) -> ArtifactOut:
         tags=list(a.tags),
         deleted=a.deleted,
         version=a.version,
+        content_version=a.content_version,
+        claimed_mime=a.claimed_mime,
+        mime_mismatch=mime_mismatch(a.claimed_mime, a.mime),
+        source=a.source,
+        source_url=a.source_url,
+        ingestion=a.ingestion,
+        method=a.method,
+        page_count=a.page_count,
+        reason=a.reason,
+        published=a.published,
     )
 
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import socket
+import tempfile
 import threading
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, cast
 from uuid import UUID, uuid4
 
@@ -40,6 +44,7 @@ from tests.conftest import ScratchDatabases
 from tests.support.catch_up import catch_up
 from tests.support.clocks import SettableClock
 from tests.support.contexts import service as service_context
+from tests.support.sample_site import LOOPBACK_ONLY
 
 JWT_SECRET = "api-tests-jwt-secret-that-is-long-enough-for-hs256"
 SERVICE_TOKEN = "api-tests-service-token-0123456789"
@@ -48,9 +53,15 @@ DENIAL_TOPIC = f"{SecurityDenial.__module__}:{SecurityDenial.Recorded.__qualname
 EPOCH = datetime(2030, 1, 7, 9, 0, tzinfo=UTC)
 
 
+# Blobs of uploads made by API tests land here (each app its own directory), never in ./var.
+_DATA_ROOT = Path(tempfile.mkdtemp(prefix="teaim-api-tests-"))
+atexit.register(shutil.rmtree, _DATA_ROOT, ignore_errors=True)
+
+
 def make_settings(database_url: str, **overrides: Any) -> Settings:
     """Settings for the app under test (never read from the environment's .env)."""
     values: dict[str, Any] = {
+        "data_dir": _DATA_ROOT / uuid4().hex,
         "database_url": database_url,
         "dev_auth": True,
         "jwt_secret": JWT_SECRET,
@@ -272,6 +283,8 @@ class Api:
 
 def _build(database_url: str, clock: SettableClock, **overrides: Any) -> tuple[Runtime, FastAPI]:
     runtime = build_runtime(make_settings(database_url, **overrides), clock=clock)
+    # URL fetches may reach the loopback sample site only (never the network).
+    runtime.url_fetch = LOOPBACK_ONLY
     return runtime, create_app(runtime=runtime, own_runtime=True)
 
 

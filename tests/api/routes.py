@@ -11,14 +11,17 @@ import re
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, cast, get_type_hints
+from uuid import uuid4
 
 from fastapi import FastAPI, routing
 from pydantic import BaseModel
 
 from interfaces.http import models
 from interfaces.http.app import create_app
+from interfaces.http.models.artifacts import FromUrlIn
 from interfaces.runtime import Runtime
 from tests.api.conftest import make_settings
+from tests.support.sample_site import sample_url
 
 PROJECT_PREFIX = "/api/projects/{project_id}"
 _PARAM = re.compile(r"{(\w+)(?::\w+)?}")
@@ -68,6 +71,9 @@ PUBLIC_ROUTES = frozenset(
     if why.startswith(("public", "liveness", "external signer"))
 )
 
+# Routes whose body is a multipart file upload, not a JSON model.
+MULTIPART_ROUTES = frozenset({("POST", f"{PROJECT_PREFIX}/artifacts")})
+
 # A valid body for every request model, so a request reaches the handler's guard.
 SAMPLE_BODIES: dict[type[BaseModel], dict[str, Any]] = {
     models.OrgSettingsPatch: {"name": "Renamed org"},
@@ -84,13 +90,8 @@ SAMPLE_BODIES: dict[type[BaseModel], dict[str, Any]] = {
     models.ExternalInviteIn: {"email": "someone.else@example.com"},
     models.PublicSignIn: {"name": "Client Person", "comment": "ok"},
     models.PublicRejectIn: {"name": "Client Person", "reason": "no"},
-    models.ArtifactIn: {
-        "name": "spec.pdf",
-        "mime": "application/pdf",
-        "size": 1024,
-        "sha256": "ab" * 32,
-        "tags": ["spec"],
-    },
+    # A loopback site the API tests' apps may reach (tests/support/sample_site.py).
+    FromUrlIn: {"url": sample_url(), "tags": ["spec"]},
     models.ArtifactPatch: {"name": "spec-v2.pdf"},
     models.RaidIn: {"kind": "risk", "title": "Vendor may slip", "severity": "high"},
     models.RaidFields: {"title": "Vendor will slip"},
@@ -128,6 +129,12 @@ class RouteSpec:
     def aggregate_params(self) -> list[str]:
         """Path parameters naming something inside the project (not the project itself)."""
         return [p for p in self.params if p != "project_id"]
+
+    def body_kwargs(self) -> dict[str, Any]:
+        """The sample request body as httpx arguments: a file for the upload route, else JSON."""
+        if self.key in MULTIPART_ROUTES:
+            return {"files": {"file": ("sample.txt", uuid4().bytes.hex().encode(), "text/plain")}}
+        return {"json": self.sample_body()}
 
     def sample_body(self) -> dict[str, Any] | None:
         """A valid body for this route (None when it takes none)."""

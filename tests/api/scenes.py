@@ -8,6 +8,7 @@ from uuid import UUID, uuid4
 from domain.roles import Role
 from tests.api.conftest import Api, dev
 from tests.api.routes import RouteSpec
+from tests.support.uploads import upload
 
 
 @dataclass(frozen=True)
@@ -89,10 +90,9 @@ def build_scene(api: Api, org: UUID, owner: str, *, code: str | None = None) -> 
         assert response.status_code == 201, response.text
         return UUID(response.json()["id"])
 
-    artifact = created(
-        "/artifacts",
-        {"name": "a.pdf", "mime": "application/pdf", "size": 1, "sha256": "cd" * 32},
-    )
+    uploaded = upload(c, project, h, filename="a.pdf")
+    assert uploaded.status_code == 201, uploaded.text
+    artifact = UUID(uploaded.json()["id"])
     raid_open = created("/raid", {"kind": "risk", "title": "Open risk"})
     raid_closed = created("/raid", {"kind": "action", "title": "Closed action"})
     response = c.post(

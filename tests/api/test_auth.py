@@ -46,9 +46,7 @@ def _values(route: RouteSpec) -> dict[str, object]:
 @pytest.mark.parametrize("route", AUTHENTICATED_ROUTES, ids=str)
 def test_every_authenticated_route_refuses_anonymous_callers(api: Api, route: RouteSpec) -> None:
     start = api.max_position()
-    response = api.client.request(
-        route.method, route.url(**_values(route)), json=route.sample_body()
-    )
+    response = api.client.request(route.method, route.url(**_values(route)), **route.body_kwargs())
     body = assert_problem(response, 401, "unauthorized")
     assert response.headers["www-authenticate"] == "Bearer"
     assert body["detail"] == "missing bearer token"

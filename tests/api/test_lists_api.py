@@ -5,6 +5,7 @@ read-your-writes against projections running in the background."""
 from __future__ import annotations
 
 import base64
+import hashlib
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
@@ -16,8 +17,8 @@ from adapters.postgres.projection_host import ProjectionHost
 from domain.roles import MATRIX, Permission, Role
 from projections.lists import ProjectListsProjection
 from tests.api.conftest import Api, assert_problem, dev, service, without_request
+from tests.support.uploads import upload
 
-SHA = "cd" * 32
 LIMITS = (1, 3, 7)
 
 
@@ -85,9 +86,19 @@ def created(api: Api, path: str, body: dict[str, Any], headers: dict[str, str]) 
     return result
 
 
+_SENT: dict[str, bytes] = {}
+
+
 def register(api: Api, project: UUID, h: dict[str, str], name: str, tags: list[str]) -> str:
-    body = {"name": name, "mime": "text/plain", "size": 3, "sha256": SHA, "tags": tags}
-    return str(created(api, f"/api/projects/{project}/artifacts", body, h)["id"])
+    """Upload a small text document named `name` (bytes unique to each call: no duplicate)."""
+    data = f"the document {name} #{len(_SENT)} {uuid4()}".encode()
+    response = upload(
+        api.client, project, h, filename=name, data=data, content_type="text/plain", tags=tags
+    )
+    assert response.status_code == 201, response.text
+    artifact_id = str(response.json()["id"])
+    _SENT[artifact_id] = data
+    return artifact_id
 
 
 # The caller's projects -------------------------------------------------------------------
@@ -317,16 +328,27 @@ def test_documents_search_filter_and_sort(api: Api) -> None:
         "project_id": str(project),
         "name": "Project Spec.pdf",
         "mime": "text/plain",
-        "size": 3,
-        "sha256": SHA,
+        "size": len(_SENT[docs["Project Spec.pdf"]]),
+        "sha256": hashlib.sha256(_SENT[docs["Project Spec.pdf"]]).hexdigest(),
         "tags": ["client", "spec"],
         "created_at": None,
         "updated_at": None,
+        "content_version": 1,
+        "claimed_mime": "text/plain",
+        "mime_mismatch": False,
+        "source": "upload",
+        "source_url": None,
+        "ingestion": "pending",
+        "method": None,
+        "page_count": None,
+        "reason": None,
+        "published": False,
     }
-    # A NUL could not be stored by the read models: the domain refuses it outright.
-    refused = api.client.post(
-        f"/api/projects/{project}/artifacts",
-        json={"name": "odd\x00name", "mime": "a/b", "size": 0, "sha256": "a" * 64},
+    # A NUL could not be stored by the read models: the domain refuses it outright (an
+    # upload's file name is sanitised instead: test_artifact_upload.py).
+    refused = api.client.patch(
+        f"/api/projects/{project}/artifacts/{docs['Project Spec.pdf']}",
+        json={"name": "odd\x00name"},
         headers=h,
     )
     assert_problem(refused, 422, "invalid-value")
@@ -632,8 +654,15 @@ def test_a_commands_position_as_min_position_returns_the_new_item(api: Api) -> N
             assert member in ids(listed(f"{base}/members", result["position"]), "user_id")
             stage = posted(f"{base}/stages", {"title": f"S{round_number}"})
             assert stage["id"] in ids(listed(f"{base}/stages", stage["position"], header=True))
-            body = {"name": f"d{round_number}", "mime": "a/b", "size": 1, "sha256": SHA}
-            doc = posted(f"{base}/artifacts", body)
+            sent = upload(
+                api.client,
+                project["id"],
+                h,
+                filename=f"d{round_number}",
+                data=bytes([round_number]),
+            )
+            assert sent.status_code == 201, sent.text
+            doc = sent.json()
             assert doc["id"] in ids(listed(f"{base}/documents", doc["position"], q="d"))
             raid = posted(f"{base}/raid", {"kind": "issue", "title": "i"})
             assert raid["id"] in ids(listed(f"{base}/raid", raid["position"], kind="issue"))

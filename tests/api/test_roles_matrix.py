@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import httpx
 import pytest
 
 from domain.roles import LEGEND, MATRIX, ORG_MATRIX, RANK, Permission, Role
 from tests.api.conftest import Api, assert_problem, dev
+from tests.support.uploads import upload
 
 
 @pytest.fixture
@@ -114,11 +115,7 @@ def _op_lifecycle(api: Api, org: UUID, project: UUID, h: dict[str, str]) -> http
 
 
 def _op_delete_artifact(api: Api, org: UUID, project: UUID, h: dict[str, str]) -> httpx.Response:
-    created = api.client.post(
-        f"/api/projects/{project}/artifacts",
-        json={"name": "a", "mime": "text/plain", "size": 1, "sha256": "a" * 64},
-        headers=dev("olive", org),
-    )
+    created = upload(api.client, project, dev("olive", org), data=uuid4().bytes, filename="a")
     return api.client.delete(f"/api/projects/{project}/artifacts/{created.json()['id']}", headers=h)
 
 

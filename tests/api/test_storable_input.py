@@ -135,6 +135,6 @@ def test_undecodable_bytes_in_paths_and_queries_are_never_a_5xx(
                 route.method,
                 f"{path}?q={junk}&cursor={junk}&tag={junk}&name={junk}",
                 headers=headers,
-                json=route.sample_body(),
+                **route.body_kwargs(),
             )
             assert response.status_code < 500, (path, response.text)

@@ -59,7 +59,8 @@ class PostgresDocuments:
             params.append(Jsonb(list(tags)))
         query = ListQuery(
             "d.id, d.project_id, d.name, d.mime, d.size, d.sha256, d.tags, d.created_at,"
-            " d.updated_at",
+            " d.updated_at, d.content_version, d.claimed_mime, d.mime_mismatch, d.source,"
+            " d.source_url, d.ingestion, d.method, d.page_count, d.reason, d.published",
             "documents AS d",
             tuple(conditions),
             tuple(params),

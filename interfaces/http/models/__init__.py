@@ -280,16 +280,6 @@ class PublicRejectIn(In):
 # Content -----------------------------------------------------------------------------------
 
 
-class ArtifactIn(In):
-    """A document to register (its bytes are uploaded separately)."""
-
-    name: Name
-    mime: Annotated[str, StringConstraints(min_length=3, max_length=191)]
-    size: int = Field(ge=0)
-    sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{64}$")]
-    tags: list[Tag] = Field(default_factory=list, max_length=32)
-
-
 class ArtifactPatch(In):
     """Document fields to change."""
 
@@ -298,18 +288,30 @@ class ArtifactPatch(In):
 
 
 class ArtifactOut(BaseModel):
-    """A registered document."""
+    """A document: its current content version and where its ingestion stands."""
 
     id: UUID
     project_id: UUID
     name: str
-    mime: str
+    mime: str = Field(description="The current content's type, sniffed from its bytes.")
     size: int
     sha256: str
     blob_key: str
     tags: list[str]
     deleted: bool
     version: int
+    content_version: int = Field(description="0: registered without bytes (legacy).")
+    claimed_mime: str | None = Field(description="The type the uploader claimed.")
+    mime_mismatch: bool = Field(description="Whether the claim contradicts the bytes.")
+    source: str = Field(description="`upload` or `url`.")
+    source_url: str | None
+    ingestion: str = Field(
+        description="no_content, pending, queued, extracted, indexed, needs_ocr or failed."
+    )
+    method: str | None = Field(description="How the text was extracted (pdf_text, ocr_pdf...).")
+    page_count: int | None
+    reason: str | None = Field(description="Why OCR is needed or ingestion failed (a code).")
+    published: bool
 
 
 class RaidFields(In):

@@ -108,6 +108,16 @@ class DocumentListItemOut(BaseModel):
     tags: list[str]
     created_at: datetime
     updated_at: datetime
+    content_version: int
+    claimed_mime: str | None
+    mime_mismatch: bool
+    source: str
+    source_url: str | None
+    ingestion: str
+    method: str | None
+    page_count: int | None
+    reason: str | None
+    published: bool
 
 
 class DocumentPageOut(BaseModel):

@@ -39,6 +39,14 @@ AUDITOR_READS = frozenset(
     }
 )
 ROUTE_CLASSES: dict[tuple[str, str], str] = dict.fromkeys(AUDITOR_READS, ORG_AUDIT)
+# Uploads and URL fetches write blobs and start ingestion: their own org bucket.
+UPLOADS = frozenset(
+    {
+        ("POST", "/api/projects/{project_id}/artifacts"),
+        ("POST", "/api/projects/{project_id}/artifacts/from-url"),
+    }
+)
+ROUTE_CLASSES.update(dict.fromkeys(UPLOADS, ORG_UPLOADS))
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 

@@ -1,4 +1,4 @@
-"""Artifact, RAID log and memory routes."""
+"""Artifact, RAID log and memory routes (uploads and downloads: routes/artifacts.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from fastapi import APIRouter
 
 from interfaces.http.deps import AppDep, CtxDep
 from interfaces.http.models import (
-    ArtifactIn,
     ArtifactOut,
     ArtifactPatch,
     CommandOut,
@@ -30,25 +29,9 @@ router = APIRouter(
 )
 
 
-@router.post("/artifacts", status_code=201)
-def register_artifact(project_id: UUID, body: ArtifactIn, app: AppDep, ctx: CtxDep) -> CommandOut:
-    """Register a document (name, mime, size, sha256, tags)."""
-    return command_out(
-        app.register_artifact(
-            ctx=ctx,
-            project_id=project_id,
-            name=body.name,
-            mime=body.mime,
-            size=body.size,
-            sha256=body.sha256,
-            tags=list(body.tags),
-        )
-    )
-
-
 @router.get("/artifacts/{artifact_id}")
 def get_artifact(project_id: UUID, artifact_id: UUID, app: AppDep, ctx: CtxDep) -> ArtifactOut:
-    """A registered document."""
+    """A document: names, tags, content version, claimed vs sniffed type, ingestion state."""
     return artifact_out(app.get_artifact(ctx=ctx, project_id=project_id, artifact_id=artifact_id))
 
 
