@@ -63,6 +63,10 @@ class ChunkPipe:
         """Blocking: the data is incomplete; the consumer raises UploadAbortedError."""
         self._put(_ABORT)
 
+    def stop_reading(self) -> None:
+        """The consumer is done (whatever `chunks()` was left at): senders stop waiting."""
+        self._consumer_gone.set()
+
     def chunks(self) -> Iterator[bytes]:
         """The consumer's side (one reader)."""
         try:
@@ -98,6 +102,9 @@ async def put_streamed(
             stored.append(store.put(key, pipe.chunks(), max_bytes=max_bytes))
         except BaseException as exc:  # handed to the coroutine below
             put_error.append(exc)
+        finally:
+            # Not left to the generator's finaliser: the error's traceback keeps it alive.
+            pipe.stop_reading()
 
     async def run_consumer() -> None:
         # Not abandoned on cancel: the coroutine waits until `put` has cleaned up.
