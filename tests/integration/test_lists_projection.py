@@ -298,6 +298,17 @@ def test_documents_raid_items_and_memories(world: World) -> None:
         "deleted": False,
         "created_at": registered,
         "updated_at": registered,
+        # Registered without bytes (before uploads): no content, no ingestion.
+        "content_version": 0,
+        "claimed_mime": None,
+        "mime_mismatch": False,
+        "source": "upload",
+        "source_url": None,
+        "ingestion": "no_content",
+        "method": None,
+        "page_count": None,
+        "reason": None,
+        "published": False,
     }
     world.clock.advance(timedelta(seconds=5))
     world.app.update_artifact(
