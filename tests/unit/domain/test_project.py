@@ -9,6 +9,8 @@ import pytest
 
 from application.app import Teaim
 from application.context import PublicContext
+from domain.artifact import Content, ContentSource
+from domain.blob_keys import blob_key
 from domain.errors import (
     InvalidValueError,
     NotFoundError,
@@ -217,6 +219,21 @@ def write_commands(busy: Busy) -> dict[str, Callable[[], object]]:
         "register_artifact": lambda: app.register_artifact(
             ctx=alice, project_id=pid, name="N", mime="text/plain", size=1, sha256=SHA, tags=[]
         ),
+        "check_upload": lambda: app.check_upload(ctx=alice, project_id=pid),
+        "record_upload": lambda: app.record_upload(
+            ctx=alice,
+            project_id=pid,
+            name="N",
+            tags=[],
+            content=Content(
+                blob_key=blob_key(alice.principal.org_id, pid, uuid4(), "n.txt"),
+                mime="text/plain",
+                claimed_mime=None,
+                size=1,
+                sha256=SHA,
+                source=ContentSource.UPLOAD,
+            ),
+        ),
         "update_artifact": lambda: app.update_artifact(
             ctx=alice, project_id=pid, artifact_id=busy.artifact, name="Renamed"
         ),
@@ -262,6 +279,8 @@ WRITE_COMMANDS = (
     "sign_with_link",
     "reject_with_link",
     "register_artifact",
+    "check_upload",
+    "record_upload",
     "update_artifact",
     "delete_artifact",
     "create_raid_item",
