@@ -1,14 +1,13 @@
-"""Builds the blob store the settings name (not yet wired into the runtime)."""
+"""Builds the blob store the settings name (one per runtime: `Runtime.blobs`)."""
 
 from __future__ import annotations
 
 from adapters.blobs.local import LocalBlobStore
 from adapters.blobs.s3 import S3BlobStore, make_s3_client
-from application.ports import BlobStore
 from interfaces.settings import Settings
 
 
-def build_blob_store(settings: Settings) -> BlobStore:
+def build_blob_store(settings: Settings) -> LocalBlobStore | S3BlobStore:
     """The local directory store, or the S3 one when BLOB_STORE=s3 (S3_BUCKET required)."""
     if settings.blob_store == "local":
         return LocalBlobStore(settings.blob_dir)

@@ -19,6 +19,7 @@ from adapters.postgres.migrate import assert_migrated
 from adapters.postgres.projection_host import ProjectionHost
 from adapters.postgres.read_db import READ_ROLE, ReadDatabase
 from adapters.postgres.scheduler_runs import PostgresSchedulerRuns
+from adapters.scheduler.blob_sweep_job import blob_sweep_job
 from adapters.scheduler.jobs import JobSpec
 from adapters.scheduler.scheduler import ClusterScheduler, JobFinishedHook
 from adapters.scheduler.standard_jobs import housekeeping_job, seal_job, usage_retention_job
@@ -152,6 +153,16 @@ def build_runtime(
         lifecycle.callback(read_db.close)
         scheduler_runs = PostgresSchedulerRuns(db.url)
         lifecycle.callback(scheduler_runs.close)
+        blobs = build_blob_store(settings)
+        jobs = scheduled_jobs(settings, app, scheduler_runs, db.url)
+        jobs.append(
+            blob_sweep_job(
+                blobs,
+                db.url,
+                timedelta(hours=1),
+                grace=timedelta(minutes=settings.blob_orphan_minutes),
+            )
+        )
         return Runtime(
             settings=settings,
             database=db,
@@ -160,9 +171,9 @@ def build_runtime(
             idempotency_engine=engine,
             read_db=read_db,
             scheduler_runs=scheduler_runs,
-            jobs=scheduled_jobs(settings, app, scheduler_runs, db.url),
+            jobs=jobs,
             audit_log=audit_log,
-            blobs=build_blob_store(settings),
+            blobs=blobs,
             url_fetch=UrlFetchSetup(total_seconds=settings.url_fetch_seconds),
             # Handed over: from here on the runtime's close() runs these steps.
             lifecycle=lifecycle.pop_all(),

@@ -220,6 +220,15 @@ class Settings(BaseSettings):
         le=600,
         description="Longest `POST .../artifacts/from-url` may spend fetching (beyond: 422).",
     )
+    blob_orphan_minutes: int = Field(
+        default=360,
+        ge=10,
+        le=10_080,
+        description=(
+            "Age past which a blob no upload event names is deleted by the hourly sweep"
+            " (left by a crash between storing a file and recording it)."
+        ),
+    )
 
     @field_validator("jwt_secret")
     @classmethod

@@ -6,6 +6,7 @@ import contextlib
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
@@ -103,6 +104,16 @@ class LocalBlobStore:
     def delete(self, key: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             self._path(key).unlink()
+
+    def list_keys(self, prefix: str, *, older_than: datetime) -> Iterator[str]:
+        """Keys under `prefix` (a directory path ending in '/') modified before `older_than`,
+        temporary `.upload-*.part` files of interrupted writes included."""
+        base = self._root / prefix
+        cutoff = older_than.timestamp()
+        for path in base.rglob("*") if base.is_dir() else ():
+            with contextlib.suppress(FileNotFoundError):  # deleted while listing
+                if path.is_file() and path.stat().st_mtime < cutoff:
+                    yield path.relative_to(self._root).as_posix()
 
 
 def _read_span(handle: BinaryIO, start: int, length: int) -> Iterator[bytes]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import boto3
@@ -146,6 +147,17 @@ class S3BlobStore:
 
     def delete(self, key: str) -> None:
         self._client.delete_object(Bucket=self._bucket, Key=key)
+
+    def list_keys(self, prefix: str, *, older_than: datetime) -> Iterator[str]:
+        """Keys under `prefix` last modified before `older_than` (unfinished multipart
+        uploads are not objects: a bucket lifecycle rule should abort them)."""
+        pages = self._client.get_paginator("list_objects_v2").paginate(
+            Bucket=self._bucket, Prefix=prefix
+        )
+        for page in pages:
+            for item in page.get("Contents", []):
+                if item["LastModified"] < older_than:
+                    yield item["Key"]
 
 
 def _stream_body(body: StreamingBody) -> Iterator[bytes]:

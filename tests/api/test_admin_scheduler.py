@@ -8,6 +8,7 @@ from typing import Any
 from click.testing import CliRunner
 
 from adapters.postgres.idempotency_expiry import IDEMPOTENCY_EXPIRY_JOB
+from adapters.scheduler.blob_sweep_job import BLOB_SWEEP_JOB
 from adapters.scheduler.scheduler import ClusterScheduler
 from adapters.scheduler.standard_jobs import HOUSEKEEPING_JOB, SEAL_JOB, USAGE_RETENTION_JOB
 from domain.roles import Role
@@ -42,7 +43,13 @@ def test_operators_see_every_job_with_last_and_next_run_and_last_error(api: Api)
 
     jobs = jobs_of(api.client.get("/api/admin/scheduler", headers=service(org)))
 
-    assert set(jobs) == {SEAL_JOB, HOUSEKEEPING_JOB, USAGE_RETENTION_JOB, IDEMPOTENCY_EXPIRY_JOB}
+    assert set(jobs) == {
+        SEAL_JOB,
+        HOUSEKEEPING_JOB,
+        USAGE_RETENTION_JOB,
+        IDEMPOTENCY_EXPIRY_JOB,
+        BLOB_SWEEP_JOB,
+    }
     seal = jobs[SEAL_JOB]
     assert seal["every_seconds"] == 3600
     assert before <= datetime.fromisoformat(seal["next_run_at"]) <= before + timedelta(hours=1)
@@ -93,7 +100,13 @@ def test_the_cli_lists_the_same_jobs_runs_and_errors(api: Api) -> None:
 
     assert result.exit_code == 0, result.output
     lines = {line.split()[0]: line for line in result.output.splitlines()[1:]}
-    assert set(lines) == {SEAL_JOB, HOUSEKEEPING_JOB, USAGE_RETENTION_JOB, IDEMPOTENCY_EXPIRY_JOB}
+    assert set(lines) == {
+        SEAL_JOB,
+        HOUSEKEEPING_JOB,
+        USAGE_RETENTION_JOB,
+        IDEMPOTENCY_EXPIRY_JOB,
+        BLOB_SWEEP_JOB,
+    }
     assert "failed (w2:43)" in lines[SEAL_JOB]
     assert SECRET_ERROR in lines[SEAL_JOB]
     assert "never" in lines[HOUSEKEEPING_JOB]

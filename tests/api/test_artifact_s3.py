@@ -6,18 +6,24 @@ from __future__ import annotations
 import hashlib
 import warnings
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import cast
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import httpx
 import pytest
 from starlette.exceptions import StarletteDeprecationWarning
 
+from adapters.blobs.orphans import sweep_orphans
 from adapters.blobs.s3 import S3BlobStore, make_s3_client
+from adapters.postgres.blob_references import referenced_blob_keys
+from adapters.postgres.database import DatabaseUrl
+from domain.blob_keys import blob_key
 from tests.api.conftest import Api, _build, assert_problem, dev
 from tests.support import multipart
 from tests.support.clocks import SettableClock
 from tests.support.s3_server import TEST_BUCKET, TEST_REGION, running_s3_server
+from tests.support.uploads import upload
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", StarletteDeprecationWarning)
@@ -127,3 +133,25 @@ def test_an_oversize_upload_leaves_no_object_and_no_part(on_s3: Api, s3_endpoint
     assert _objects(s3_endpoint, prefix) == []
     assert _pending_uploads(s3_endpoint, prefix) == []
     assert api.max_position() == before
+
+
+def test_the_orphan_sweep_lists_and_deletes_on_s3(on_s3: Api, s3_endpoint: str) -> None:
+    api = on_s3
+    org = api.new_org()
+    project = api.create_project("olive", org)
+    recorded = upload(api.client, project, dev("olive", org)).json()
+    store = api.runtime.blobs
+    assert isinstance(store, S3BlobStore)
+    orphan = blob_key(org, project, uuid4(), "crashed.pdf")
+    store.put(orphan, [b"never recorded"], max_bytes=100)
+    result = sweep_orphans(
+        store,
+        lambda keys: referenced_blob_keys(DatabaseUrl.parse(api.database_url), keys),
+        older_than=datetime.now(UTC) + timedelta(minutes=1),
+    )
+    prefix = f"org/{org}/project/{project}/"
+    assert orphan in result.deleted
+    (left,) = _objects(s3_endpoint, prefix)
+    assert left == f"{prefix}{left.removeprefix(prefix)}"
+    assert left != orphan
+    assert recorded["id"]
