@@ -308,3 +308,24 @@ def test_openapi_declares_every_status(api: Api) -> None:
     }
     for (path, method), statuses in expected.items():
         assert statuses <= set(paths[path][method]["responses"]), (path, method)
+
+
+def test_min_position_waits_for_the_index_and_a_position_beyond_the_log_is_a_422(
+    api: Api, scene: tuple[UUID, UUID, UUID]
+) -> None:
+    org, project, _ = scene
+    head = api.max_position()
+    ok = search(api, project, dev("olive", org), q="launch", min_position=head)
+    assert ok.status_code == 200, ok.text
+    beyond = search(api, project, dev("olive", org), q="launch", min_position=head + 1000)
+    assert_problem(beyond, 422, "position-beyond-log")
+
+
+def test_an_as_of_position_beyond_the_log_is_a_422_before_any_check(
+    api: Api, scene: tuple[UUID, UUID, UUID]
+) -> None:
+    org, project, _ = scene
+    start = api.max_position()
+    beyond = search(api, project, dev("olive", org), q="launch", as_of=str(start + 1000))
+    assert_problem(beyond, 422, "position-beyond-log")
+    assert api.max_position() == start

@@ -15,6 +15,7 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request
+from starlette.concurrency import run_in_threadpool
 
 from application.retrieval import (
     DEFAULT_K,
@@ -22,12 +23,18 @@ from application.retrieval import (
     MAX_QUERY_CHARS,
     MIN_K,
     AnswerUnavailableError,
+    AsOf,
     IndexUnavailableError,
     Retrieval,
     parse_as_of,
 )
-from interfaces.http.consistency import caught_up
-from interfaces.http.deps import CtxDep
+from interfaces.http.consistency import (
+    MinPositionQuery,
+    await_read_models,
+    caught_up,
+    min_position_of,
+)
+from interfaces.http.deps import CtxDep, ReaderDep
 from interfaces.http.models.rag import AskIn, AskOut, SearchOut, ask_out, chunk_out
 from interfaces.http.problems import ProblemError, error_responses
 from interfaces.retrieval import INDEX_READ_MODELS, build_retrieval
@@ -61,6 +68,28 @@ AsOfQuery = Annotated[
         ),
     ),
 ]
+
+
+async def _searched_as_of(
+    request: Request,
+    reader: ReaderDep,
+    min_position: MinPositionQuery = None,
+    as_of: AsOfQuery = None,
+) -> AsOf | None:
+    """`as_of` parsed (a 422 before anything else), once the index applied both it (when a
+    position) and `min_position`: a position no event has yet is a 422, like `min_position`,
+    and a position the index has not reached is waited for, never answered half-built."""
+    moment = None if as_of is None else parse_as_of(as_of)
+    position = min_position_of(request, min_position)
+    if moment is not None and moment.position is not None:
+        position = max(position or 0, moment.position)
+    if not reader.refused_if_halted_from_cache(INDEX_READ_MODELS):
+        await run_in_threadpool(reader.refuse_if_halted, INDEX_READ_MODELS)
+    await await_read_models(request, INDEX_READ_MODELS, position)
+    return moment
+
+
+SearchedAsOf = Annotated[AsOf | None, Depends(_searched_as_of)]
 
 
 def retrieval_of(request: Request) -> Retrieval:
@@ -105,12 +134,10 @@ def search_project(
     request: Request,
     ctx: CtxDep,
     q: QueryText,
-    _position: IndexAt,
+    moment: SearchedAsOf,
     k: KQuery = DEFAULT_K,
-    as_of: AsOfQuery = None,
 ) -> SearchOut:
     """The project's best `k` chunks for `q` (documents and memories), by hybrid ranking."""
-    moment = None if as_of is None else parse_as_of(as_of)
     with serving():
         result = retrieval_of(request).search(
             ctx=ctx, project_id=project_id, q=q, k=k, as_of=moment
