@@ -6,6 +6,7 @@ from application.audit import AuditCommands
 from application.auditing import AuditingCommands
 from application.content import ContentCommands
 from application.inbox import InboxCommands
+from application.marketplace import MarketplaceCommands
 from application.orgs import OrgCommands
 from application.projects import ProjectCommands
 from application.stages import StageCommands
@@ -19,6 +20,7 @@ class Teaim(
     AuditCommands,
     InboxCommands,
     AuditingCommands,
+    MarketplaceCommands,
 ):
     """Orgs, projects, members, stages, sign-offs, artifacts, RAID items, memories, audit reads.
 

@@ -214,6 +214,27 @@ class Settings(BaseSettings):
         description="Largest file one upload may store (beyond: 413, nothing stored).",
     )
 
+    # Answers (adapters.answering; issue 8) -----------------------------------------------
+    answerer: Literal["extractive", "openai"] = Field(
+        default="extractive",
+        description=(
+            "How `rag/ask` answers: `extractive` (quotes the best-matching sentences, cited) or"
+            " `openai` (an OpenAI-compatible chat endpoint; its prompt holds only the question"
+            " and that project's retrieved chunks)."
+        ),
+    )
+    openai_base_url: str = Field(
+        default="https://api.openai.com/v1",
+        description="The chat endpoint's base URL (`/chat/completions` is appended).",
+    )
+    openai_api_key: SecretStr | None = Field(default=None, description="Bearer for the endpoint.")
+    openai_model: str = Field(
+        default="gpt-4o-mini", min_length=1, max_length=200, description="The chat model's name."
+    )
+    openai_timeout_seconds: float = Field(
+        default=30.0, gt=0, le=300, description="Longest wait for one answer (then 503)."
+    )
+
     @field_validator("jwt_secret")
     @classmethod
     def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
@@ -334,6 +355,13 @@ class Settings(BaseSettings):
             if value.lower() in {"debug", "info", "warning", "error"}
             else value.lower()
         )
+
+    @field_validator("openai_base_url")
+    @classmethod
+    def _openai_url(cls, value: str) -> str:
+        if not value.lower().startswith(("https://", "http://")):
+            raise ValueError("OPENAI_BASE_URL must be an http(s) URL")
+        return value
 
     @field_validator("s3_bucket")
     @classmethod

@@ -26,11 +26,13 @@ from interfaces.http.routes import (
     auditors,
     content,
     lists,
+    marketplace,
     meta,
     notifications,
     observability,
     orgs,
     projects,
+    rag,
     scheduler,
     signing,
     stages,
@@ -105,6 +107,8 @@ def create_app(
         telemetry,
         lists,
         observability,
+        rag,
+        marketplace,
     ):
         app.include_router(module.router)
     app.include_router(scheduler.router)

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from interfaces.http import models
 from interfaces.http.app import create_app
+from interfaces.http.models.rag import AskIn
 from interfaces.runtime import Runtime
 from tests.api.conftest import make_settings
 
@@ -59,7 +60,17 @@ NON_PROJECT_ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/api/notifications/{notification_id}/archive"): "the caller's own notification only",
     ("GET", "/api/audit/replay"): "project in ?project_id= (isolation: test_auditors.py)",
     ("GET", "/api/audit/verify"): "project in ?project_id= (isolation: test_auditors.py)",
+    ("GET", "/api/marketplace/search"): "every org's published documents (test_rag_api.py)",
 }
+
+# Required query parameters of the routes that have some (appended by `RouteSpec.url`).
+SAMPLE_QUERIES: dict[tuple[str, str], str] = {
+    ("GET", "/api/projects/{project_id}/rag/search"): "q=decision",
+    ("GET", "/api/marketplace/search"): "q=decision",
+}
+
+# Project routes that only read although they are POSTs (the question travels in the body).
+READ_POSTS = frozenset({"ask_project"})
 
 # Routes that need no credentials at all.
 PUBLIC_ROUTES = frozenset(
@@ -97,6 +108,7 @@ SAMPLE_BODIES: dict[type[BaseModel], dict[str, Any]] = {
     models.RaidCloseIn: {"resolution": "mitigated"},
     models.MemoryIn: {"title": "Client prefers Fridays", "body": "for demos"},
     models.MemoryPatch: {"body": "for demos and reviews"},
+    AskIn: {"question": "What did the client decide?", "k": 5},
 }
 
 
@@ -140,10 +152,12 @@ class RouteSpec:
         return dict(SAMPLE_BODIES[self.body_model])
 
     def url(self, **values: object) -> str:
-        """The path with its parameters filled in."""
+        """The path with its parameters filled in (and its required query, if any)."""
         missing = [p for p in self.params if p not in values]
         assert not missing, f"{self.method} {self.path}: no value for {missing}"
-        return _PARAM.sub(lambda m: str(values[m.group(1)]), self.path)
+        path = _PARAM.sub(lambda m: str(values[m.group(1)]), self.path)
+        query = SAMPLE_QUERIES.get(self.key)
+        return path if query is None else f"{path}?{query}"
 
     def __str__(self) -> str:
         return f"{self.method} {self.path}"

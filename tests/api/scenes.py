@@ -6,8 +6,10 @@ from dataclasses import dataclass
 from uuid import UUID, uuid4
 
 from domain.roles import Role
+from domain.stamps import Stamp
 from tests.api.conftest import Api, dev
 from tests.api.routes import RouteSpec
+from tests.support.retrieval import give_content
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,9 @@ class Scene:
 
     def prepare(self, api: Api, route: RouteSpec) -> None:
         """Put the project in the state `route` needs beyond what the scene already holds."""
+        if route.name in ("publish_artifact", "unpublish_artifact"):
+            stamp = Stamp(self.org, self.owner, "scene-content", api.clock.now(), self.project)
+            give_content(api.runtime.app, stamp=stamp, artifact_id=self.artifact)
         if route.name == "unarchive_project":
             response = api.client.post(
                 f"/api/projects/{self.project}/archive", headers=dev(self.owner, self.org)

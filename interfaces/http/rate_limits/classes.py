@@ -39,6 +39,15 @@ AUDITOR_READS = frozenset(
     }
 )
 ROUTE_CLASSES: dict[tuple[str, str], str] = dict.fromkeys(AUDITOR_READS, ORG_AUDIT)
+# Retrieval: each search embeds a query and ranks a project's chunks; each question also runs
+# the answerer (perhaps a paid chat endpoint), so it has the smaller bucket.
+ROUTE_CLASSES.update(
+    {
+        ("GET", "/api/projects/{project_id}/rag/search"): ORG_RAG_SEARCH,
+        ("GET", "/api/marketplace/search"): ORG_RAG_SEARCH,
+        ("POST", "/api/projects/{project_id}/rag/ask"): ORG_ASK,
+    }
+)
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
