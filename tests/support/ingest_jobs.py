@@ -45,7 +45,8 @@ class RecordingHandler:
         self.peak: Counter[UUID] = Counter()
         self.finished: Counter[UUID] = Counter()
         self.dead: list[DeadLetter] = []
-        self._hold = threading.Event()  # never set: holds a job for work_seconds
+        # Holds each job for work_seconds; set it to let every held job go at once.
+        self.hold = threading.Event()
 
     def run(self, job: IngestJob) -> None:
         with self.changed:
@@ -57,7 +58,7 @@ class RecordingHandler:
             if self.on_run is not None:
                 self.on_run(self, job)
             if self.work_seconds:
-                self._hold.wait(self.work_seconds)
+                self.hold.wait(self.work_seconds)
             if self.fails(job):
                 raise RuntimeError(f"cannot ingest {job.artifact_id} (attempt {job.attempts})")
         finally:
