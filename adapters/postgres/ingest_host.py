@@ -7,7 +7,8 @@ handler's `on_dead` records the dead letter (an event on the artifact) before th
 marked dead. One more thread LISTENs for enqueues (and freed slots) to wake idle workers at
 once, polls as a fallback (retries coming due, expired leases of dead workers), and renews
 the leases of the jobs this host is running (the heartbeat), so a long OCR job keeps its
-lease while a killed process's jobs are re-claimed once their lease runs out.
+lease while a killed process's jobs are re-claimed once their lease runs out. Now and then
+it also deletes a bounded batch of long-finished jobs.
 
 Stopping lets running jobs finish within the timeout; a job still running then is given back
 to the queue (its attempt uncounted), and its late outcome is refused by the queue.
@@ -38,6 +39,7 @@ from adapters.postgres.ingest_queue import (
     complete,
     extend_leases,
     mark_dead,
+    prune_done,
     release,
     retry_later,
 )
@@ -57,6 +59,10 @@ class IngestHostConfig:
     backoff_max_seconds: float = 600.0
     # The fallback wake-up when no NOTIFY comes (retries due, leases expired elsewhere).
     poll_seconds: float = 1.0
+    # Done jobs older than this are deleted (by every host, a bounded batch at a time);
+    # dead ones stay until someone handles them.
+    retention_seconds: float = 30 * 86_400.0
+    prune_every_seconds: float = 600.0
 
     @property
     def heartbeat_seconds(self) -> float:
@@ -159,6 +165,7 @@ class IngestHost:
                     self._wake_all()  # whatever was enqueued while nobody listened
                     backoff = 0.1
                     next_beat = time.monotonic() + self.config.heartbeat_seconds
+                    next_prune = time.monotonic()
                     while not self._stop.is_set():
                         wait = min(self.config.poll_seconds, self.config.heartbeat_seconds)
                         for _ in conn.notifies(timeout=wait, stop_after=1):
@@ -166,6 +173,12 @@ class IngestHost:
                         if time.monotonic() >= next_beat:
                             extend_leases(conn, self._held_jobs(), self.config.lease_seconds)
                             next_beat = time.monotonic() + self.config.heartbeat_seconds
+                        if time.monotonic() >= next_prune:
+                            pruned = prune_done(conn, self.config.retention_seconds)
+                            if pruned:
+                                log.info("pruned %d finished ingest job(s)", pruned)
+                            next_prune = time.monotonic() + self.config.prune_every_seconds
+                    next_prune = time.monotonic()
             except Exception:
                 # Never end silently: without this thread leases lapse and wake-ups stop.
                 log.exception(

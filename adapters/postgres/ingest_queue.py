@@ -17,7 +17,6 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
 from typing import Any, Final
 from uuid import UUID
 
@@ -224,6 +223,18 @@ def extend_leases(conn: Connection[Any], held: Sequence[ClaimedJob], lease_secon
         return cur.rowcount
 
 
+def prune_done(conn: Connection[Any], older_than_seconds: float, *, batch: int = 5_000) -> int:
+    """Delete at most `batch` jobs done more than `older_than_seconds` ago; how many."""
+    with conn.transaction():
+        cur = conn.execute(
+            "DELETE FROM ingest_jobs WHERE job_id IN (SELECT job_id FROM ingest_jobs"
+            " WHERE state = 'done'"
+            " AND updated_at < clock_timestamp() - make_interval(secs => %s) LIMIT %s)",
+            (older_than_seconds, batch),
+        )
+        return cur.rowcount
+
+
 # The process-wide queue (enqueues and status reads) ------------------------------------------
 
 
@@ -281,13 +292,3 @@ class PostgresIngestQueue:
             )
             for row in rows
         ]
-
-    def prune_done(self, finished_before: datetime, *, batch: int = 10_000) -> int:
-        """Delete done jobs finished before the time, at most `batch`; how many."""
-        with self._pool.connection() as conn, conn.transaction():
-            cur = conn.execute(
-                "DELETE FROM ingest_jobs WHERE job_id IN (SELECT job_id FROM ingest_jobs"
-                " WHERE state = 'done' AND updated_at < %s LIMIT %s)",
-                (finished_before, batch),
-            )
-            return cur.rowcount
