@@ -35,6 +35,7 @@ from adapters.postgres.ingest_queue import (
     INGEST_CHANNEL,
     ClaimedJob,
     backoff_seconds,
+    bounded_error,
     claim,
     complete,
     extend_leases,
@@ -43,7 +44,7 @@ from adapters.postgres.ingest_queue import (
     release,
     retry_later,
 )
-from application.ingestion_jobs import DEAD_FAILED, DEAD_WORKER_LOST, IngestHandler
+from application.ingestion_jobs import DEAD_FAILED, IngestHandler
 
 log = logging.getLogger("teaim.ingest")
 
@@ -107,13 +108,17 @@ class IngestHost:
         """Start the workers and the listener (idempotent)."""
         if self._threads:
             return
-        self._stop.clear()
-        targets = [(self._listen, "ingest-listener")] + [
+        # A fresh event per start: a thread left over from an earlier stop (its job outlived
+        # the stop's timeout) keeps seeing its own, set, event and ends after that job.
+        stop = self._stop = threading.Event()
+        targets: list[tuple[Callable[[threading.Event], None], str]] = [
+            (self._listen, "ingest-listener")
+        ] + [
             (self._worker_loop(index), f"ingest-worker-{index}")
             for index in range(self.config.workers)
         ]
         for target, name in targets:
-            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread = threading.Thread(target=target, args=(stop,), name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
         log.info(
@@ -147,16 +152,16 @@ class IngestHost:
             self._generation += 1
             self._wake.notify_all()
 
-    def _wait(self, seen: int) -> None:
+    def _wait(self, seen: int, stop: threading.Event) -> None:
         # Sleeps unless a wake-up came since `seen` was read (before the empty claim): a
         # NOTIFY between the claim and this wait is not lost.
         with self._wake:
-            if self._generation == seen and not self._stop.is_set():
+            if self._generation == seen and not stop.is_set():
                 self._wake.wait(self.config.poll_seconds)
 
-    def _listen(self) -> None:
+    def _listen(self, stop: threading.Event) -> None:
         backoff = 0.1
-        while not self._stop.is_set():
+        while not stop.is_set():
             try:
                 with psycopg.connect(
                     self.url.libpq(), autocommit=True, application_name="teaim-ingest-listener"
@@ -166,7 +171,7 @@ class IngestHost:
                     backoff = 0.1
                     next_beat = time.monotonic() + self.config.heartbeat_seconds
                     next_prune = time.monotonic()
-                    while not self._stop.is_set():
+                    while not stop.is_set():
                         wait = min(self.config.poll_seconds, self.config.heartbeat_seconds)
                         for _ in conn.notifies(timeout=wait, stop_after=1):
                             self._wake_all()
@@ -178,29 +183,28 @@ class IngestHost:
                             if pruned:
                                 log.info("pruned %d finished ingest job(s)", pruned)
                             next_prune = time.monotonic() + self.config.prune_every_seconds
-                    next_prune = time.monotonic()
             except Exception:
                 # Never end silently: without this thread leases lapse and wake-ups stop.
                 log.exception(
                     "ingestion listener of %s failed; retrying in %.1fs", self.name, backoff
                 )
-                self._stop.wait(backoff)
+                stop.wait(backoff)
                 backoff = min(backoff * 2, 5.0)
 
     # Working --------------------------------------------------------------------------------
 
-    def _worker_loop(self, index: int) -> Callable[[], None]:
+    def _worker_loop(self, index: int) -> Callable[[threading.Event], None]:
         worker = f"{self.name}:{index}"
 
-        def run() -> None:
+        def run(stop: threading.Event) -> None:
             backoff = 0.1
-            while not self._stop.is_set():
+            while not stop.is_set():
                 try:
                     with psycopg.connect(
                         self.url.libpq(), application_name=f"teaim-ingest-worker-{index}"
                     ) as conn:
                         backoff = 0.1
-                        while not self._stop.is_set():
+                        while not stop.is_set():
                             seen = self._generation
                             claimed = claim(
                                 conn,
@@ -209,13 +213,13 @@ class IngestHost:
                                 per_org_cap=self.config.per_org_cap,
                             )
                             if claimed is None:
-                                self._wait(seen)
+                                self._wait(seen, stop)
                                 continue
                             self._handle(conn, claimed)
                 except Exception:
                     # A lost connection: a job held now is re-claimed when its lease runs out.
                     log.exception("ingestion worker %s failed; retrying in %.1fs", worker, backoff)
-                    self._stop.wait(backoff)
+                    stop.wait(backoff)
                     backoff = min(backoff * 2, 5.0)
 
         return run
@@ -226,10 +230,11 @@ class IngestHost:
             self._held[job.job_id] = claimed
         try:
             if claimed.spent:
-                # Every attempt so far ended with its worker gone (the lease ran out): the job
-                # itself likely kills workers, so it is not run again.
-                detail = claimed.last_error or "the worker stopped renewing its lease"
-                self._bury(conn, claimed, DEAD_WORKER_LOST, detail, job.attempts - 1)
+                # Its last allowed attempt ended without a dead letter: its worker died (the
+                # job likely kills workers), or recording the dead letter failed. Not run again.
+                reason, detail = claimed.dead_letter()
+                attempts = min(job.attempts - 1, claimed.max_attempts)
+                self._bury(conn, claimed, reason, detail, attempts)
                 return
             log.info(
                 "ingest job %s org %s artifact %s v%d: attempt %d of %d",
@@ -243,7 +248,7 @@ class IngestHost:
             try:
                 self.handler.run(job)
             except Exception as error:
-                detail = f"{type(error).__name__}: {error}"
+                detail = bounded_error(f"{type(error).__name__}: {error}")
                 if claimed.last_attempt:
                     self._bury(conn, claimed, DEAD_FAILED, detail, job.attempts)
                 else:
@@ -278,13 +283,13 @@ class IngestHost:
         job = claimed.job
         try:
             self.handler.on_dead(job, reason, detail, attempts)
-        except Exception as error:
-            # The dead letter is not recorded: the job stays on the queue, and the next claim
-            # (attempts spent) offers it to on_dead again.
+        except Exception:
+            # The dead letter is not recorded: the job stays on the queue with its reason and
+            # detail, and the next claim (attempts spent) offers them to on_dead again.
             log.exception(
                 "ingest job %s org %s: recording its failure failed", job.job_id, job.org_id
             )
-            self._retry(conn, claimed, f"on_dead failed: {type(error).__name__}: {error}")
+            self._retry(conn, claimed, f"{reason}: {detail}")
             return
         log.error(
             "ingest job %s org %s artifact %s dead after %d attempts (%s): %s",

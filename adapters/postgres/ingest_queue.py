@@ -26,6 +26,7 @@ from psycopg.rows import DictRow, dict_row
 from psycopg_pool import ConnectionPool
 
 from adapters.postgres.database import DatabaseUrl
+from application.ingestion_jobs import DEAD_FAILED, DEAD_WORKER_LOST
 from application.ingestion_ports import IngestJob
 
 # Workers LISTEN here; an enqueue, and every job that frees a running slot, notifies.
@@ -50,6 +51,20 @@ class ClaimedJob:
     # Why the previous attempt ended (None on the first); "lease expired..." when its worker
     # died holding it.
     last_error: str | None
+
+    def dead_letter(self) -> tuple[str, str]:
+        """(reason, detail) for a spent job's dead letter, from how its last attempt ended.
+
+        A lapsed lease: its worker died. A dead letter whose recording failed left its own
+        `reason: detail` (see IngestHost); anything else was a failure of the handler.
+        """
+        error = self.last_error
+        if error is None or error.startswith("lease expired"):
+            return DEAD_WORKER_LOST, error or "the worker stopped renewing its lease"
+        for reason in (DEAD_FAILED, DEAD_WORKER_LOST):
+            if error.startswith(f"{reason}: "):
+                return reason, error.removeprefix(f"{reason}: ")
+        return DEAD_FAILED, error
 
     @property
     def spent(self) -> bool:
@@ -87,7 +102,10 @@ def backoff_seconds(
     return delay * (rng or random).uniform(0.75, 1.25)
 
 
-def _bounded(error: str) -> str:
+def bounded_error(error: str) -> str:
+    """Error text the table accepts: no NUL (PostgreSQL text cannot hold one), at most
+    ERROR_LIMIT characters. Exceptions may quote a hostile file's bytes."""
+    error = error.replace("\x00", "\ufffd")
     return error if len(error) <= ERROR_LIMIT else error[: ERROR_LIMIT - 1] + "\u2026"
 
 
@@ -184,13 +202,13 @@ def retry_later(conn: Connection[Any], claimed: ClaimedJob, delay: float, error:
         claimed,
         "state = 'queued', run_after = clock_timestamp() + make_interval(secs => %s),"
         " last_error = %s",
-        (max(delay, 0.0), _bounded(error)),
+        (max(delay, 0.0), bounded_error(error)),
     )
 
 
 def mark_dead(conn: Connection[Any], claimed: ClaimedJob, error: str) -> bool:
     """Bury the job (after its dead-letter event was recorded); False when no longer held."""
-    return _finish(conn, claimed, "state = 'dead', last_error = %s", (_bounded(error),))
+    return _finish(conn, claimed, "state = 'dead', last_error = %s", (bounded_error(error),))
 
 
 def release(conn: Connection[Any], claimed: ClaimedJob) -> bool:

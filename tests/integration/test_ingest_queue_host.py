@@ -168,8 +168,13 @@ def test_a_dead_letter_that_cannot_be_recorded_keeps_the_job_queued(
         handler.wait_until(lambda h: len(h.dead) == 1)
 
     assert job_row(database_url, job.job_id)[0] == "dead"
-    # After the spent attempts the job is never run again, only offered to on_dead.
+    # After the spent attempts the job is never run again, only offered to on_dead, with the
+    # reason and detail of its last failure each time.
     assert len(handler.runs) == 3
+    assert refusals == [3, 3]
+    [letter] = handler.dead
+    assert (letter.reason, letter.attempts) == (DEAD_FAILED, 3)
+    assert letter.detail == "RuntimeError: cannot ingest " + f"{job.artifact_id} (attempt 3)"
 
 
 def test_stopping_gives_back_a_job_still_running(
@@ -190,3 +195,27 @@ def test_stopping_gives_back_a_job_still_running(
     assert (state, attempts) == ("queued", 0)
     assert error is not None
     assert "at shutdown" in error
+
+
+def test_hostile_error_text_is_bounded_and_cannot_wedge_a_job(
+    database_url: str, queue: PostgresIngestQueue
+) -> None:
+    """An exception quoting a file's bytes (NULs, megabytes) still retries and dead-letters."""
+    job = make_job(uuid4())
+
+    def explode(_handler: RecordingHandler, _job: IngestJob) -> None:
+        raise ValueError("bad \x00 byte " + "x" * 100_000)
+
+    handler = RecordingHandler(on_run=explode)
+    with running(handler, database_url):
+        queue.enqueue(job)
+        handler.wait_until(lambda h: len(h.dead) == 1)
+
+    [letter] = handler.dead
+    assert "\x00" not in letter.detail
+    assert len(letter.detail) <= 2000
+    assert letter.detail.startswith("ValueError: bad \ufffd byte xxx")
+    state, attempts, error = job_row(database_url, job.job_id)
+    assert (state, attempts) == ("dead", 3)
+    assert error is not None
+    assert len(error) <= 2000
