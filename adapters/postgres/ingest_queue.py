@@ -267,6 +267,8 @@ class PostgresIngestQueue:
             max_size=max_size,
             kwargs={"row_factory": dict_row, "application_name": "teaim-ingest-queue"},
             connection_class=psycopg.Connection[DictRow],
+            # A status read or an enqueue waits this long for a connection, then fails.
+            timeout=5.0,
             open=True,
         )
 
