@@ -231,7 +231,10 @@ def extend_leases(conn: Connection[Any], held: Sequence[ClaimedJob], lease_secon
             "UPDATE ingest_jobs AS j"
             " SET lease_until = now() + make_interval(secs => %s), updated_at = clock_timestamp()"
             " FROM unnest(%s::uuid[], %s::text[]) AS h(job_id, worker)"
-            " WHERE j.job_id = h.job_id AND j.worker = h.worker AND j.state = 'running'",
+            " WHERE j.job_id = h.job_id AND j.worker = h.worker AND j.state = 'running'"
+            # A lapsed lease is not revived: the job may be another worker's any moment (and
+            # not touching such rows keeps the heartbeat out of claims' row locks).
+            " AND j.lease_until >= now()",
             (
                 lease_seconds,
                 [c.job.job_id for c in held],

@@ -21,6 +21,7 @@ from adapters.postgres.ingest_queue import (
     claim,
     complete,
     enqueue_job,
+    extend_leases,
     mark_dead,
     retry_later,
 )
@@ -254,3 +255,35 @@ def test_claims_follow_round_robin_and_caps_over_any_interleaving(
                 held.append(got)
             running = Counter(h.job.org_id for h in held)
             assert all(count <= cap for count in running.values())
+
+
+def test_the_heartbeat_renews_live_leases_and_never_revives_a_lapsed_one(
+    database_url: str, queue: PostgresIngestQueue
+) -> None:
+    a, b = orgs(2)
+    queue.enqueue(make_job(a))
+    queue.enqueue(make_job(b))
+    with psycopg.connect(database_url) as conn:
+        live = claim(conn, "w", lease_seconds=LEASE, per_org_cap=1)
+        lapsed = claim(conn, "w", lease_seconds=0.001, per_org_cap=1)
+        assert live is not None
+        assert lapsed is not None
+        # Wait (with a deadline) until the short lease has certainly lapsed in the database.
+        deadline = time.monotonic() + 30
+        while conn.execute(
+            "SELECT lease_until < now() FROM ingest_jobs WHERE job_id = %s",
+            (lapsed.job.job_id,),
+        ).fetchone() != (True,):
+            conn.rollback()
+            assert time.monotonic() < deadline
+        conn.rollback()
+
+        renewed = extend_leases(conn, [live, lapsed], 3600.0)
+        leases: dict[UUID, bool] = dict(
+            conn.execute(
+                "SELECT job_id, lease_until - now() > interval '59 minutes' FROM ingest_jobs"
+            ).fetchall()
+        )
+
+    assert renewed == 1
+    assert leases == {live.job.job_id: True, lapsed.job.job_id: False}
