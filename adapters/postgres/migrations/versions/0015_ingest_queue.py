@@ -34,7 +34,8 @@ depends_on: str | None = None
 # leases back on the queue, and if its running jobs are under the cap take its oldest ready
 # job. Each statement of a plpgsql function reads a fresh snapshot (READ COMMITTED), so once
 # the org row is locked every committed claim of that org is counted: the cap holds across
-# processes. Orgs looked at and passed over stay locked until the caller commits, so the
+# processes. Orgs visibly at their cap are left out before locking; an org locked and then
+# passed over (it reached its cap meanwhile) stays locked until the caller commits, so the
 # caller runs the claim alone in its transaction.
 CLAIM_FUNCTION = """
 CREATE FUNCTION teaim_ingest_claim(p_worker text, p_lease_seconds double precision,
@@ -51,11 +52,16 @@ DECLARE
 BEGIN
     FOR v_org IN
         SELECT o.org_id FROM ingest_orgs AS o
-        WHERE EXISTS (SELECT 1 FROM ingest_jobs AS j
-                      WHERE j.org_id = o.org_id AND j.state = 'queued' AND j.run_after <= now())
-           OR EXISTS (SELECT 1 FROM ingest_jobs AS j
-                      WHERE j.org_id = o.org_id AND j.state = 'running'
-                        AND j.lease_until < now())
+        WHERE (EXISTS (SELECT 1 FROM ingest_jobs AS j
+                       WHERE j.org_id = o.org_id AND j.state = 'queued'
+                         AND j.run_after <= now())
+               OR EXISTS (SELECT 1 FROM ingest_jobs AS j
+                          WHERE j.org_id = o.org_id AND j.state = 'running'
+                            AND j.lease_until < now()))
+        -- Orgs visibly at their cap are not even locked (checked again under the lock).
+        AND (SELECT count(*) FROM ingest_jobs AS r
+             WHERE r.org_id = o.org_id AND r.state = 'running' AND r.lease_until >= now())
+            < coalesce(o.max_running, p_cap)
         ORDER BY o.last_served_at NULLS FIRST, o.org_id
     LOOP
         PERFORM 1 FROM ingest_orgs WHERE org_id = v_org FOR UPDATE SKIP LOCKED;
