@@ -19,11 +19,13 @@ from domain.roles import Role
 from interfaces.cli_audit import audit_group
 from interfaces.cli_projections import projections_group
 from interfaces.cli_scheduler import scheduler_group
+from interfaces.cli_worker import worker_command
 from interfaces.http.auth import SERVICE_USER
 from interfaces.logs import configure_from_settings
 from interfaces.runtime import (
     build_runtime,
     open_database,
+    start_ingest,
     start_projections,
     start_scheduler,
 )
@@ -91,6 +93,8 @@ def serve(host: str | None, port: int | None, workers: int, allow_dev_auth_remot
             start_projections(runtime)
         if settings.run_scheduler:
             start_scheduler(runtime)
+        if settings.run_ingest:
+            start_ingest(runtime)
     except BaseException:
         runtime.close()  # stops whatever did start, newest first
         raise
@@ -206,3 +210,4 @@ def orgs_create(name: str, org_id: UUID | None) -> None:
 main.add_command(projections_group)
 main.add_command(scheduler_group)
 main.add_command(audit_group)
+main.add_command(worker_command)

@@ -234,6 +234,58 @@ class Settings(BaseSettings):
     openai_timeout_seconds: float = Field(
         default=30.0, gt=0, le=300, description="Longest wait for one answer (then 503)."
     )
+    # Ingestion queue (adapters.postgres.ingest_host; docs/decisions/0019-ingestion-queue.md).
+    run_ingest: bool = Field(
+        default=True,
+        description="Run the ingestion workers inside `teaim serve` (else: `teaim worker`).",
+    )
+    ingest_workers: int = Field(
+        default=2, ge=1, le=64, description="Ingestion worker threads per process."
+    )
+    ingest_per_org_concurrency: int = Field(
+        default=2,
+        ge=1,
+        le=1000,
+        description=(
+            "Most ingestion jobs one org has running at once, across every process (its"
+            " backlog waits; other orgs' jobs go first)."
+        ),
+    )
+    ingest_max_attempts: int = Field(
+        default=5,
+        ge=1,
+        le=100,
+        description="Attempts of an ingestion job (failures or lost workers) before it is dead.",
+    )
+    ingest_lease_seconds: float = Field(
+        default=60.0,
+        ge=1,
+        le=3600,
+        description=(
+            "A running job's lease, renewed by its worker every third of it; a job whose"
+            " worker died is claimed again once its lease ran out."
+        ),
+    )
+    ingest_backoff_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=3600,
+        description="Pause before an ingestion job's first retry; doubled each retry, +-25%.",
+    )
+    ingest_backoff_max_seconds: float = Field(
+        default=600.0, gt=0, le=86_400, description="Longest pause between two retries."
+    )
+    ingest_poll_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="How often idle workers look for due retries when no NOTIFY wakes them.",
+    )
+    ingest_retention_days: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long finished ingestion jobs are kept (dead ones stay until handled).",
+    )
 
     @field_validator("jwt_secret")
     @classmethod

@@ -25,6 +25,7 @@ from interfaces.http.routes import (
     audit,
     auditors,
     content,
+    ingest_queue,
     lists,
     marketplace,
     meta,
@@ -112,6 +113,7 @@ def create_app(
     ):
         app.include_router(module.router)
     app.include_router(scheduler.router)
+    app.include_router(ingest_queue.router)
     declare_body_limit(app)
     return app
 

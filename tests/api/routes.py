@@ -47,6 +47,7 @@ NON_PROJECT_ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/api/telemetry"): "the caller's own org: no id to point elsewhere",
     ("GET", "/api/admin/projections"): "service-wide status, no tenant data (owners/admins)",
     ("GET", "/api/admin/scheduler"): "service-wide job status, no tenant data (owners/admins)",
+    ("GET", "/api/admin/ingest"): "the caller's own org's queue (every org: the service)",
     ("GET", "/api/admin/usage"): "the caller's own org: no id to point elsewhere",
     ("GET", "/metrics"): "public path, closed by its own METRICS_TOKEN bearer (test_metrics.py)",
     ("GET", "/api/notifications"): "the caller's own inbox",
