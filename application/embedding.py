@@ -4,8 +4,10 @@ A text's vector is looked up by (model id, SHA-256 of the text) first; only the 
 found are embedded, and their vectors are stored for next time. A re-ingest, a retried job
 or a rebuild of the chunk index therefore computes nothing twice.
 
-The cache handed in is scoped to one org (`adapters/postgres/embedding_cache.py`): whether a
-text is cached must not depend on what other orgs indexed (docs/decisions/0020-embedder.md).
+The cache handed in is scoped to one project (`adapters/postgres/embedding_cache.py:
+for_project`): whether a text is cached must not depend on what other orgs or projects
+indexed (docs/decisions/0020-embedder.md). Search queries should not come through here: embed
+them directly (one text, a few milliseconds), so that no one's query is stored or timed.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The embedding cache (`EmbeddingCache` port) in PostgreSQL's `embedding_cache` table.
 
-One object per process holds a small pool of owner connections; `for_org(org)` hands out the
-port for one org (the key starts with the org: docs/decisions/0020-embedder.md). Each call
+One object per process holds a small pool of owner connections; `for_project(org, project)`
+hands out the port for one project (the key starts with both: whether a text is cached must
+not tell anyone what another org or project indexed, docs/decisions/0020-embedder.md). Each call
 is one round trip: the lookup is one `= ANY` query; the store is one
 `INSERT ... SELECT FROM unnest(...) ON CONFLICT DO NOTHING` with the vectors sent as one
 binary `vector[]` parameter (pgvector's psycopg adapter), so an entry already there - written
@@ -31,12 +32,12 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 _GET = (
     "SELECT text_sha256, embedding FROM embedding_cache"
-    " WHERE org_id = %s AND model_id = %s AND text_sha256 = ANY(%s)"
+    " WHERE org_id = %s AND project_id = %s AND model_id = %s AND text_sha256 = ANY(%s)"
 )
 _PUT = (
-    "INSERT INTO embedding_cache (org_id, model_id, text_sha256, embedding)"
-    " SELECT %s, %s, h, e FROM unnest(%s::text[], %s::vector[]) AS t(h, e)"
-    " ON CONFLICT (org_id, model_id, text_sha256) DO NOTHING"
+    "INSERT INTO embedding_cache (org_id, project_id, model_id, text_sha256, embedding)"
+    " SELECT %s, %s, %s, h, e FROM unnest(%s::text[], %s::vector[]) AS t(h, e)"
+    " ON CONFLICT (org_id, project_id, model_id, text_sha256) DO NOTHING"
 )
 
 
@@ -54,33 +55,35 @@ class PostgresEmbeddingCaches:
             open=True,
         )
 
-    def for_org(self, org_id: UUID) -> OrgEmbeddingCache:
-        """The port for one org's entries."""
-        return OrgEmbeddingCache(self, org_id)
+    def for_project(self, org_id: UUID, project_id: UUID) -> ProjectEmbeddingCache:
+        """The port for one project's entries."""
+        return ProjectEmbeddingCache(self, org_id, project_id)
 
     def close(self) -> None:
         """Close the pool."""
         self._pool.close()
 
     def get_many(
-        self, org_id: UUID, model_id: str, hashes: Sequence[str]
+        self, scope: tuple[UUID, UUID], model_id: str, hashes: Sequence[str]
     ) -> dict[str, list[float]]:
-        """The org's cached vectors among `hashes`."""
+        """The (org, project) scope's cached vectors among `hashes`."""
         keys = self._checked_keys(model_id, hashes)
         if not keys:
             return {}
         with self._pool.connection() as conn:
-            rows = conn.execute(_GET, (org_id, model_id, keys)).fetchall()
+            rows = conn.execute(_GET, (*scope, model_id, keys)).fetchall()
         return {digest: vector.to_list() for digest, vector in rows}
 
-    def put_many(self, org_id: UUID, model_id: str, vectors: dict[str, list[float]]) -> None:
-        """Store the org's vectors by text hash; an entry already there is kept."""
+    def put_many(
+        self, scope: tuple[UUID, UUID], model_id: str, vectors: dict[str, list[float]]
+    ) -> None:
+        """Store the (org, project) scope's vectors by text hash; an entry there is kept."""
         keys = self._checked_keys(model_id, list(vectors))
         if not keys:
             return
         values = [self._checked_vector(vectors[digest]) for digest in keys]
         with self._pool.connection() as conn:
-            conn.execute(_PUT, (org_id, model_id, keys, values), binary=True)
+            conn.execute(_PUT, (*scope, model_id, keys, values), binary=True)
 
     def _checked_keys(self, model_id: str, hashes: Sequence[str]) -> list[str]:
         if not 1 <= len(model_id) <= MAX_MODEL_ID:
@@ -98,17 +101,18 @@ class PostgresEmbeddingCaches:
         return Vector(vector)
 
 
-class OrgEmbeddingCache:
-    """The `EmbeddingCache` port over one org's entries."""
+class ProjectEmbeddingCache:
+    """The `EmbeddingCache` port over one project's entries."""
 
-    def __init__(self, caches: PostgresEmbeddingCaches, org_id: UUID) -> None:
+    def __init__(self, caches: PostgresEmbeddingCaches, org_id: UUID, project_id: UUID) -> None:
         self._caches = caches
         self.org_id = org_id
+        self.project_id = project_id
 
     def get_many(self, model_id: str, hashes: Sequence[str]) -> dict[str, list[float]]:
         """The cached vectors among `hashes`."""
-        return self._caches.get_many(self.org_id, model_id, hashes)
+        return self._caches.get_many((self.org_id, self.project_id), model_id, hashes)
 
     def put_many(self, model_id: str, vectors: dict[str, list[float]]) -> None:
         """Store vectors by text hash (an existing entry is kept)."""
-        self._caches.put_many(self.org_id, model_id, vectors)
+        self._caches.put_many((self.org_id, self.project_id), model_id, vectors)

@@ -230,7 +230,7 @@ def unit(seed: int) -> list[float]:
 
 
 def test_the_cache_round_trip_keeps_the_first_entry(caches: PostgresEmbeddingCaches) -> None:
-    cache = caches.for_org(uuid4())
+    cache = caches.for_project(uuid4(), uuid4())
     a, b = text_sha256("a"), text_sha256("b")
 
     cache.put_many("model-x", {a: unit(1)})
@@ -245,11 +245,16 @@ def test_the_cache_round_trip_keeps_the_first_entry(caches: PostgresEmbeddingCac
     assert cache.get_many("model-x", []) == {}
 
 
-def test_one_orgs_entries_are_invisible_to_another(caches: PostgresEmbeddingCaches) -> None:
+def test_entries_are_invisible_to_other_orgs_and_projects(
+    caches: PostgresEmbeddingCaches,
+) -> None:
+    org, project = uuid4(), uuid4()
     digest = text_sha256("the acquisition of Northwind closes on 1 March")
-    caches.for_org(uuid4()).put_many("model-x", {digest: unit(4)})
+    caches.for_project(org, project).put_many("model-x", {digest: unit(4)})
 
-    assert caches.for_org(uuid4()).get_many("model-x", [digest]) == {}
+    assert set(caches.for_project(org, project).get_many("model-x", [digest])) == {digest}
+    assert caches.for_project(org, uuid4()).get_many("model-x", [digest]) == {}
+    assert caches.for_project(uuid4(), project).get_many("model-x", [digest]) == {}
 
 
 @pytest.mark.parametrize(
@@ -267,7 +272,7 @@ def test_malformed_entries_are_refused(
     caches: PostgresEmbeddingCaches, model_id: str, digest: str, vector: list[float]
 ) -> None:
     with pytest.raises(ValueError):  # noqa: PT011 (the message varies by case)
-        caches.for_org(uuid4()).put_many(model_id, {digest: vector})
+        caches.for_project(uuid4(), uuid4()).put_many(model_id, {digest: vector})
 
 
 def test_re_embedding_a_document_hits_the_cache(
@@ -280,7 +285,7 @@ def test_re_embedding_a_document_hits_the_cache(
     texts = [chunk.text for chunk in chunk_pages(pages)]
     assert len(texts) > 2
     counting = CountingEmbedder(real_embedder)
-    cache = caches.for_org(uuid4())
+    cache = caches.for_project(uuid4(), uuid4())
 
     first = embed_with_cache(counting, cache, texts)
     after_first = counting.texts_embedded
@@ -289,6 +294,6 @@ def test_re_embedding_a_document_hits_the_cache(
     assert after_first == len(set(texts))
     assert counting.texts_embedded == after_first  # the rebuild ran no model at all
     assert again == first  # float32 vectors survive the float4 column exactly
-    # Another org gets its own entries: its first embedding runs the model.
-    embed_with_cache(counting, caches.for_org(uuid4()), texts[:1])
+    # Another project gets its own entries: its first embedding runs the model.
+    embed_with_cache(counting, caches.for_project(uuid4(), uuid4()), texts[:1])
     assert counting.texts_embedded == after_first + 1
