@@ -114,7 +114,7 @@ def minilm_candidates(models: Path, threads: int) -> list[Candidate]:
 
 def wordllama_candidate() -> Candidate | None:
     try:
-        import wordllama  # type: ignore[import-untyped]
+        import wordllama
         from wordllama import WordLlama
     except ImportError:
         return None
