@@ -148,7 +148,7 @@ def _dpi_under_cap(page: _Page, dpi: int, max_pixels: int) -> int | None:
 
 
 def _rasterise(path: Path, number: int, dpi: int, folder: Path, ocr: OcrOptions) -> Path:
-    """Page `number` (1-based) as a grayscale PNG in `folder`, by pdftoppm."""
+    """Page `number` (1-based) as a grayscale image file in `folder`, by pdftoppm."""
     try:
         rendered: Sequence[object] = convert_from_path(
             str(path),
@@ -157,7 +157,9 @@ def _rasterise(path: Path, number: int, dpi: int, folder: Path, ocr: OcrOptions)
             last_page=number,
             output_folder=str(folder),
             paths_only=True,
-            fmt="png",
+            # Uncompressed PGM: Tesseract reads it directly, and PNG's compression alone took
+            # longer than the rest of the rendering (measured: 2.2 s against 0.4 s per A4 page).
+            fmt="ppm",
             grayscale=True,
             timeout=max(1, math.ceil(ocr.page_timeout_seconds)),
             # None is pdf2image's own default (PATH), though its annotation leaves it out.
