@@ -111,9 +111,13 @@ def _poppler_missing(ocr: OcrOptions) -> OcrNeeded | None:
 def _ocr_pages(
     path: Path, pages: list[_Page], limits: ExtractionLimits, ocr: OcrOptions
 ) -> ExtractedText | OcrNeeded | ExtractionRefused:
+    # A short text layer (a one-line note) is still text: without OCR, or when OCR reads
+    # nothing, it is what the document says; only a document with no text at all needs a person.
+    layer = ExtractedText(method=ExtractionMethod.PDF_TEXT, pages=[p.text for p in pages])
+    has_layer = any(page.chars for page in pages)
     missing = tesseract_missing(ocr) or _poppler_missing(ocr)
     if missing is not None:
-        return OcrNeeded(missing.reason, missing.detail, page_count=len(pages))
+        return layer if has_layer else OcrNeeded(missing.reason, missing.detail, len(pages))
     texts: list[str] = []
     with tempfile.TemporaryDirectory(prefix="teaim-ocr-") as tmp:
         for number, page in enumerate(pages, start=1):
@@ -134,6 +138,8 @@ def _ocr_pages(
             except OcrFailedError as failed:
                 return OcrNeeded(failed.need.reason, failed.need.detail, page_count=len(pages))
     if not any(text.strip() for text in texts):
+        if has_layer:
+            return layer
         return OcrNeeded("ocr_empty", "OCR found no text in the PDF", page_count=len(pages))
     return ExtractedText(method=ExtractionMethod.OCR_PDF, pages=texts)
 
