@@ -18,6 +18,10 @@ from adapters.extraction.tesseract import OcrFailedError, ocr_file, tesseract_mi
 from application.ingestion_ports import ExtractedText, ExtractionRefused, OcrNeeded
 from domain.artifact import ExtractionMethod
 
+# Only the formats the port accepts: Pillow would otherwise open whatever the bytes are (EPS,
+# for one, is decoded by running Ghostscript).
+_FORMATS = ("PNG", "JPEG", "TIFF", "WEBP")
+
 
 def ocr_image(
     path: Path, limits: ExtractionLimits, ocr: OcrOptions
@@ -27,7 +31,7 @@ def ocr_image(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
+            with Image.open(path, formats=_FORMATS) as image:
                 refused = _check_header(image, limits)
                 if refused is not None:
                     return refused
