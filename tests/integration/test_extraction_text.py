@@ -17,6 +17,7 @@ from domain.artifact import ExtractionMethod
 from tests.support.ocr_tools import extractor
 from tests.support.sample_files import (
     HIDDEN_CANARIES,
+    csv_table,
     html_with_hidden_content,
     srt_transcript,
     vtt_transcript,
@@ -95,6 +96,12 @@ def test_csv_rows_become_lines_with_quoting_resolved(files: FileExtractor, tmp_p
     outcome = _extract(files, tmp_path / "t.csv", data, "text/csv")
     assert outcome.method == ExtractionMethod.CSV
     assert outcome.pages == ["name | notes\nAda | likes, commas\nBob | two\r\nlines"]
+
+
+def test_csv_from_the_sample_factory(files: FileExtractor, tmp_path: Path) -> None:
+    data = csv_table([["item", "cost"], ["lantern, brass", "12"]]).encode()
+    outcome = _extract(files, tmp_path / "c.csv", data, "text/csv")
+    assert outcome.pages == ["item | cost\nlantern, brass | 12"]
 
 
 def test_semicolon_csv_is_sniffed(files: FileExtractor, tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ built-in font, which Tesseract reads without any font package installed.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
 import struct
@@ -304,3 +305,10 @@ def srt_transcript(cues: list[str]) -> str:
         start, end = f"00:00:{index:02d},000", f"00:00:{index:02d},900"
         parts += [str(index + 1), f"{start} --> {end}", cue, ""]
     return "\n".join(parts)
+
+
+def csv_table(rows: list[list[str]]) -> str:
+    """A CSV file of `rows` (quoted where needed, CRLF line ends as Excel writes them)."""
+    buffer = io.StringIO(newline="")
+    csv.writer(buffer).writerows(rows)
+    return buffer.getvalue()
