@@ -16,6 +16,7 @@ fork: nothing of one document's process reaches the next one's.
 from __future__ import annotations
 
 import contextlib
+import math
 import multiprocessing
 import os
 import pickle
@@ -35,6 +36,8 @@ IsolatedKind = Literal["html", "docx", "pdf", "image"]
 _MIB = 1024 * 1024
 # The most a child may send back (the text is bounded well below: MAX_TEXT_CHARS).
 _MAX_RESULT_BYTES = 64 * _MIB
+# Beyond the document timeout, when a child ends itself (its zygote normally kills it first).
+_SELF_DEADLINE_GRACE_SECONDS = 5
 # Beyond the document timeout, how long the caller waits for the zygote itself.
 _ZYGOTE_GRACE_SECONDS = 30.0
 
@@ -199,6 +202,9 @@ def _child(
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
         # Tesseract's OpenMP threads: one per child (the job queue runs children side by side).
         os.environ["OMP_THREAD_LIMIT"] = "1"
+        # Its own deadline too (SIGALRM's default action ends it), should the zygote that
+        # watches it be gone.
+        signal.alarm(math.ceil(ocr.document_timeout_seconds) + _SELF_DEADLINE_GRACE_SECONDS)
         try:
             reply: tuple[str, object] = ("ok", _extract(kind, path, limits, ocr))
         except MemoryError:
