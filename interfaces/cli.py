@@ -19,6 +19,7 @@ from domain.roles import Role
 from interfaces.cli_audit import audit_group
 from interfaces.cli_projections import projections_group
 from interfaces.cli_scheduler import scheduler_group
+from interfaces.cli_setup import setup_command
 from interfaces.cli_worker import worker_command
 from interfaces.http.auth import SERVICE_USER
 from interfaces.logs import configure_from_settings
@@ -211,3 +212,4 @@ main.add_command(projections_group)
 main.add_command(scheduler_group)
 main.add_command(audit_group)
 main.add_command(worker_command)
+main.add_command(setup_command)

@@ -300,6 +300,60 @@ class Settings(BaseSettings):
     embed_batch: int = Field(
         default=16, ge=1, le=256, description="Texts per model call when embedding chunks."
     )
+    # Text extraction and OCR (adapters.extraction; docs/decisions/0021) -----------------
+    tesseract_cmd: str = Field(
+        default="tesseract",
+        description="The Tesseract command (a name on PATH or a path); `teaim setup` installs it.",
+    )
+    poppler_path: Path | None = Field(
+        default=None,
+        description="Directory holding Poppler's pdftoppm and pdfinfo (unset: PATH).",
+    )
+    ocr_lang: str = Field(
+        default="eng",
+        pattern=r"^[A-Za-z0-9_]{1,32}(\+[A-Za-z0-9_]{1,32}){0,7}$",
+        description="Tesseract language(s), e.g. `eng` or `eng+deu` (tesseract-ocr-LANG).",
+    )
+    ocr_dpi: int = Field(default=300, ge=72, le=600, description="Resolution scans are read at.")
+    ocr_page_timeout_seconds: float = Field(
+        default=60.0, gt=0, le=3600, description="Longest one page may take to render or OCR."
+    )
+    ocr_memory_limit_mb: int = Field(
+        default=1024,
+        ge=256,
+        le=65_536,
+        description="Address space of the process extracting one document (and its programs).",
+    )
+    extract_timeout_seconds: float = Field(
+        default=900.0,
+        gt=0,
+        le=86_400,
+        description="Longest one document's extraction may take before its process is killed.",
+    )
+    extract_max_pages: int = Field(
+        default=500, ge=1, le=2000, description="Most pages (or image frames) a document may have."
+    )
+    extract_max_image_pixels: int = Field(
+        default=50_000_000,
+        ge=1_000_000,
+        le=1_000_000_000,
+        description="Most pixels an image or rendered page may have, checked before decoding.",
+    )
+    docx_max_members: int = Field(
+        default=2000, ge=10, le=100_000, description="Most zip members a DOCX may have."
+    )
+    docx_max_uncompressed_bytes: int = Field(
+        default=100 * 1024 * 1024,
+        ge=1024 * 1024,
+        le=4 * 1024**3,
+        description="Most bytes a DOCX may inflate to, read from its zip directory.",
+    )
+    docx_max_ratio: int = Field(
+        default=100,
+        ge=10,
+        le=10_000,
+        description="Largest inflation ratio of a DOCX member over 1 MiB (a zip bomb's mark).",
+    )
 
     @field_validator("jwt_secret")
     @classmethod
