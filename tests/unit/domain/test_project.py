@@ -242,6 +242,9 @@ def write_commands(busy: Busy) -> dict[str, Callable[[], object]]:
             ctx=alice, project_id=pid, memory_id=busy.memory, body="changed"
         ),
         "close_memory": lambda: app.close_memory(ctx=alice, project_id=pid, memory_id=busy.memory),
+        "publish_artifact": lambda: app.publish_artifact(
+            ctx=alice, project_id=pid, artifact_id=busy.artifact
+        ),
     }
 
 
@@ -271,6 +274,7 @@ WRITE_COMMANDS = (
     "create_memory",
     "update_memory",
     "close_memory",
+    "publish_artifact",
 )
 
 # Public methods of the application that are not writes to an existing project.
@@ -309,6 +313,8 @@ NOT_PROJECT_WRITES = {
     "auditors_of",
     "record_audit_read",
     "authorize_telemetry_read",
+    # Withdrawing a document from the marketplace is never blocked, archived or not.
+    "unpublish_artifact",
     # A recipient's own inbox: marking what they read is not a change to the project.
     "mark_notification",
     "mark_all_notifications",
