@@ -6,6 +6,7 @@ from application.audit import AuditCommands
 from application.auditing import AuditingCommands
 from application.content import ContentCommands
 from application.inbox import InboxCommands
+from application.ingestion_commands import IngestionCommands
 from application.orgs import OrgCommands
 from application.projects import ProjectCommands
 from application.stages import StageCommands
@@ -16,6 +17,7 @@ class Teaim(
     ProjectCommands,
     StageCommands,
     ContentCommands,
+    IngestionCommands,
     AuditCommands,
     InboxCommands,
     AuditingCommands,
