@@ -31,6 +31,7 @@ from interfaces.http.routes import (
     observability,
     orgs,
     projects,
+    review_queue,
     scheduler,
     signing,
     stages,
@@ -104,6 +105,7 @@ def create_app(
         auditors,
         telemetry,
         lists,
+        review_queue,
         observability,
     ):
         app.include_router(module.router)

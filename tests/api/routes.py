@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from interfaces.http import models
 from interfaces.http.app import create_app
+from interfaces.http.models.review_queue import ReviewResolveIn
 from interfaces.runtime import Runtime
 from tests.api.conftest import make_settings
 
@@ -97,6 +98,7 @@ SAMPLE_BODIES: dict[type[BaseModel], dict[str, Any]] = {
     models.RaidCloseIn: {"resolution": "mitigated"},
     models.MemoryIn: {"title": "Client prefers Fridays", "body": "for demos"},
     models.MemoryPatch: {"body": "for demos and reviews"},
+    ReviewResolveIn: {"action": "text", "text": "the corrected text"},
 }
 
 

@@ -5,7 +5,8 @@
 - `HashEmbedder` gives deterministic unit vectors derived from each text's hash (same text,
   same vector), counting the texts it embedded;
 - `MemoryEmbeddingCache` and `MemoryQueue` keep their entries in dicts, with the ports'
-  idempotency (an entry or job id already there is left as it is).
+  idempotency (an entry or job id already there is left as it is);
+- `IngestRig` wires them to the real reactor logic and use case.
 """
 
 from __future__ import annotations
@@ -18,7 +19,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from uuid import UUID, uuid4
 
+from adapters.blobs.local import LocalBlobStore
+from application.app import Teaim
+from application.ingestion import IngestionPipeline
 from application.ingestion_ports import ExtractionOutcome, IngestJob
+from application.ingestion_reactor import IngestionReactor
 from application.ports import BlobStore
 from domain.artifact import Artifact, Content, ContentSource
 from domain.blob_keys import blob_prefix
@@ -133,3 +138,86 @@ def upload(
     )
     save(artifact)
     return Stored(artifact.id, data)
+
+
+class IngestRig:
+    """The ingestion reactor and pipeline over an app, with the doubles above as targets.
+
+    `ingest` uploads a document and takes it through the real reactor logic and the real use
+    case (the extractor answering `outcome`), as the hosted reactor and a queue worker would.
+    """
+
+    def __init__(self, app: Teaim, work_dir: Path) -> None:
+        self.app = app
+        self.blobs = LocalBlobStore(work_dir / "blobs")
+        self.extractor = ScriptedExtractor()
+        self.embedder = HashEmbedder()
+        self.cache = MemoryEmbeddingCache()
+        self.queue = MemoryQueue()
+        self.reactor = IngestionReactor(app, self.queue)
+        self.pipeline = IngestionPipeline(
+            app, self.blobs, self.extractor, self.embedder, self.cache, work_dir=work_dir
+        )
+
+    def react(self, artifact_id: UUID) -> list[IngestJob]:
+        """What the reactor runner does for the artifact's events, in order; the new jobs."""
+        before = set(self.queue.jobs)
+        for event in self.app.artifact_events_after(artifact_id, 0):
+            reaction = self.reactor.reaction(event)
+            if reaction is None or self.reactor.outcome_recorded(reaction):
+                continue
+            self.reactor.record(reaction, self.reactor.perform(reaction))
+        return [job for job_id, job in self.queue.jobs.items() if job_id not in before]
+
+    def work(self, artifact_id: UUID) -> None:
+        """Enqueue what the artifact's events call for and run those jobs."""
+        for job in self.react(artifact_id):
+            self.pipeline.run(job)
+
+    def ingest(
+        self,
+        org: UUID,
+        project: UUID,
+        outcome: ExtractionOutcome,
+        *,
+        actor: str = "uploader",
+        name: str = "doc.txt",
+        data: bytes = b"content",
+    ) -> UUID:
+        """A document uploaded by `actor` whose ingestion ended in `outcome`."""
+        self.extractor.outcome = outcome
+        artifact_id = upload(
+            self.app.save, self.blobs, org, project, data, actor=actor, name=name
+        ).artifact_id
+        self.work(artifact_id)
+        return artifact_id
+
+
+def needs_ocr_artifact(
+    app: Teaim, org: UUID, project: UUID, *, actor: str, reason: str = "ocr_empty"
+) -> UUID:
+    """A scan uploaded by `actor` whose ingestion found no text (no bytes behind it: for
+    scenes that only need the state, recorded as the worker records it)."""
+    content = Content(
+        blob_key=f"{blob_prefix(org, project)}{uuid4()}__scan.png",
+        mime="image/png",
+        claimed_mime="image/png",
+        size=1,
+        sha256="ef" * 32,
+        source=ContentSource.UPLOAD,
+    )
+    stamp = Stamp(org, actor, "upload", datetime.now(UTC), project_id=project)
+    artifact = Artifact.upload(
+        artifact_id=uuid4(), name="scan.png", content=content, tags=[], stamp=stamp
+    )
+    app.save(artifact)
+    job_id = uuid4()
+
+    def outcome(found: Artifact, at: Stamp) -> None:
+        found.ingestion_queued(job_id=job_id, stamp=at)
+        found.record_ocr_needed(
+            job_id=job_id, reason=reason, detail="no text found", page_count=1, stamp=at
+        )
+
+    app.change_artifact(org_id=org, artifact_id=artifact.id, cause="test", change=outcome)
+    return artifact.id

@@ -38,7 +38,17 @@ AUDITOR_READS = frozenset(
         ("GET", "/api/projects/{project_id}/as-of"),
     }
 )
-ROUTE_CLASSES: dict[tuple[str, str], str] = dict.fromkeys(AUDITOR_READS, ORG_AUDIT)
+# Review-queue writes and reingest start ingestion work (OCR) for the org.
+OCR_WRITES = frozenset(
+    {
+        ("POST", "/api/projects/{project_id}/review-queue/{artifact_id}/resolve"),
+        ("POST", "/api/projects/{project_id}/artifacts/{artifact_id}/reingest"),
+    }
+)
+ROUTE_CLASSES: dict[tuple[str, str], str] = {
+    **dict.fromkeys(AUDITOR_READS, ORG_AUDIT),
+    **dict.fromkeys(OCR_WRITES, ORG_OCR),
+}
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
