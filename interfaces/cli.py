@@ -16,6 +16,7 @@ from adapters.postgres.read_db import ReadRoleError
 from application.context import CommandContext, Principal
 from domain.errors import DomainError
 from domain.roles import Role
+from interfaces.cli_artifacts import artifacts_group
 from interfaces.cli_audit import audit_group
 from interfaces.cli_projections import projections_group
 from interfaces.cli_scheduler import scheduler_group
@@ -206,3 +207,4 @@ def orgs_create(name: str, org_id: UUID | None) -> None:
 main.add_command(projections_group)
 main.add_command(scheduler_group)
 main.add_command(audit_group)
+main.add_command(artifacts_group)

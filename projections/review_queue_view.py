@@ -45,3 +45,8 @@ class ReviewQueueView(Protocol):
     def counts(self, org_id: UUID, project_id: UUID) -> dict[str, int]:
         """How many items each lane holds (every lane named, zero included)."""
         ...
+
+    def documents(self, org_id: UUID, project_id: UUID, *, page: PageRequest) -> Page[UUID]:
+        """Every live document of the project, in any state, by id (the names the queue
+        shows are kept for all of them; operators walk this to reingest a project)."""
+        ...

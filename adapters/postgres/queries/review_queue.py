@@ -12,6 +12,7 @@ from projections.review_queue_view import LANES, ReviewItem, ReviewLane
 
 # The position of the event that put the item in its lane: unique, and the queue's order.
 QUEUE_ORDER = Order("queue", (Key("q.position", "int"), Key("q.artifact_id", "uuid")))
+DOCUMENT_ORDER = Order("id", (Key("d.artifact_id", "uuid"),))
 
 
 def _item(row: dict[str, Any]) -> ReviewItem:
@@ -52,3 +53,15 @@ class PostgresReviewQueue:
             )
             found = {row["lane"]: int(row["n"]) for row in cur.fetchall()}
         return {lane: found.get(lane, 0) for lane in LANES}
+
+    def documents(self, org_id: UUID, project_id: UUID, *, page: PageRequest) -> Page[UUID]:
+        """Every live document of the project, in any state, by id."""
+        query = ListQuery(
+            "d.artifact_id",
+            "review_queue_documents AS d",
+            ("d.org_id = %s", "d.project_id = %s"),
+            (org_id, project_id),
+        )
+        return fetch_page(
+            self._db, org_id, query, DOCUMENT_ORDER, page, lambda row: row["artifact_id"]
+        )

@@ -45,6 +45,9 @@ _STATEMENTS = (
         name text NOT NULL
     )
     """,
+    # A project's documents by id (operators walk them to reingest a project).
+    "CREATE INDEX review_queue_documents_project ON review_queue_documents"
+    " (project_id, artifact_id)",
 )
 
 
