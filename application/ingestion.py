@@ -148,7 +148,9 @@ class IngestionPipeline:
             path = Path(tmp) / "content"
             refused = self._download(artifact, path)
             if refused is not None:
-                self._record_failure(job, job.job_id, refused.reason, refused.detail, 1)
+                self._record_failure(
+                    job, job.job_id, refused.reason, refused.detail, max(job.attempts, 1)
+                )
                 return
             outcome = self.extractor.extract(path, artifact.mime)
         if isinstance(outcome, ExtractedText):
