@@ -73,7 +73,7 @@ class IngestionPipeline:
         blobs: BlobStore,
         extractor: Extractor,
         embedder: Embedder,
-        cache: EmbeddingCache,
+        caches: Callable[[UUID, UUID], EmbeddingCache],
         *,
         work_dir: Path | None = None,
         embed_batch: int = EMBED_BATCH,
@@ -82,7 +82,9 @@ class IngestionPipeline:
         self.blobs = blobs
         self.extractor = extractor
         self.embedder = embedder
-        self.cache = cache
+        # The cache of one (org, project): whether a text is cached never depends on what
+        # another tenant or project indexed (the embedding cache's own rule).
+        self.caches = caches
         self.work_dir = work_dir
         self.embed_batch = embed_batch
 
@@ -222,7 +224,8 @@ class IngestionPipeline:
     def _index(self, job: IngestJob, pages: list[str]) -> None:
         """Embed the text's chunks into the cache, then record `Indexed` for the job."""
         chunks = chunk_pages(pages)
-        computed = ensure_embedded(self.embedder, self.cache, chunks, batch=self.embed_batch)
+        cache = self.caches(job.org_id, job.project_id)
+        computed = ensure_embedded(self.embedder, cache, chunks, batch=self.embed_batch)
         model = self.embedder.model_id
 
         def indexed(artifact: Artifact, stamp: Stamp) -> None:

@@ -28,7 +28,7 @@ from tests.support.catch_up import run_to_head
 from tests.support.contexts import user
 from tests.support.ingest_doubles import (
     HashEmbedder,
-    MemoryEmbeddingCache,
+    MemoryEmbeddingCaches,
     MemoryQueue,
     ScriptedExtractor,
     upload,
@@ -187,7 +187,7 @@ def test_a_queue_down_for_one_org_halts_only_that_org(scene: Scene) -> None:
 def test_jobs_end_indexed_and_a_reingest_queues_a_new_job(scene: Scene, tmp_path: Path) -> None:
     extractor = ScriptedExtractor(ExtractedText(ExtractionMethod.TEXT, ["alpha beta gamma"]))
     pipeline = IngestionPipeline(
-        scene.app, scene.blobs, extractor, HashEmbedder(), MemoryEmbeddingCache(),
+        scene.app, scene.blobs, extractor, HashEmbedder(), MemoryEmbeddingCaches().for_project,
         work_dir=tmp_path,
     )  # fmt: skip
     artifact_id = scene.upload()

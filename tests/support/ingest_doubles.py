@@ -86,6 +86,16 @@ class MemoryEmbeddingCache:
             self.vectors.setdefault((model_id, text_hash), vector)
 
 
+class MemoryEmbeddingCaches:
+    """One `MemoryEmbeddingCache` per (org, project), as the real caches are scoped."""
+
+    def __init__(self) -> None:
+        self.caches: dict[tuple[UUID, UUID], MemoryEmbeddingCache] = {}
+
+    def for_project(self, org_id: UUID, project_id: UUID) -> MemoryEmbeddingCache:
+        return self.caches.setdefault((org_id, project_id), MemoryEmbeddingCache())
+
+
 class MemoryQueue:
     """Jobs by id, in enqueue order; `attempts` counts every enqueue call per job id."""
 
@@ -152,11 +162,16 @@ class IngestRig:
         self.blobs = LocalBlobStore(work_dir / "blobs")
         self.extractor = ScriptedExtractor()
         self.embedder = HashEmbedder()
-        self.cache = MemoryEmbeddingCache()
+        self.caches = MemoryEmbeddingCaches()
         self.queue = MemoryQueue()
         self.reactor = IngestionReactor(app, self.queue)
         self.pipeline = IngestionPipeline(
-            app, self.blobs, self.extractor, self.embedder, self.cache, work_dir=work_dir
+            app,
+            self.blobs,
+            self.extractor,
+            self.embedder,
+            self.caches.for_project,
+            work_dir=work_dir,
         )
 
     def react(self, artifact_id: UUID) -> list[IngestJob]:

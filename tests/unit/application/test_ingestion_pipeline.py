@@ -31,6 +31,7 @@ from tests.support.contexts import user
 from tests.support.ingest_doubles import (
     HashEmbedder,
     MemoryEmbeddingCache,
+    MemoryEmbeddingCaches,
     MemoryQueue,
     ScriptedExtractor,
     stored_content,
@@ -97,7 +98,9 @@ def scene(tmp_path: Path) -> Iterator[Scene]:
     embedder = HashEmbedder()
     cache = MemoryEmbeddingCache()
     queue = MemoryQueue()
-    pipeline = IngestionPipeline(app, blobs, extractor, embedder, cache, work_dir=tmp_path)
+    pipeline = IngestionPipeline(
+        app, blobs, extractor, embedder, lambda _org, _project: cache, work_dir=tmp_path
+    )
     yield Scene(
         app, org, project, blobs, extractor, embedder, cache, queue, pipeline,
         IngestionReactor(app, queue),
@@ -390,3 +393,25 @@ def test_an_event_outside_the_reactors_list_calls_for_nothing(scene: Scene) -> N
     scene.app.save(fresh)
     renamed = list(scene.app.artifact_events_after(artifact_id, 1))[-1]
     assert scene.reactor.reaction(renamed) is None
+
+
+def test_each_project_embeds_through_its_own_cache(scene: Scene, tmp_path: Path) -> None:
+    caches = MemoryEmbeddingCaches()
+    pipeline = IngestionPipeline(
+        scene.app, scene.blobs, scene.extractor, scene.embedder, caches.for_project,
+        work_dir=tmp_path,
+    )  # fmt: skip
+    other_org, other_project, _ = seed_org(scene.app)
+    first = scene.upload(b"one")
+    again = scene.upload(b"two")  # same text extracted: found in this project's cache
+    elsewhere = upload(scene.app.save, scene.blobs, other_org, other_project, b"x").artifact_id
+    chunks = len(chunk_pages([TEXT]))
+
+    pipeline.run(scene.job(first))
+    pipeline.run(scene.job(again))
+    assert len(scene.embedder.embedded) == chunks
+    (job,) = [j for j in scene.react(elsewhere) if j.org_id == other_org]
+    pipeline.run(job)  # another org's project computes its own
+
+    assert len(scene.embedder.embedded) == 2 * chunks
+    assert set(caches.caches) == {(scene.org, scene.project), (other_org, other_project)}
