@@ -116,7 +116,7 @@ def _request(
                 ctx=ctx, project_id=project, artifact_id=artifact, states=states
             )
         except DomainError as error:
-            click.echo(f"artifact {artifact}: {error.message}", err=True)
+            click.echo(f"org {org} artifact {artifact}: {error.message}", err=True)
             result = None
         requested += result is not None
         if done % PROGRESS_EVERY == 0 or done == total:
