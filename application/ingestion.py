@@ -119,6 +119,12 @@ class IngestionPipeline:
             return
         code = reason if _CODE.fullmatch(reason) else "ingestion_failed"
         failure_id = job.job_id
+        trigger = find_trigger(self.app, artifact, job.job_id)
+        if trigger is not None and not artifact.outcome_recorded(job.job_id):
+            later = list(self.app.artifact_events_after(artifact.id, trigger.version))
+            if superseded(trigger, later):
+                _log(job, "not buried: a later request supersedes it")
+                return
         if artifact.outcome_recorded(job.job_id):
             if artifact.ingestion != IngestionState.EXTRACTED:
                 return  # the job's outcome stands; nothing died

@@ -415,3 +415,18 @@ def test_each_project_embeds_through_its_own_cache(scene: Scene, tmp_path: Path)
 
     assert len(scene.embedder.embedded) == 2 * chunks
     assert set(caches.caches) == {(scene.org, scene.project), (other_org, other_project)}
+
+
+def test_a_job_that_dies_after_a_newer_request_buries_nothing(scene: Scene) -> None:
+    scene.extractor.error = OSError("disk full")
+    artifact_id = scene.upload()
+    job = scene.job(artifact_id)
+    with pytest.raises(OSError, match="disk full"):
+        scene.pipeline.run(job)
+    owner = user("owner", scene.org, cid="again")
+    scene.app.reingest_artifact(ctx=owner, project_id=scene.project, artifact_id=artifact_id)
+
+    scene.pipeline.on_dead(job, "ingest_failed", "OSError: disk full", 5)
+
+    assert scene.events(artifact_id)[-1] == "ReingestRequested"
+    assert scene.artifact(artifact_id).ingestion == IngestionState.PENDING
