@@ -46,6 +46,10 @@ class ScriptedExtractor:
         return self.outcome
 
 
+class EmbedderDownError(RuntimeError):
+    """The embedder failed (armed by `HashEmbedder.failures_left`)."""
+
+
 class HashEmbedder:
     """Deterministic vectors: each dimension from the text's SHA-256, L2-normalised."""
 
@@ -61,7 +65,7 @@ class HashEmbedder:
         self.calls += 1
         if self.failures_left > 0:
             self.failures_left -= 1
-            raise RuntimeError("embedder unavailable")
+            raise EmbedderDownError("embedder unavailable")
         self.embedded.extend(texts)
         vectors = []
         for text in texts:
