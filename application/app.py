@@ -6,6 +6,7 @@ from application.audit import AuditCommands
 from application.auditing import AuditingCommands
 from application.content import ContentCommands
 from application.inbox import InboxCommands
+from application.ingestion_commands import IngestionCommands
 from application.marketplace import MarketplaceCommands
 from application.orgs import OrgCommands
 from application.projects import ProjectCommands
@@ -17,6 +18,7 @@ class Teaim(
     ProjectCommands,
     StageCommands,
     ContentCommands,
+    IngestionCommands,
     AuditCommands,
     InboxCommands,
     AuditingCommands,

@@ -16,6 +16,7 @@ from adapters.postgres.read_db import ReadRoleError
 from application.context import CommandContext, Principal
 from domain.errors import DomainError
 from domain.roles import Role
+from interfaces.cli_artifacts import artifacts_group
 from interfaces.cli_audit import audit_group
 from interfaces.cli_projections import projections_group
 from interfaces.cli_scheduler import scheduler_group
@@ -213,3 +214,4 @@ main.add_command(scheduler_group)
 main.add_command(audit_group)
 main.add_command(worker_command)
 main.add_command(setup_command)
+main.add_command(artifacts_group)

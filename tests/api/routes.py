@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from interfaces.http import models
 from interfaces.http.app import create_app
 from interfaces.http.models.rag import AskIn
+from interfaces.http.models.review_queue import ReviewResolveIn
 from interfaces.runtime import Runtime
 from tests.api.conftest import make_settings
 
@@ -110,6 +111,7 @@ SAMPLE_BODIES: dict[type[BaseModel], dict[str, Any]] = {
     models.MemoryIn: {"title": "Client prefers Fridays", "body": "for demos"},
     models.MemoryPatch: {"body": "for demos and reviews"},
     AskIn: {"question": "What did the client decide?", "k": 5},
+    ReviewResolveIn: {"action": "text", "text": "the corrected text"},
 }
 
 

@@ -9,6 +9,7 @@ from domain.roles import Role
 from domain.stamps import Stamp
 from tests.api.conftest import Api, dev
 from tests.api.routes import RouteSpec
+from tests.support.ingest_doubles import needs_ocr_artifact
 from tests.support.retrieval import give_content
 
 
@@ -30,6 +31,8 @@ class Scene:
     raid_closed: UUID
     memory: UUID
     member: str
+    # A document in the review queue (needs OCR): what resolve and reingest act on.
+    review_artifact: UUID
 
     def params(self, route: RouteSpec, *, project: UUID | None = None) -> dict[str, object]:
         """Path values that make `route` succeed for the owner (project id overridable).
@@ -49,7 +52,11 @@ class Scene:
                     self.raid_closed if route.name == "reopen_raid_item" else self.raid_open
                 )
             elif name == "artifact_id":
-                values[name] = self.artifact
+                values[name] = (
+                    self.review_artifact
+                    if route.name in ("resolve_review_item", "reingest_artifact")
+                    else self.artifact
+                )
             elif name == "memory_id":
                 values[name] = self.memory
             elif name == "request_id":
@@ -119,4 +126,5 @@ def build_scene(api: Api, org: UUID, owner: str, *, code: str | None = None) -> 
         raid_closed=raid_closed,
         memory=memory,
         member=member,
+        review_artifact=needs_ocr_artifact(api.runtime.app, org, project, actor=owner),
     )

@@ -38,16 +38,22 @@ AUDITOR_READS = frozenset(
         ("GET", "/api/projects/{project_id}/as-of"),
     }
 )
-ROUTE_CLASSES: dict[tuple[str, str], str] = dict.fromkeys(AUDITOR_READS, ORG_AUDIT)
-# Retrieval: each search embeds a query and ranks a project's chunks; each question also runs
-# the answerer (perhaps a paid chat endpoint), so it has the smaller bucket.
-ROUTE_CLASSES.update(
+# Review-queue writes and reingest start ingestion work (OCR) for the org.
+OCR_WRITES = frozenset(
     {
-        ("GET", "/api/projects/{project_id}/rag/search"): ORG_RAG_SEARCH,
-        ("GET", "/api/marketplace/search"): ORG_RAG_SEARCH,
-        ("POST", "/api/projects/{project_id}/rag/ask"): ORG_ASK,
+        ("POST", "/api/projects/{project_id}/review-queue/{artifact_id}/resolve"),
+        ("POST", "/api/projects/{project_id}/artifacts/{artifact_id}/reingest"),
     }
 )
+ROUTE_CLASSES: dict[tuple[str, str], str] = {
+    **dict.fromkeys(AUDITOR_READS, ORG_AUDIT),
+    **dict.fromkeys(OCR_WRITES, ORG_OCR),
+    # Retrieval: each search embeds a query and ranks a project's chunks; each question also
+    # runs the answerer (perhaps a paid chat endpoint), so it has the smaller bucket.
+    ("GET", "/api/projects/{project_id}/rag/search"): ORG_RAG_SEARCH,
+    ("GET", "/api/marketplace/search"): ORG_RAG_SEARCH,
+    ("POST", "/api/projects/{project_id}/rag/ask"): ORG_ASK,
+}
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 

@@ -223,6 +223,12 @@ def write_commands(busy: Busy) -> dict[str, Callable[[], object]]:
         "delete_artifact": lambda: app.delete_artifact(
             ctx=alice, project_id=pid, artifact_id=busy.artifact
         ),
+        "reingest_artifact": lambda: app.reingest_artifact(
+            ctx=alice, project_id=pid, artifact_id=busy.artifact
+        ),
+        "resolve_review_item": lambda: app.resolve_review_item(
+            ctx=alice, project_id=pid, artifact_id=busy.artifact, pages=["text"]
+        ),
         "create_raid_item": lambda: app.create_raid_item(
             ctx=alice, project_id=pid, kind=RaidKind.ISSUE, fields={"title": "I"}
         ),
@@ -267,6 +273,8 @@ WRITE_COMMANDS = (
     "register_artifact",
     "update_artifact",
     "delete_artifact",
+    "reingest_artifact",
+    "resolve_review_item",
     "create_raid_item",
     "update_raid_item",
     "close_raid_item",
@@ -318,6 +326,13 @@ NOT_PROJECT_WRITES = {
     # A recipient's own inbox: marking what they read is not a change to the project.
     "mark_notification",
     "mark_all_notifications",
+    # Ingestion's system side: reads, outcomes of jobs already under way (an archived project
+    # keeps what its workers found), and the CLI's reingest (which passes archived projects).
+    "artifact_of_org",
+    "artifact_event",
+    "artifact_events_after",
+    "change_artifact",
+    "request_reingest_as_service",
 }
 
 
