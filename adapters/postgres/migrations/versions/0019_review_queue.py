@@ -10,7 +10,7 @@ from __future__ import annotations
 from alembic import op
 
 revision: str = "0019_review_queue"
-down_revision: str | None = "0014_rate_limits"
+down_revision: str | None = "0017_embedding_cache"
 branch_labels: str | None = None
 depends_on: str | None = None
 
