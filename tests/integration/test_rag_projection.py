@@ -13,6 +13,7 @@ import pytest
 from adapters.postgres.database import DatabaseUrl
 from adapters.postgres.projection_rebuild import rebuild
 from adapters.postgres.rag_backfill import EmbeddingBackfill
+from adapters.postgres.rag_indexes import ensure_project_indexes, index_name
 from domain.chunking import chunk_pages
 from projections.rag_chunks import RagChunksProjection
 from tests.support.rag import MODEL, CountingEmbedder, RagWorld, SqlEmbeddingCache, unit_vector
@@ -145,11 +146,20 @@ def test_a_rebuild_gives_identical_rows_without_computing_a_vector(world: RagWor
     assert filled.rows > 0
     before = world.chunks()
     computed = len(embedder.embedded)
+    # The project is "large" here, so it has its partial index: the rebuilt table keeps it.
+    assert ensure_project_indexes(DatabaseUrl.parse(world.url), threshold=1).created == [project]
 
     rebuild(RagChunksProjection(), DatabaseUrl.parse(world.url), batch_size=3)
 
     assert world.chunks() == before
     assert len(embedder.embedded) == computed
+    with world.connect() as conn:
+        valid = conn.execute(
+            "SELECT x.indisvalid FROM pg_index AS x JOIN pg_class AS i ON i.oid = x.indexrelid"
+            " WHERE i.relname = %s AND x.indrelid = 'rag_chunks'::regclass",
+            (index_name(project),),
+        ).fetchall()
+    assert valid == [(True,)]
     # Superseded rows were never embedded (nothing retrieves them now); live ones all are.
     assert all((r["embedding"] is not None) == (r["valid_to"] is None) for r in before)
     again = EmbeddingBackfill(DatabaseUrl.parse(world.url)).fill_missing_embeddings(

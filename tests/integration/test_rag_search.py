@@ -320,3 +320,18 @@ def test_isolation_property_each_projects_canary_stays_in_its_project(
                     k=20,
                 )
                 assert {(h.org_id, h.project_id) for h in hits} <= {(org, project)}
+
+
+def test_the_text_ranking_function_answers_only_for_the_tenant_the_transaction_names(
+    world: RagWorld, read_db: ReadDatabase
+) -> None:
+    org, other_org, project = uuid4(), uuid4(), uuid4()
+    document(world, org, project, "confidential merger terms")
+    world.catch_up()
+    call = "SELECT count(*) FROM rag_text_candidates(%s, 'merger', NULL, 10)"
+    with psycopg.connect(read_db.url.libpq()) as conn:
+        assert conn.execute(call, (project,)).fetchone() == (0,)  # no tenant: nothing
+        conn.execute("SELECT set_config('app.org_id', %s, true)", (str(other_org),))
+        assert conn.execute(call, (project,)).fetchone() == (0,)  # another tenant: nothing
+        conn.execute("SELECT set_config('app.org_id', %s, true)", (str(org),))
+        assert conn.execute(call, (project,)).fetchone() == (1,)
