@@ -15,9 +15,10 @@ from hypothesis import strategies as st
 from adapters.postgres.database import DatabaseUrl
 from adapters.postgres.queries.rag_search import PostgresChunkSearch, index_scan_query
 from adapters.postgres.rag_indexes import ensure_project_indexes, index_name
-from adapters.postgres.read_db import ReadDatabase
+from adapters.postgres.read_db import READ_ROLE, ReadDatabase
 from domain.artifact import Artifact
 from domain.chunking import chunk_pages
+from tests.integration.test_rls import owner_database  # noqa: F401  (a fixture)
 from tests.support.rag import MODEL, RagWorld, unit_vector, vector_text
 
 
@@ -335,3 +336,28 @@ def test_the_text_ranking_function_answers_only_for_the_tenant_the_transaction_n
         assert conn.execute(call, (project,)).fetchone() == (0,)  # another tenant: nothing
         conn.execute("SELECT set_config('app.org_id', %s, true)", (str(org),))
         assert conn.execute(call, (project,)).fetchone() == (1,)
+
+
+def test_the_text_ranking_function_works_for_an_owner_held_by_forced_rls(
+    owner_database: DatabaseUrl,  # noqa: F811
+) -> None:
+    # As in production, the tables' owner is no superuser: FORCE RLS holds it (through its
+    # `true` policy), and the function runs as that owner. (Its plan then cannot use the GIN
+    # index either: see decision 0022.)
+    org, other_org, project = uuid4(), uuid4(), uuid4()
+    with psycopg.connect(owner_database.libpq()) as conn:
+        for owner, text in ((org, "needle in our haystack"), (other_org, "needle elsewhere")):
+            conn.execute(
+                "INSERT INTO rag_chunks (source_id, valid_from, chunk_index, org_id, project_id,"
+                " source_kind, source_name, content_version, text, text_sha256)"
+                " VALUES (gen_random_uuid(), 1, 0, %s, %s, 'artifact', 'd', 1, %s, md5(%s))",
+                (owner, project, text, text),
+            )
+    with psycopg.connect(owner_database.with_user(READ_ROLE).libpq()) as conn:
+        conn.execute("SELECT set_config('app.org_id', %s, true)", (str(org),))
+        rows = conn.execute(
+            "SELECT c.text FROM rag_text_candidates(%s, 'needle', NULL, 10) AS t"
+            " JOIN rag_chunks AS c USING (source_id, valid_from, chunk_index)",
+            (project,),
+        ).fetchall()
+    assert rows == [("needle in our haystack",)]
