@@ -272,6 +272,11 @@ def test_the_large_project_plan_uses_its_partial_index_and_finds_what_exact_find
     # Under the threshold the same searcher stays exact.
     indexed.search(org_id=org, project_id=small, query_text="", query_vector=centres[0], k=10)
     assert indexed.last_plan == "exact"
+    # A project that falls under half the threshold loses its index (and is searched exactly).
+    changes = ensure_project_indexes(DatabaseUrl.parse(world.url), threshold=1_000)
+    assert (changes.created, changes.dropped) == ([], [project])
+    indexed.search(org_id=org, project_id=project, query_text="", query_vector=centres[0], k=10)
+    assert indexed.last_plan == "exact"
 
 
 def test_the_large_project_plan_falls_back_to_exact_when_the_index_returns_too_few(
