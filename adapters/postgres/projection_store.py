@@ -32,7 +32,8 @@ MAX_ROWS_PER_STATEMENT = 5_000
 
 GroupKey = tuple[Any, ...]
 
-# Where `FillEmbeddings` finds vectors: the embedding cache (by model and text hash) and the
+# Where `FillEmbeddings` finds vectors: the embedding cache (by the row's org and project,
+# the model and the text hash; migration 0017, decision 0020) and the
 # model the index uses (one row, recorded by the embedding backfill from the configured
 # embedder). Not projection tables: a rebuild's shadow reads the same ones.
 EMBEDDING_CACHE = "embedding_cache"
@@ -184,7 +185,8 @@ def _statement_for(op: Op, table: Identifier) -> Composable:
         return SQL(
             "UPDATE {} AS t SET embedding = c.embedding, embedding_model = c.model_id"
             " FROM {} AS v, {} AS m, {} AS c"
-            " WHERE {} AND c.model_id = m.model_id AND c.text_sha256 = t.text_sha256"
+            " WHERE {} AND c.org_id = t.org_id AND c.project_id = t.project_id"
+            " AND c.model_id = m.model_id AND c.text_sha256 = t.text_sha256"
             " AND (t.embedding IS NULL OR t.embedding_model IS DISTINCT FROM m.model_id)"
         ).format(
             table,

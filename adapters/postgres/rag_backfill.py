@@ -14,7 +14,10 @@ the new model's vectors, and rows of the old one are re-embedded here, batch by 
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
+from typing import Protocol
+from uuid import UUID
 
 import psycopg
 
@@ -24,11 +27,20 @@ from application.ingestion_ports import Embedder, EmbeddingCache
 MAX_BATCH = 1_000
 
 
+class ProjectCaches(Protocol):
+    """The embedding cache, one project's entries at a time (decision 0020 scopes its key by
+    org and project; `adapters/postgres/embedding_cache.py:PostgresEmbeddingCaches`)."""
+
+    def for_project(self, org_id: UUID, project_id: UUID) -> EmbeddingCache:
+        """The cache port for one project's entries."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class BackfillPass:
     """What one pass did."""
 
-    texts: int  # distinct texts that had rows waiting
+    texts: int  # distinct (project, text) pairs that had rows waiting
     embedded: int  # of those, embedded now (the rest came from the cache)
     rows: int  # rows that got their vector
 
@@ -43,6 +55,27 @@ def record_index_model(conn: psycopg.Connection[object], model_id: str) -> None:
     )
 
 
+_WAITING = """
+SELECT DISTINCT ON (org_id, project_id, text_sha256) org_id, project_id, text_sha256, text
+FROM (
+    (SELECT org_id, project_id, text_sha256, text FROM rag_chunks
+     WHERE embedding IS NULL AND valid_to IS NULL LIMIT %(n)s)
+    UNION ALL
+    (SELECT org_id, project_id, text_sha256, text FROM rag_chunks
+     WHERE embedding IS NOT NULL AND valid_to IS NULL
+       AND embedding_model IS DISTINCT FROM %(model)s LIMIT %(n)s)
+) AS w
+LIMIT %(n)s
+"""
+
+_FILL = """
+UPDATE rag_chunks AS c SET embedding = v.embedding::vector, embedding_model = %s
+FROM unnest(%s::text[], %s::text[]) AS v(sha, embedding)
+WHERE c.org_id = %s AND c.project_id = %s AND c.text_sha256 = v.sha AND c.valid_to IS NULL
+  AND (c.embedding IS NULL OR c.embedding_model IS DISTINCT FROM %s)
+"""
+
+
 class EmbeddingBackfill:
     """Fills missing or stale vectors of live chunk rows, as the tables' owner."""
 
@@ -50,9 +83,12 @@ class EmbeddingBackfill:
         self._url = url
 
     def fill_missing_embeddings(
-        self, embedder: Embedder, cache: EmbeddingCache, limit: int
+        self, embedder: Embedder, cache: ProjectCaches, limit: int
     ) -> BackfillPass:
-        """One bounded pass: at most `limit` distinct texts (and their rows)."""
+        """One bounded pass: at most `limit` distinct (project, text) pairs and their rows.
+
+        Vectors are looked up and stored in each row's own project's cache entries.
+        """
         limit = max(1, min(limit, MAX_BATCH))
         model = embedder.model_id
         with psycopg.connect(self._url.libpq()) as conn:
@@ -60,43 +96,36 @@ class EmbeddingBackfill:
                 record_index_model(conn, model)
             # Rows without a vector first (the partial index lists them), then those of
             # another model.
-            waiting = conn.execute(
-                "SELECT DISTINCT ON (text_sha256) text_sha256, text FROM ("
-                " (SELECT text_sha256, text FROM rag_chunks"
-                "  WHERE embedding IS NULL AND valid_to IS NULL LIMIT %(n)s)"
-                " UNION ALL"
-                " (SELECT text_sha256, text FROM rag_chunks"
-                "  WHERE embedding IS NOT NULL AND valid_to IS NULL"
-                "    AND embedding_model IS DISTINCT FROM %(model)s LIMIT %(n)s)"
-                ") AS w LIMIT %(n)s",
-                {"n": limit, "model": model},
-            ).fetchall()
+            waiting = conn.execute(_WAITING, {"n": limit, "model": model}).fetchall()
             conn.commit()
-            texts = {str(sha): str(text) for sha, text in waiting}
-            if not texts:
-                return BackfillPass(0, 0, 0)
-            vectors = cache.get_many(model, list(texts))
-            missing = [sha for sha in texts if sha not in vectors]
-            if missing:
-                computed = embedder.embed([texts[sha] for sha in missing])
-                fresh = dict(zip(missing, computed, strict=True))
-                cache.put_many(model, fresh)
-                vectors.update(fresh)
-            with conn.transaction():
-                updated = conn.execute(
-                    "UPDATE rag_chunks AS c SET embedding = v.embedding::vector,"
-                    " embedding_model = %s"
-                    " FROM unnest(%s::text[], %s::text[]) AS v(sha, embedding)"
-                    " WHERE c.text_sha256 = v.sha AND c.valid_to IS NULL"
-                    " AND (c.embedding IS NULL OR c.embedding_model IS DISTINCT FROM %s)",
-                    (
-                        model,
-                        list(vectors),
-                        [_literal(vectors[sha]) for sha in vectors],
-                        model,
-                    ),
-                ).rowcount
-        return BackfillPass(len(texts), len(missing), max(updated, 0))
+            by_project: dict[tuple[UUID, UUID], dict[str, str]] = defaultdict(dict)
+            for org, project, sha, text in waiting:
+                by_project[(UUID(str(org)), UUID(str(project)))][str(sha)] = str(text)
+            embedded = rows = 0
+            for (org, project), texts in sorted(by_project.items(), key=lambda i: str(i[0])):
+                scoped = cache.for_project(org, project)
+                vectors = scoped.get_many(model, list(texts))
+                missing = [sha for sha in texts if sha not in vectors]
+                if missing:
+                    computed = embedder.embed([texts[sha] for sha in missing])
+                    fresh = dict(zip(missing, computed, strict=True))
+                    scoped.put_many(model, fresh)
+                    vectors.update(fresh)
+                    embedded += len(missing)
+                with conn.transaction():
+                    updated = conn.execute(
+                        _FILL,
+                        (
+                            model,
+                            list(vectors),
+                            [_literal(vectors[sha]) for sha in vectors],
+                            org,
+                            project,
+                            model,
+                        ),
+                    ).rowcount
+                rows += max(updated, 0)
+        return BackfillPass(len(waiting), embedded, rows)
 
 
 def _literal(vector: list[float]) -> str:

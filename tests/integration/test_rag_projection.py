@@ -16,7 +16,7 @@ from adapters.postgres.rag_backfill import EmbeddingBackfill
 from adapters.postgres.rag_indexes import ensure_project_indexes, index_name
 from domain.chunking import chunk_pages
 from projections.rag_chunks import RagChunksProjection
-from tests.support.rag import MODEL, CountingEmbedder, RagWorld, SqlEmbeddingCache, unit_vector
+from tests.support.rag import MODEL, CountingEmbedder, RagWorld, SqlEmbeddingCaches, unit_vector
 
 
 @pytest.fixture
@@ -111,16 +111,23 @@ def test_rows_pick_up_cached_vectors_when_written_and_when_indexed(world: RagWor
     org, project = uuid4(), uuid4()
     early = world.upload(org, project)
     [chunk] = chunk_pages(["embedded before extraction"])
-    world.cache({chunk.sha256: unit_vector("early")})
+    world.cache(org, project, {chunk.sha256: unit_vector("early")})
     world.extract(early, ["embedded before extraction"])
     late = world.upload(org, project)
     world.extract(late, ["embedded after extraction"])
+    # The cache is scoped by org and project (decision 0020): another project's entry for
+    # the very same text is not this project's.
+    [other] = chunk_pages(["cached elsewhere"])
+    world.cache(org, uuid4(), {other.sha256: unit_vector("elsewhere")})
+    elsewhere = world.upload(org, project)
+    world.extract(elsewhere, ["cached elsewhere"])
     world.catch_up()
     assert world.chunks(source_id=early.id)[0]["embedding_model"] == MODEL
     assert world.chunks(source_id=late.id)[0]["embedding"] is None
+    assert world.chunks(source_id=elsewhere.id)[0]["embedding"] is None
 
     [chunk] = chunk_pages(["embedded after extraction"])
-    world.cache({chunk.sha256: unit_vector("late")})
+    world.cache(org, project, {chunk.sha256: unit_vector("late")})
     world.indexed(late, 1)
     world.catch_up()
     [row] = world.chunks(source_id=late.id)
@@ -137,7 +144,7 @@ def test_a_rebuild_gives_identical_rows_without_computing_a_vector(world: RagWor
     world.act(memory, "update", title="Decision", body="Retire the old server.", tags=None)
     world.act(doc, "publish")
     world.catch_up()
-    cache = SqlEmbeddingCache(world.url)
+    cache = SqlEmbeddingCaches(world.url)
     embedder = CountingEmbedder()
     # Everything live gets a vector (computed once, cached), then the log is replayed.
     filled = EmbeddingBackfill(DatabaseUrl.parse(world.url)).fill_missing_embeddings(
@@ -173,7 +180,7 @@ def test_a_model_change_is_filled_from_the_cache_or_embedded_once(world: RagWorl
     doc = world.upload(org, project)
     world.extract(doc, [words("zeta", 200)])
     world.catch_up()
-    cache = SqlEmbeddingCache(world.url)
+    cache = SqlEmbeddingCaches(world.url)
     backfill = EmbeddingBackfill(DatabaseUrl.parse(world.url))
     old = CountingEmbedder()
     backfill.fill_missing_embeddings(old, cache, 100)

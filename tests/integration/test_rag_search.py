@@ -45,7 +45,7 @@ def document(
 ) -> Artifact:
     """A one-chunk document, its vector cached (as the worker would) when given."""
     if vector is not None:
-        world.cache({chunk_pages([text])[0].sha256: vector})
+        world.cache(org, project, {chunk_pages([text])[0].sha256: vector})
     doc = world.upload(org, project)
     world.extract(doc, [text])
     return doc

@@ -35,15 +35,17 @@ from tests.support.catch_up import run_to_head
 MODEL = "synthetic-384"
 DIMENSIONS = 384
 
-# The shape helper "embed"'s migration gives the shared cache; created here only when a
-# database predates it.
+# The shape of the shared cache (migration 0017_embedding_cache, decision 0020: keyed by org
+# and project too); created here only when a database predates it.
 EMBEDDING_CACHE = """
 CREATE TABLE IF NOT EXISTS embedding_cache (
+    org_id uuid NOT NULL,
+    project_id uuid NOT NULL,
     model_id text NOT NULL,
     text_sha256 text NOT NULL,
     embedding vector(384) NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (model_id, text_sha256)
+    PRIMARY KEY (org_id, project_id, model_id, text_sha256)
 )
 """
 
@@ -69,32 +71,45 @@ def vector_text(vector: Sequence[float]) -> str:
     return "[" + ",".join(repr(float(x)) for x in vector) + "]"
 
 
-class SqlEmbeddingCache:
-    """`EmbeddingCache` on the `embedding_cache` table (what the worker's adapter does)."""
+class SqlEmbeddingCaches:
+    """The `embedding_cache` table one project at a time (what the worker's adapter does)."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.puts = 0
 
+    def for_project(self, org_id: UUID, project_id: UUID) -> SqlEmbeddingCache:
+        return SqlEmbeddingCache(self, org_id, project_id)
+
+
+@dataclass
+class SqlEmbeddingCache:
+    """`EmbeddingCache` for one project's entries."""
+
+    caches: SqlEmbeddingCaches
+    org_id: UUID
+    project_id: UUID
+
     def get_many(self, model_id: str, hashes: Sequence[str]) -> dict[str, list[float]]:
-        with psycopg.connect(self.url) as conn:
+        with psycopg.connect(self.caches.url) as conn:
             rows = conn.execute(
                 "SELECT text_sha256, embedding::text FROM embedding_cache"
-                " WHERE model_id = %s AND text_sha256 = ANY(%s)",
-                (model_id, list(hashes)),
+                " WHERE org_id = %s AND project_id = %s AND model_id = %s"
+                " AND text_sha256 = ANY(%s)",
+                (self.org_id, self.project_id, model_id, list(hashes)),
             ).fetchall()
         return {
             str(sha): [float(x) for x in str(text).strip("[]").split(",")] for sha, text in rows
         }
 
     def put_many(self, model_id: str, vectors: dict[str, list[float]]) -> None:
-        self.puts += len(vectors)
-        with psycopg.connect(self.url) as conn:
+        self.caches.puts += len(vectors)
+        with psycopg.connect(self.caches.url) as conn:
             for sha, vector in vectors.items():
                 conn.execute(
-                    "INSERT INTO embedding_cache (model_id, text_sha256, embedding)"
-                    " VALUES (%s, %s, %s::vector) ON CONFLICT DO NOTHING",
-                    (model_id, sha, vector_text(vector)),
+                    "INSERT INTO embedding_cache (org_id, project_id, model_id, text_sha256,"
+                    " embedding) VALUES (%s, %s, %s, %s, %s::vector) ON CONFLICT DO NOTHING",
+                    (self.org_id, self.project_id, model_id, sha, vector_text(vector)),
                 )
 
 
@@ -207,15 +222,17 @@ class RagWorld:
 
     # Vectors and rows -------------------------------------------------------------------
 
-    def cache(self, vectors: dict[str, Sequence[float]], model: str = MODEL) -> None:
-        """Put vectors (by text hash) in the embedding cache, as the worker does."""
-        with self.connect() as conn:
-            for sha, vector in vectors.items():
-                conn.execute(
-                    "INSERT INTO embedding_cache (model_id, text_sha256, embedding)"
-                    " VALUES (%s, %s, %s::vector) ON CONFLICT DO NOTHING",
-                    (model, sha, vector_text(vector)),
-                )
+    def cache(
+        self,
+        org: UUID,
+        project: UUID,
+        vectors: dict[str, Sequence[float]],
+        model: str = MODEL,
+    ) -> None:
+        """Put a project's vectors (by text hash) in the embedding cache, as the worker does."""
+        SqlEmbeddingCaches(self.url).for_project(org, project).put_many(
+            model, {sha: list(vector) for sha, vector in vectors.items()}
+        )
 
     def chunks(self, **where: Any) -> list[dict[str, Any]]:
         """Chunk rows matching `where`, in key order (embedding as text)."""
