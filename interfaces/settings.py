@@ -456,6 +456,19 @@ class Settings(BaseSettings):
     audit_read_concurrency_total: int = Field(
         default=8, ge=1, le=100, description="Auditor reads one process runs at once."
     )
+    # RAG search plans (adapters.postgres.queries.rag_search; docs/decisions/0022).
+    rag_exact_max_chunks: int = Field(
+        default=10_000,
+        ge=0,
+        le=10_000_000,
+        description=(
+            "Projects with up to this many live chunks are searched by an exact scan; larger"
+            " ones through their own partial HNSW index once maintenance has built it."
+        ),
+    )
+    rag_hnsw_ef_search: int = Field(
+        default=100, ge=10, le=1_000, description="hnsw.ef_search of the large-project plan."
+    )
 
     @field_validator("rate_limits")
     @classmethod
