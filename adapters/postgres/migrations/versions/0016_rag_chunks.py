@@ -30,7 +30,7 @@ from __future__ import annotations
 from alembic import op
 
 revision: str = "0016_rag_chunks"
-down_revision: str | None = "0014_rate_limits"
+down_revision: str | None = "0015_ingest_queue"
 branch_labels: str | None = None
 depends_on: str | None = None
 

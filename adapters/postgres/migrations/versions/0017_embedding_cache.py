@@ -25,7 +25,7 @@ from __future__ import annotations
 from alembic import op
 
 revision: str = "0017_embedding_cache"
-down_revision: str | None = "0015_ingest_queue"
+down_revision: str | None = "0016_rag_chunks"
 branch_labels: str | None = None
 depends_on: str | None = None
 
