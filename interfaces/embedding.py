@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from adapters.embedding.minilm_onnx import load_minilm, prepare_minilm
@@ -16,6 +17,21 @@ def build_embedder(settings: Settings) -> Embedder:
             settings.models_dir, threads=settings.embed_threads, batch_size=settings.embed_batch
         )
     raise ValueError(f"unknown EMBEDDER {settings.embedder!r}")  # pragma: no cover
+
+
+_shared: dict[tuple[str, Path, int, int], Embedder] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_embedder(settings: Settings) -> Embedder:
+    """The process's one instance of the EMBEDDER model (the HTTP app's query embedding and
+    the ingestion workers share it: one copy of the weights per process, loaded on first use)."""
+    key = (settings.embedder, settings.models_dir, settings.embed_threads, settings.embed_batch)
+    with _shared_lock:
+        embedder = _shared.get(key)
+        if embedder is None:
+            embedder = _shared[key] = build_embedder(settings)
+        return embedder
 
 
 def prepare_embedder(settings: Settings) -> Path:
