@@ -15,7 +15,7 @@ from application.retrieval import AnswerUnavailableError
 from domain.roles import Role
 from domain.stamps import Stamp
 from interfaces.http.rate_limits.classes import ORG_ASK, ORG_RAG_SEARCH, org_class
-from interfaces.retrieval import build_retrieval
+from interfaces.retrieval import UnwiredIndex, build_retrieval
 from tests.api.conftest import Api, assert_problem, dev
 from tests.support.retrieval import add_document, install_retrieval
 
@@ -176,7 +176,9 @@ def test_an_unwired_index_or_a_failing_answerer_is_a_503_to_retry(
     api: Api, scene: tuple[UUID, UUID, UUID]
 ) -> None:
     org, project, _ = scene
-    api.app.state.retrieval = build_retrieval(api.runtime)
+    # A process whose model could not load serves search with UnwiredIndex: 503, not "nothing".
+    unwired = UnwiredIndex()
+    api.app.state.retrieval = build_retrieval(api.runtime, embedder=unwired, chunks=unwired)
     for response in (
         search(api, project, dev("olive", org), q="launch"),
         api.client.get("/api/marketplace/search", params={"q": "x"}, headers=dev("olive", org)),
