@@ -17,7 +17,7 @@ import re
 import struct
 from dataclasses import dataclass
 
-import filetype  # type: ignore[import-untyped]  # no py.typed; two calls used
+import filetype
 
 from domain.mime import OCTET_STREAM, media_type, mime_mismatch
 

@@ -7,6 +7,8 @@ from application.auditing import AuditingCommands
 from application.content import ContentCommands
 from application.documents import DocumentCommands
 from application.inbox import InboxCommands
+from application.ingestion_commands import IngestionCommands
+from application.marketplace import MarketplaceCommands
 from application.orgs import OrgCommands
 from application.projects import ProjectCommands
 from application.stages import StageCommands
@@ -18,9 +20,11 @@ class Teaim(
     StageCommands,
     ContentCommands,
     DocumentCommands,
+    IngestionCommands,
     AuditCommands,
     InboxCommands,
     AuditingCommands,
+    MarketplaceCommands,
 ):
     """Orgs, projects, members, stages, sign-offs, artifacts, RAID items, memories, audit reads.
 

@@ -36,9 +36,13 @@ OutcomeT = TypeVar("OutcomeT")
 
 def effect_id_for(reactor_name: str, event: TeaimAggregate.Event) -> UUID:
     """The id of the effect `reactor_name` performs for `event`: the same on every replay."""
-    return uuid5(
-        EFFECT_NAMESPACE, f"{reactor_name}/{event.originator_id}/{event.originator_version}"
-    )
+    return effect_id_at(reactor_name, event.originator_id, event.originator_version)
+
+
+def effect_id_at(reactor_name: str, originator_id: UUID, version: int) -> UUID:
+    """The effect id of the reactor's reaction to the aggregate's event at `version` (a
+    target that holds only the id can find the event it came from by trying versions)."""
+    return uuid5(EFFECT_NAMESPACE, f"{reactor_name}/{originator_id}/{version}")
 
 
 @dataclass(frozen=True, slots=True)

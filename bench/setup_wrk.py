@@ -8,35 +8,15 @@ https://github.com/wg/wrk with `make`).
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 import sys
+
+from interfaces.cli_setup import ensure_debian_packages
 
 
 def main() -> int:
     """Install wrk when missing; 0 when it is on PATH afterwards."""
-    found = shutil.which("wrk")
-    if found:
-        print(f"wrk: {found}")
-        return 0
-    apt = shutil.which("apt-get")
-    if apt is None:
-        print("wrk is missing and apt-get is not here: `brew install wrk` on macOS, else build")
-        print("https://github.com/wg/wrk (make) and put it on PATH")
-        return 1
-    sudo: list[str] = []
-    if os.geteuid() != 0:
-        if shutil.which("sudo") is None:
-            print("wrk is missing: run `apt-get install -y wrk` as root")
-            return 1
-        sudo = ["sudo"]
-    print("installing wrk with apt-get")
-    subprocess.run([*sudo, apt, "update", "-qq"], check=True)
-    subprocess.run([*sudo, apt, "install", "-y", "-qq", "wrk"], check=True)
-    found = shutil.which("wrk")
-    print(f"wrk: {found}" if found else "apt-get ran, but wrk is still not on PATH")
-    return 0 if found else 1
+    return ensure_debian_packages(lambda: [] if shutil.which("wrk") else ["wrk"])
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import field
 from enum import StrEnum
+from typing import Any
 from uuid import UUID
 
 from domain.base import TeaimAggregate
@@ -131,6 +132,29 @@ class Artifact(TeaimAggregate):
     page_count: int | None = field(init=False)
     reason: str | None = field(init=False)
     published: bool = field(init=False)
+
+    # Version 1 snapshots may predate content and ingestion (no such keys); see upcast_v1_v2.
+    class_version = 2
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        """Give a snapshot taken before uploads existed the defaults `Registered` now sets
+        (keys a snapshot already has are kept)."""
+        defaults: dict[str, Any] = {
+            "content_version": 0,
+            "claimed_mime": None,
+            "source": ContentSource.UPLOAD.value,
+            "source_url": None,
+            "ingestion": IngestionState.NO_CONTENT.value,
+            "job_id": None,
+            "jobs_done": [],
+            "method": None,
+            "page_count": None,
+            "reason": None,
+            "published": False,
+        }
+        for key, value in defaults.items():
+            state.setdefault(key, value)
 
     class Registered(TeaimAggregate.Created):
         """Metadata-only registration (before uploads existed; kept so old logs replay)."""

@@ -30,6 +30,9 @@ class Permission(StrEnum):
     DELETE_ARTIFACT = "delete_artifact"
     EXPORT = "export"
     AUDIT = "audit"
+    # List a document in the public marketplace (every org can then find its text), or
+    # take it out: an act for the project's owners and admins only.
+    PUBLISH = "publish"
 
 
 class OrgPermission(StrEnum):

@@ -16,14 +16,18 @@ from adapters.postgres.read_db import ReadRoleError
 from application.context import CommandContext, Principal
 from domain.errors import DomainError
 from domain.roles import Role
+from interfaces.cli_artifacts import artifacts_group
 from interfaces.cli_audit import audit_group
 from interfaces.cli_projections import projections_group
 from interfaces.cli_scheduler import scheduler_group
+from interfaces.cli_setup import setup_command
+from interfaces.cli_worker import worker_command
 from interfaces.http.auth import SERVICE_USER
 from interfaces.logs import configure_from_settings
 from interfaces.runtime import (
     build_runtime,
     open_database,
+    start_ingest,
     start_projections,
     start_scheduler,
 )
@@ -91,6 +95,8 @@ def serve(host: str | None, port: int | None, workers: int, allow_dev_auth_remot
             start_projections(runtime)
         if settings.run_scheduler:
             start_scheduler(runtime)
+        if settings.run_ingest:
+            start_ingest(runtime)
     except BaseException:
         runtime.close()  # stops whatever did start, newest first
         raise
@@ -206,3 +212,6 @@ def orgs_create(name: str, org_id: UUID | None) -> None:
 main.add_command(projections_group)
 main.add_command(scheduler_group)
 main.add_command(audit_group)
+main.add_command(worker_command)
+main.add_command(setup_command)
+main.add_command(artifacts_group)

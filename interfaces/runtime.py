@@ -15,6 +15,8 @@ from adapters.postgres.database import DatabaseUrl, make_engine
 from adapters.postgres.embedded import EmbeddedPostgres
 from adapters.postgres.idempotency import PostgresIdempotencyStore
 from adapters.postgres.idempotency_expiry import idempotency_expiry_job as expiry_job
+from adapters.postgres.ingest_host import IngestHost, IngestHostConfig
+from adapters.postgres.ingest_queue import PostgresIngestQueue
 from adapters.postgres.migrate import assert_migrated
 from adapters.postgres.projection_host import ProjectionHost
 from adapters.postgres.read_db import READ_ROLE, ReadDatabase
@@ -26,6 +28,7 @@ from adapters.scheduler.standard_jobs import housekeeping_job, seal_job, usage_r
 from adapters.system import OsSecrets, SystemClock
 from application.app import Teaim
 from application.config import AppConfig
+from application.ingestion_jobs import IngestHandler
 from application.ports import BlobStore, Clock
 from interfaces.blob_store import build_blob_store
 from interfaces.settings import Settings
@@ -83,6 +86,9 @@ class Runtime:
     projections: ProjectionHost | None = None
     audit_log: PostgresAuditLog | None = None
     scheduler: ClusterScheduler | None = None
+    # The ingestion queue (enqueues, status) and, when started here, its worker threads.
+    ingest_queue: PostgresIngestQueue | None = None
+    ingest: IngestHost | None = None
     _closed: bool = field(default=False, repr=False)
 
     def close(self) -> None:
@@ -163,6 +169,8 @@ def build_runtime(
                 grace=timedelta(minutes=settings.blob_orphan_minutes),
             )
         )
+        ingest_queue = PostgresIngestQueue(db.url, max_attempts=settings.ingest_max_attempts)
+        lifecycle.callback(ingest_queue.close)
         return Runtime(
             settings=settings,
             database=db,
@@ -175,6 +183,7 @@ def build_runtime(
             audit_log=audit_log,
             blobs=blobs,
             url_fetch=UrlFetchSetup(total_seconds=settings.url_fetch_seconds),
+            ingest_queue=ingest_queue,
             # Handed over: from here on the runtime's close() runs these steps.
             lifecycle=lifecycle.pop_all(),
         )
@@ -239,3 +248,52 @@ def start_scheduler(
         runtime.scheduler = scheduler
         scheduler.start()
     return runtime.scheduler
+
+
+def ingest_handler(runtime: Runtime) -> IngestHandler | None:
+    """The handler the ingestion workers call for each job; None until one is wired.
+
+    Integration point: return the document ingestion handler (extract, OCR, chunk, embed,
+    record the outcome events) built from `runtime`. Without one the workers do not start
+    (`start_ingest` logs why): jobs wait on the queue, nothing pretends to ingest them.
+    """
+    del runtime
+    return None
+
+
+def ingest_host_config(settings: Settings, *, workers: int | None = None) -> IngestHostConfig:
+    """The worker host's settings (`workers` overrides INGEST_WORKERS: `teaim worker -c N`)."""
+    return IngestHostConfig(
+        workers=workers or settings.ingest_workers,
+        per_org_cap=settings.ingest_per_org_concurrency,
+        lease_seconds=settings.ingest_lease_seconds,
+        backoff_base_seconds=settings.ingest_backoff_seconds,
+        backoff_max_seconds=settings.ingest_backoff_max_seconds,
+        poll_seconds=settings.ingest_poll_seconds,
+        retention_seconds=settings.ingest_retention_days * 86_400,
+    )
+
+
+def start_ingest(
+    runtime: Runtime, *, handler: IngestHandler | None = None, workers: int | None = None
+) -> IngestHost | None:
+    """Run the ingestion workers in this process (`teaim serve` by default, `teaim worker`).
+
+    None, with a warning, when no handler is wired (see `ingest_handler`).
+    """
+    if runtime.ingest is None:
+        handler = handler or ingest_handler(runtime)
+        if handler is None:
+            log.warning(
+                "ingestion workers not started: no ingest handler is wired"
+                " (interfaces.runtime.ingest_handler); queued jobs wait"
+            )
+            return None
+        host = IngestHost(
+            handler, runtime.database.url, ingest_host_config(runtime.settings, workers=workers)
+        )
+        # Registered first: stopping a host that never started is harmless.
+        runtime.lifecycle.callback(host.stop)
+        runtime.ingest = host
+        host.start()
+    return runtime.ingest

@@ -58,6 +58,7 @@ def worker_environment(runtime: Runtime) -> dict[str, str]:
         "RUN_PROJECTIONS": "0",
         # The job list (and so GET /api/admin/scheduler) stays the parent's; only firing is off.
         "RUN_SCHEDULER": "0",
+        "RUN_INGEST": "0",
         "STOP_EMBEDDED_ON_EXIT": "0",
     }
 
@@ -66,8 +67,9 @@ def connections_needed(settings: Settings, workers: int) -> int:
     """The most connections N workers and this parent may open (docs/decisions/0009)."""
     # Per worker at worst: event store and idempotency pools (DB_POOL_SIZE + 10 overflow
     # each), the query pool (DB_POOL_SIZE) and the auditors' (4); the parent's background
-    # work needs about 30.
-    return workers * (3 * settings.db_pool_size + 24) + 30
+    # work needs about 30, plus one per ingestion worker and one for their listener.
+    ingest = settings.ingest_workers + 1 if settings.run_ingest else 0
+    return workers * (3 * settings.db_pool_size + 24) + 30 + ingest
 
 
 def warn_if_too_many_connections(runtime: Runtime, workers: int) -> None:

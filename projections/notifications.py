@@ -171,9 +171,13 @@ class NotificationsProjection(EventHandlers):
     ) -> None:
         _add_subject(record, out, _stage_subject(event))
 
-    @handles(Artifact.Registered)
+    @handles(Artifact.Registered, Artifact.Uploaded)
     def _artifact_registered(
-        self, event: Artifact.Registered, record: EventRecord, out: Batch, _lookup: Lookup
+        self,
+        event: Artifact.Registered | Artifact.Uploaded,
+        record: EventRecord,
+        out: Batch,
+        _lookup: Lookup,
     ) -> None:
         _add_subject(record, out, _artifact_subject(event, record))
 
@@ -335,8 +339,10 @@ def _stage_subject(event: Stage.Created) -> Subject:
     return Subject("stage", event.title or "?", None)
 
 
-def _artifact_subject(event: Artifact.Registered, record: EventRecord) -> Subject:
-    # An artifact belongs to whoever registered it.
+def _artifact_subject(
+    event: Artifact.Registered | Artifact.Uploaded, record: EventRecord
+) -> Subject:
+    # An artifact belongs to whoever registered or uploaded it.
     return Subject("artifact", event.name or "?", record.actor)
 
 
@@ -350,7 +356,7 @@ def _created_subject(event: TeaimAggregate.Event, record: EventRecord) -> Subjec
         return _project_subject(event)
     if is_event(event, Stage.Created):
         return _stage_subject(event)
-    if is_event(event, Artifact.Registered):
+    if is_event(event, Artifact.Registered) or is_event(event, Artifact.Uploaded):
         return _artifact_subject(event, record)
     if is_event(event, RaidItem.Created):
         return _raid_subject(event)

@@ -43,7 +43,22 @@ class Remove:
     where: dict[str, Any]
 
 
-Op = Insert | Upsert | Patch | Remove
+@dataclass(frozen=True, slots=True)
+class FillEmbeddings:
+    """Copy cached vectors into the rows matching `where` whose vector is missing or stale.
+
+    A projection cannot know which embedding model is configured or what the cache holds
+    (neither is in the log); the store does: it takes the vector cached for the row's org and
+    project under the index's model and the row's `text_sha256`. Rows with no cached vector
+    keep NULL (the embedding backfill fills them later). Replaying the log therefore computes
+    no embedding.
+    """
+
+    table: str
+    where: dict[str, Any]
+
+
+Op = Insert | Upsert | Patch | Remove | FillEmbeddings
 
 
 @dataclass

@@ -6,6 +6,8 @@ from projections.audit import AuditProjection
 from projections.base import Projection
 from projections.lists import ProjectListsProjection
 from projections.notifications import NotificationsProjection
+from projections.rag_chunks import RagChunksProjection
+from projections.review_queue import ReviewQueueProjection
 from projections.telemetry import TelemetryProjection
 
 
@@ -16,4 +18,6 @@ def all_projections() -> list[Projection]:
         TelemetryProjection(),
         ProjectListsProjection(),
         NotificationsProjection(),
+        ReviewQueueProjection(),
+        RagChunksProjection(),
     ]

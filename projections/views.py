@@ -9,6 +9,7 @@ from projections.documents_view import DocumentsView
 from projections.lists_view import ProjectListsView
 from projections.notifications_view import NotificationsView
 from projections.raid_view import RaidView
+from projections.review_queue_view import ReviewQueueView
 from projections.status_view import ProjectionStatusView
 from projections.telemetry_view import TelemetryView
 
@@ -24,3 +25,4 @@ class Views:
     notifications: NotificationsView
     telemetry: TelemetryView
     status: ProjectionStatusView
+    review_queue: ReviewQueueView

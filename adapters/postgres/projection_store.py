@@ -24,13 +24,20 @@ from psycopg import Cursor
 from psycopg.sql import SQL, Composable, Identifier, Placeholder
 from psycopg.types.json import Json, Jsonb
 
-from projections.ops import Insert, Op, Patch, Remove, Upsert
+from projections.ops import FillEmbeddings, Insert, Op, Patch, Remove, Upsert
 
 # Rows per statement: bounds the size of one JSON document (a batch of events rarely
 # produces more rows of one shape than this).
 MAX_ROWS_PER_STATEMENT = 5_000
 
 GroupKey = tuple[Any, ...]
+
+# Where `FillEmbeddings` finds vectors: the embedding cache (by the row's org and project,
+# the model and the text hash; migration 0017, decision 0020) and the
+# model the index uses (one row, recorded by the embedding backfill from the configured
+# embedder). Not projection tables: a rebuild's shadow reads the same ones.
+EMBEDDING_CACHE = "embedding_cache"
+INDEX_MODEL = "rag_embedding_model"
 
 
 def _adapt(value: Any) -> Any:
@@ -59,6 +66,8 @@ def _group_key(op: Op) -> GroupKey:
         return ("upsert", op.table, op.key, tuple(op.row), op.update)
     if isinstance(op, Patch):
         return ("patch", op.table, tuple(op.where), tuple(op.changes))
+    if isinstance(op, FillEmbeddings):
+        return ("fill", op.table, tuple(op.where))
     return ("remove", op.table, tuple(op.where))
 
 
@@ -104,6 +113,10 @@ class OpWriter:
                 # statement by statement, in order.
                 self._patch_one_by_one([op for op in batch if isinstance(op, Patch)])
                 continue
+            if isinstance(first, FillEmbeddings) and not self._cache_installed():
+                # Nothing to copy from (a database migrated before the cache existed): the
+                # rows keep NULL until the embedding backfill fills them.
+                continue
             query = self._statement(key, first)
             for chunk in _chunks(_records(batch), MAX_ROWS_PER_STATEMENT):
                 self._cursor.execute(query, [Json(chunk, dumps=_dumps)])
@@ -124,6 +137,14 @@ class OpWriter:
             query = _statement_for(first, self.table(first.table)).as_bytes(self._cursor)
             self._statements[key] = query
         return query
+
+    def _cache_installed(self) -> bool:
+        self._cursor.execute(
+            "SELECT to_regclass(%s) IS NOT NULL AND to_regclass(%s) IS NOT NULL",
+            (EMBEDDING_CACHE, INDEX_MODEL),
+        )
+        row = self._cursor.fetchone()
+        return bool(row is not None and row[0])
 
     def _patch_one_by_one(self, batch: list[Patch]) -> None:
         first = batch[0]
@@ -160,6 +181,20 @@ def _statement_for(op: Op, table: Identifier) -> Composable:
             )
             query = SQL("{} ON CONFLICT ({}) {}").format(query, _columns(op.key), action)
         return query
+    if isinstance(op, FillEmbeddings):
+        return SQL(
+            "UPDATE {} AS t SET embedding = c.embedding, embedding_model = c.model_id"
+            " FROM {} AS v, {} AS m, {} AS c"
+            " WHERE {} AND c.org_id = t.org_id AND c.project_id = t.project_id"
+            " AND c.model_id = m.model_id AND c.text_sha256 = t.text_sha256"
+            " AND (t.embedding IS NULL OR t.embedding_model IS DISTINCT FROM m.model_id)"
+        ).format(
+            table,
+            rows,
+            Identifier(INDEX_MODEL),
+            Identifier(EMBEDDING_CACHE),
+            _matches(list(op.where), "t", "v"),
+        )
     if isinstance(op, Patch):
         return SQL("UPDATE {} AS t SET {} FROM {} AS v WHERE {}").format(
             table,
@@ -193,6 +228,13 @@ def _records(batch: Sequence[Op]) -> list[dict[str, Any]]:
             if isinstance(op, Patch)
         }
         return list(patches.values())
+    if isinstance(first, FillEmbeddings):
+        fills = {
+            _key(op.where, tuple(first.where)): op.where
+            for op in batch
+            if isinstance(op, FillEmbeddings)
+        }
+        return list(fills.values())
     return [op.where for op in batch if isinstance(op, Remove)]
 
 

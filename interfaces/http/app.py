@@ -26,12 +26,16 @@ from interfaces.http.routes import (
     audit,
     auditors,
     content,
+    ingest_queue,
     lists,
+    marketplace,
     meta,
     notifications,
     observability,
     orgs,
     projects,
+    rag,
+    review_queue,
     scheduler,
     signing,
     stages,
@@ -106,10 +110,14 @@ def create_app(
         auditors,
         telemetry,
         lists,
+        review_queue,
         observability,
+        rag,
+        marketplace,
     ):
         app.include_router(module.router)
     app.include_router(scheduler.router)
+    app.include_router(ingest_queue.router)
     declare_body_limit(app)
     return app
 

@@ -44,6 +44,7 @@ from tests.conftest import ScratchDatabases
 from tests.support.catch_up import catch_up
 from tests.support.clocks import SettableClock
 from tests.support.contexts import service as service_context
+from tests.support.retrieval import install_retrieval
 from tests.support.sample_site import LOOPBACK_ONLY
 
 JWT_SECRET = "api-tests-jwt-secret-that-is-long-enough-for-hs256"
@@ -285,7 +286,11 @@ def _build(database_url: str, clock: SettableClock, **overrides: Any) -> tuple[R
     runtime = build_runtime(make_settings(database_url, **overrides), clock=clock)
     # URL fetches may reach the loopback sample site only (never the network).
     runtime.url_fetch = LOOPBACK_ONLY
-    return runtime, create_app(runtime=runtime, own_runtime=True)
+    app = create_app(runtime=runtime, own_runtime=True)
+    # TODO(integrator): drop once the real embedder and chunk index are wired in
+    # interfaces/retrieval.py (until then search and ask would answer 503).
+    install_retrieval(app, runtime)
+    return runtime, app
 
 
 @pytest.fixture

@@ -19,6 +19,8 @@ from pydantic import BaseModel
 from interfaces.http import models
 from interfaces.http.app import create_app
 from interfaces.http.models.artifacts import FromUrlIn
+from interfaces.http.models.rag import AskIn
+from interfaces.http.models.review_queue import ReviewResolveIn
 from interfaces.runtime import Runtime
 from tests.api.conftest import make_settings
 from tests.support.sample_site import sample_url
@@ -49,6 +51,7 @@ NON_PROJECT_ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/api/telemetry"): "the caller's own org: no id to point elsewhere",
     ("GET", "/api/admin/projections"): "service-wide status, no tenant data (owners/admins)",
     ("GET", "/api/admin/scheduler"): "service-wide job status, no tenant data (owners/admins)",
+    ("GET", "/api/admin/ingest"): "the caller's own org's queue (every org: the service)",
     ("GET", "/api/admin/usage"): "the caller's own org: no id to point elsewhere",
     ("GET", "/metrics"): "public path, closed by its own METRICS_TOKEN bearer (test_metrics.py)",
     ("GET", "/api/notifications"): "the caller's own inbox",
@@ -62,7 +65,17 @@ NON_PROJECT_ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/api/notifications/{notification_id}/archive"): "the caller's own notification only",
     ("GET", "/api/audit/replay"): "project in ?project_id= (isolation: test_auditors.py)",
     ("GET", "/api/audit/verify"): "project in ?project_id= (isolation: test_auditors.py)",
+    ("GET", "/api/marketplace/search"): "every org's published documents (test_rag_api.py)",
 }
+
+# Required query parameters of the routes that have some (appended by `RouteSpec.url`).
+SAMPLE_QUERIES: dict[tuple[str, str], str] = {
+    ("GET", "/api/projects/{project_id}/rag/search"): "q=decision",
+    ("GET", "/api/marketplace/search"): "q=decision",
+}
+
+# Project routes that only read although they are POSTs (the question travels in the body).
+READ_POSTS = frozenset({"ask_project"})
 
 # Routes that need no credentials at all.
 PUBLIC_ROUTES = frozenset(
@@ -98,6 +111,8 @@ SAMPLE_BODIES: dict[type[BaseModel], dict[str, Any]] = {
     models.RaidCloseIn: {"resolution": "mitigated"},
     models.MemoryIn: {"title": "Client prefers Fridays", "body": "for demos"},
     models.MemoryPatch: {"body": "for demos and reviews"},
+    AskIn: {"question": "What did the client decide?", "k": 5},
+    ReviewResolveIn: {"action": "text", "text": "the corrected text"},
 }
 
 
@@ -147,10 +162,12 @@ class RouteSpec:
         return dict(SAMPLE_BODIES[self.body_model])
 
     def url(self, **values: object) -> str:
-        """The path with its parameters filled in."""
+        """The path with its parameters filled in (and its required query, if any)."""
         missing = [p for p in self.params if p not in values]
         assert not missing, f"{self.method} {self.path}: no value for {missing}"
-        return _PARAM.sub(lambda m: str(values[m.group(1)]), self.path)
+        path = _PARAM.sub(lambda m: str(values[m.group(1)]), self.path)
+        query = SAMPLE_QUERIES.get(self.key)
+        return path if query is None else f"{path}?{query}"
 
     def __str__(self) -> str:
         return f"{self.method} {self.path}"

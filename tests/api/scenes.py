@@ -6,8 +6,11 @@ from dataclasses import dataclass
 from uuid import UUID, uuid4
 
 from domain.roles import Role
+from domain.stamps import Stamp
 from tests.api.conftest import Api, dev
 from tests.api.routes import RouteSpec
+from tests.support.ingest_doubles import needs_ocr_artifact
+from tests.support.retrieval import give_content
 from tests.support.uploads import upload
 
 
@@ -29,6 +32,8 @@ class Scene:
     raid_closed: UUID
     memory: UUID
     member: str
+    # A document in the review queue (needs OCR): what resolve and reingest act on.
+    review_artifact: UUID
 
     def params(self, route: RouteSpec, *, project: UUID | None = None) -> dict[str, object]:
         """Path values that make `route` succeed for the owner (project id overridable).
@@ -48,7 +53,11 @@ class Scene:
                     self.raid_closed if route.name == "reopen_raid_item" else self.raid_open
                 )
             elif name == "artifact_id":
-                values[name] = self.artifact
+                values[name] = (
+                    self.review_artifact
+                    if route.name in ("resolve_review_item", "reingest_artifact")
+                    else self.artifact
+                )
             elif name == "memory_id":
                 values[name] = self.memory
             elif name == "request_id":
@@ -64,6 +73,9 @@ class Scene:
 
     def prepare(self, api: Api, route: RouteSpec) -> None:
         """Put the project in the state `route` needs beyond what the scene already holds."""
+        if route.name in ("publish_artifact", "unpublish_artifact"):
+            stamp = Stamp(self.org, self.owner, "scene-content", api.clock.now(), self.project)
+            give_content(api.runtime.app, stamp=stamp, artifact_id=self.artifact)
         if route.name == "unarchive_project":
             response = api.client.post(
                 f"/api/projects/{self.project}/archive", headers=dev(self.owner, self.org)
@@ -114,4 +126,5 @@ def build_scene(api: Api, org: UUID, owner: str, *, code: str | None = None) -> 
         raid_closed=raid_closed,
         memory=memory,
         member=member,
+        review_artifact=needs_ocr_artifact(api.runtime.app, org, project, actor=owner),
     )

@@ -171,7 +171,7 @@ def test_a_body_past_the_blob_limit_is_refused_and_not_kept(
                 json={"url": site.url(path)},
                 headers=dev("olive", org),
             )
-            reason = assert_problem(response, 422, "fetch-refused")["reason"]  # type: ignore[arg-type]
+            reason = assert_problem(response, 422, "fetch-refused")["reason"]
             assert reason == "body_too_large"
         root = runtime.settings.blob_dir
         assert [p for p in root.rglob("*") if p.is_file()] == []

@@ -9,7 +9,9 @@ import httpx
 import pytest
 
 from domain.roles import LEGEND, MATRIX, ORG_MATRIX, RANK, Permission, Role
+from domain.stamps import Stamp
 from tests.api.conftest import Api, assert_problem, dev
+from tests.support.retrieval import add_document
 from tests.support.uploads import upload
 
 
@@ -119,6 +121,19 @@ def _op_delete_artifact(api: Api, org: UUID, project: UUID, h: dict[str, str]) -
     return api.client.delete(f"/api/projects/{project}/artifacts/{created.json()['id']}", headers=h)
 
 
+def _op_publish(api: Api, org: UUID, project: UUID, h: dict[str, str]) -> httpx.Response:
+    artifact = uuid4()
+    add_document(
+        api.runtime.app,
+        stamp=Stamp(org, "olive", f"doc-{artifact}", api.clock.now(), project),
+        artifact_id=artifact,
+        name="guide.txt",
+        pages=["A guide."],
+        job_id=uuid4(),
+    )
+    return api.client.post(f"/api/projects/{project}/artifacts/{artifact}/publish", headers=h)
+
+
 def _op_read(api: Api, org: UUID, project: UUID, h: dict[str, str]) -> httpx.Response:
     return api.client.get(f"/api/projects/{project}", headers=h)
 
@@ -133,6 +148,7 @@ OPERATIONS: dict[Permission, Op] = {
     Permission.MANAGE_MEMBERS: _op_manage_members,
     Permission.LIFECYCLE: _op_lifecycle,
     Permission.DELETE_ARTIFACT: _op_delete_artifact,
+    Permission.PUBLISH: _op_publish,
 }
 
 

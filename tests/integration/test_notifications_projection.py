@@ -14,7 +14,6 @@ import pytest
 from application.app import Teaim
 from application.context import CommandContext
 from domain.artifact import Artifact
-from domain.base import TeaimAggregate
 from domain.inbox import Mark
 from domain.raid import RaidKind
 from domain.roles import Role
@@ -24,24 +23,6 @@ from tests.support.catch_up import catch_up
 from tests.support.clocks import SettableClock
 from tests.support.contexts import service, user
 from tests.support.tables import dump_notifications, reset_notifications
-
-
-class OcrStandIn:
-    """Namespace giving a test event the qualname `Artifact.OcrNeeded`.
-
-    Ingestion will record that event; its derived action is `artifact.ocr_needed`, the key of
-    the bell's rule. Saved on a real artifact through the real recorder, it reaches the
-    projection exactly as the future event will.
-    """
-
-    class OcrNeeded(TeaimAggregate.Event):
-        reason: str
-
-        def apply(self, aggregate: Any) -> None:
-            pass
-
-
-OcrStandIn.OcrNeeded.__qualname__ = "Artifact.OcrNeeded"
 
 
 @dataclass
@@ -113,10 +94,12 @@ def scene(database_url: str) -> Iterator[Scene]:
         ).id
         artifact: object = app.repository.get(artifact_id)
         assert isinstance(artifact, Artifact)
-        artifact._trigger(
-            OcrStandIn.OcrNeeded,
-            app._stamp(CommandContext(service(org).principal, "ingest"), project),
-            reason="no text layer",
+        artifact.record_ocr_needed(
+            job_id=uuid4(),
+            reason="ocr_empty",
+            detail="no text layer",
+            page_count=1,
+            stamp=app._stamp(CommandContext(service(org).principal, "ingest"), project),
         )
         positions["ocr"] = app._commit(artifact)
         positions["raid"] = app.create_raid_item(

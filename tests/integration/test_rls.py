@@ -33,6 +33,9 @@ APP = "teaim_app"
 # role may do nothing at all with them. Kept here by hand on purpose: moving a table into
 # this list is a security decision, and must show up in review.
 WRITE_SIDE = {"teaim_events", "teaim_snapshots", "idempotency_keys", "alembic_version"}
+# The ingestion queue (decision 0019): system tables like scheduler_runs, but keyed by org;
+# only the workers' and the status reads' owner connections touch them.
+WRITE_SIDE |= {"ingest_jobs", "ingest_orgs"}
 # No tenant data; read by every query's read-your-writes wait.
 SHARED_READ = {"projection_tracking"}
 TENANT_QUAL = "(org_id = (NULLIF(current_setting('app.org_id'::text, true), ''::text))::uuid)"

@@ -10,6 +10,7 @@ from adapters.postgres.queries.documents import PostgresDocuments
 from adapters.postgres.queries.lists import PostgresProjectLists
 from adapters.postgres.queries.notifications import PostgresNotifications
 from adapters.postgres.queries.raid_items import PostgresRaidLog
+from adapters.postgres.queries.review_queue import PostgresReviewQueue
 from adapters.postgres.queries.status import PostgresProjectionStatus
 from adapters.postgres.queries.telemetry import PostgresTelemetry
 from adapters.postgres.read_db import ReadDatabase
@@ -26,4 +27,5 @@ def postgres_views(read_db: ReadDatabase, owner: DatabaseUrl, projections: Seque
         notifications=PostgresNotifications(read_db),
         telemetry=PostgresTelemetry(read_db),
         status=PostgresProjectionStatus(owner, projections, read_db),
+        review_queue=PostgresReviewQueue(read_db),
     )

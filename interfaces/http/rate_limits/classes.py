@@ -38,7 +38,22 @@ AUDITOR_READS = frozenset(
         ("GET", "/api/projects/{project_id}/as-of"),
     }
 )
-ROUTE_CLASSES: dict[tuple[str, str], str] = dict.fromkeys(AUDITOR_READS, ORG_AUDIT)
+# Review-queue writes and reingest start ingestion work (OCR) for the org.
+OCR_WRITES = frozenset(
+    {
+        ("POST", "/api/projects/{project_id}/review-queue/{artifact_id}/resolve"),
+        ("POST", "/api/projects/{project_id}/artifacts/{artifact_id}/reingest"),
+    }
+)
+ROUTE_CLASSES: dict[tuple[str, str], str] = {
+    **dict.fromkeys(AUDITOR_READS, ORG_AUDIT),
+    **dict.fromkeys(OCR_WRITES, ORG_OCR),
+    # Retrieval: each search embeds a query and ranks a project's chunks; each question also
+    # runs the answerer (perhaps a paid chat endpoint), so it has the smaller bucket.
+    ("GET", "/api/projects/{project_id}/rag/search"): ORG_RAG_SEARCH,
+    ("GET", "/api/marketplace/search"): ORG_RAG_SEARCH,
+    ("POST", "/api/projects/{project_id}/rag/ask"): ORG_ASK,
+}
 # Uploads and URL fetches write blobs and start ingestion: their own org bucket.
 UPLOADS = frozenset(
     {

@@ -18,7 +18,9 @@ from domain.errors import DomainError, NotFoundError, PermissionDeniedError
 from domain.org import Weekday
 from domain.raid import RaidKind
 from domain.roles import OrgPermission, Permission, Role, allows, may_assign, org_allows
+from domain.stamps import Stamp
 from tests.support.contexts import service
+from tests.support.retrieval import give_content
 from tests.support.stored import denials, events, position
 from tests.unit.conftest import World, make_world
 
@@ -96,6 +98,12 @@ def build_scene(
     artifact = app.register_artifact(
         ctx=alice, project_id=pid, name="Spec", mime="text/plain", size=1, sha256=SHA, tags=[]
     ).id
+    # Content, so that publishing it is allowed to whoever holds `publish`.
+    give_content(
+        app,
+        stamp=Stamp(world.org_id, "alice", "cid-content", world.clock.now(), pid),
+        artifact_id=artifact,
+    )
     raid = app.create_raid_item(
         ctx=alice, project_id=pid, kind=RaidKind.RISK, fields={"title": "Risk"}
     ).id
@@ -253,6 +261,14 @@ COMMANDS: dict[str, Command] = {
     "delete_artifact": Command(
         Permission.DELETE_ARTIFACT,
         lambda s: s.app.delete_artifact(ctx=s.eve, project_id=s.pid, artifact_id=s.artifact),
+    ),
+    "publish_artifact": Command(
+        Permission.PUBLISH,
+        lambda s: s.app.publish_artifact(ctx=s.eve, project_id=s.pid, artifact_id=s.artifact),
+    ),
+    "unpublish_artifact": Command(
+        Permission.PUBLISH,
+        lambda s: s.app.unpublish_artifact(ctx=s.eve, project_id=s.pid, artifact_id=s.artifact),
     ),
     "create_raid_item": Command(
         Permission.WRITE,

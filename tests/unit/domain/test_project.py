@@ -240,6 +240,12 @@ def write_commands(busy: Busy) -> dict[str, Callable[[], object]]:
         "delete_artifact": lambda: app.delete_artifact(
             ctx=alice, project_id=pid, artifact_id=busy.artifact
         ),
+        "reingest_artifact": lambda: app.reingest_artifact(
+            ctx=alice, project_id=pid, artifact_id=busy.artifact
+        ),
+        "resolve_review_item": lambda: app.resolve_review_item(
+            ctx=alice, project_id=pid, artifact_id=busy.artifact, pages=["text"]
+        ),
         "create_raid_item": lambda: app.create_raid_item(
             ctx=alice, project_id=pid, kind=RaidKind.ISSUE, fields={"title": "I"}
         ),
@@ -259,6 +265,9 @@ def write_commands(busy: Busy) -> dict[str, Callable[[], object]]:
             ctx=alice, project_id=pid, memory_id=busy.memory, body="changed"
         ),
         "close_memory": lambda: app.close_memory(ctx=alice, project_id=pid, memory_id=busy.memory),
+        "publish_artifact": lambda: app.publish_artifact(
+            ctx=alice, project_id=pid, artifact_id=busy.artifact
+        ),
     }
 
 
@@ -283,6 +292,8 @@ WRITE_COMMANDS = (
     "record_upload",
     "update_artifact",
     "delete_artifact",
+    "reingest_artifact",
+    "resolve_review_item",
     "create_raid_item",
     "update_raid_item",
     "close_raid_item",
@@ -290,6 +301,7 @@ WRITE_COMMANDS = (
     "create_memory",
     "update_memory",
     "close_memory",
+    "publish_artifact",
 )
 
 # Public methods of the application that are not writes to an existing project.
@@ -328,9 +340,18 @@ NOT_PROJECT_WRITES = {
     "auditors_of",
     "record_audit_read",
     "authorize_telemetry_read",
+    # Withdrawing a document from the marketplace is never blocked, archived or not.
+    "unpublish_artifact",
     # A recipient's own inbox: marking what they read is not a change to the project.
     "mark_notification",
     "mark_all_notifications",
+    # Ingestion's system side: reads, outcomes of jobs already under way (an archived project
+    # keeps what its workers found), and the CLI's reingest (which passes archived projects).
+    "artifact_of_org",
+    "artifact_event",
+    "artifact_events_after",
+    "change_artifact",
+    "request_reingest_as_service",
 }
 
 

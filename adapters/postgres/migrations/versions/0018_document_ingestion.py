@@ -8,7 +8,7 @@ whether it is published. Rows registered before uploads existed keep `no_content
 A lookup index on (project_id, sha256) serves "which live document has these bytes".
 
 Revision ID: 0018_document_ingestion
-Revises: 0014_rate_limits
+Revises: 0017_embedding_cache
 Create Date: 2026-11-26
 """
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 from alembic import op
 
 revision: str = "0018_document_ingestion"
-down_revision: str | None = "0014_rate_limits"
+down_revision: str | None = "0017_embedding_cache"
 branch_labels: str | None = None
 depends_on: str | None = None
 

@@ -1,0 +1,1 @@
+"""Answerers: build an answer to a question from retrieved chunks (and nothing else)."""
