@@ -24,6 +24,7 @@ from interfaces.cli_setup import setup_command
 from interfaces.cli_worker import worker_command
 from interfaces.http.auth import SERVICE_USER
 from interfaces.logs import configure_from_settings
+from interfaces.reactors import start_reactors
 from interfaces.runtime import (
     build_runtime,
     open_database,
@@ -97,6 +98,10 @@ def serve(host: str | None, port: int | None, workers: int, allow_dev_auth_remot
             start_scheduler(runtime)
         if settings.run_ingest:
             start_ingest(runtime)
+        if settings.run_projections and runtime.ingest_queue is not None:
+            # The ingestion reactor turns uploads into queued jobs (one leader across
+            # processes: an advisory lock elects it, so `teaim worker` may run it too).
+            start_reactors(runtime, runtime.ingest_queue)
     except BaseException:
         runtime.close()  # stops whatever did start, newest first
         raise

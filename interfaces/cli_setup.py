@@ -16,6 +16,7 @@ from pathlib import Path
 
 import click
 
+from interfaces.embedding import prepare_embedder
 from interfaces.settings import Settings
 
 POPPLER_COMMANDS = ("pdftoppm", "pdfinfo")
@@ -92,7 +93,8 @@ def ensure_debian_packages(
 
 @click.command("setup")
 def setup_command() -> None:
-    """Install Tesseract and Poppler (apt-get) when missing; a no-op when present."""
+    """Install Tesseract and Poppler (apt-get) when missing, and build the embedding model's
+    graph from its locked weights (checked by SHA-256); a no-op when both are done."""
     settings = Settings()
     languages = settings.ocr_lang.split("+")
     code = ensure_debian_packages(
@@ -104,3 +106,5 @@ def setup_command() -> None:
     )
     if code:
         raise SystemExit(code)
+    graph = prepare_embedder(settings)
+    click.echo(f"setup: embedding model ready ({graph.name})", err=True)

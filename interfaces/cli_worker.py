@@ -11,6 +11,7 @@ import click
 
 from adapters.postgres.ingest_host import IngestStats
 from adapters.postgres.migrate import UnmigratedDatabaseError
+from interfaces.reactors import start_reactors
 from interfaces.runtime import Runtime, build_runtime, start_ingest
 from interfaces.settings import Settings
 
@@ -72,6 +73,9 @@ def worker_command(
         host = start_ingest(runtime, workers=concurrency)
         if host is None:
             raise click.ClickException("no ingest handler is wired: nothing would run the jobs")
+        if runtime.ingest_queue is not None:
+            # Uploads become jobs even when no `teaim serve` runs projections (one leader).
+            start_reactors(runtime, runtime.ingest_queue)
         click.echo(
             f"ingest worker {host.name}: {host.config.workers} threads, at most"
             f" {host.config.per_org_cap} jobs per org; Ctrl-C to stop",

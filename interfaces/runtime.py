@@ -13,24 +13,30 @@ from adapters.metrics import record_job_run
 from adapters.postgres.audit_log import PostgresAuditLog
 from adapters.postgres.database import DatabaseUrl, make_engine
 from adapters.postgres.embedded import EmbeddedPostgres
+from adapters.postgres.embedding_cache import PostgresEmbeddingCaches
 from adapters.postgres.idempotency import PostgresIdempotencyStore
 from adapters.postgres.idempotency_expiry import idempotency_expiry_job as expiry_job
 from adapters.postgres.ingest_host import IngestHost, IngestHostConfig
 from adapters.postgres.ingest_queue import PostgresIngestQueue
 from adapters.postgres.migrate import assert_migrated
 from adapters.postgres.projection_host import ProjectionHost
+from adapters.postgres.rag_backfill import use_index_model
 from adapters.postgres.read_db import READ_ROLE, ReadDatabase
 from adapters.postgres.scheduler_runs import PostgresSchedulerRuns
 from adapters.scheduler.blob_sweep_job import blob_sweep_job
 from adapters.scheduler.jobs import JobSpec
+from adapters.scheduler.rag_jobs import rag_backfill_job, rag_indexes_job
 from adapters.scheduler.scheduler import ClusterScheduler, JobFinishedHook
 from adapters.scheduler.standard_jobs import housekeeping_job, seal_job, usage_retention_job
 from adapters.system import OsSecrets, SystemClock
 from application.app import Teaim
 from application.config import AppConfig
+from application.ingestion import IngestionPipeline
 from application.ingestion_jobs import IngestHandler
 from application.ports import BlobStore, Clock
 from interfaces.blob_store import build_blob_store
+from interfaces.embedding import shared_embedder
+from interfaces.extraction import build_extractor
 from interfaces.settings import Settings
 from interfaces.url_fetch import UrlFetchSetup
 from projections.registry import all_projections
@@ -211,6 +217,21 @@ def scheduled_jobs(
     )
     if settings.seal_interval_seconds > 0:
         jobs.append(seal_job(app, timedelta(seconds=settings.seal_interval_seconds)))
+    jobs.append(
+        rag_backfill_job(
+            database,
+            lambda: shared_embedder(settings),
+            timedelta(seconds=settings.rag_backfill_seconds),
+            batch=settings.rag_backfill_batch,
+        )
+    )
+    jobs.append(
+        rag_indexes_job(
+            database,
+            timedelta(seconds=settings.rag_index_check_seconds),
+            threshold=settings.rag_exact_max_chunks,
+        )
+    )
     return jobs
 
 
@@ -251,14 +272,34 @@ def start_scheduler(
 
 
 def ingest_handler(runtime: Runtime) -> IngestHandler | None:
-    """The handler the ingestion workers call for each job; None until one is wired.
+    """The document ingestion the workers run for each job: read the blob, extract (OCR in a
+    guarded child process), record the text, embed its chunks through the project's cache,
+    record `Indexed` (application/ingestion.py).
 
-    Integration point: return the document ingestion handler (extract, OCR, chunk, embed,
-    record the outcome events) built from `runtime`. Without one the workers do not start
-    (`start_ingest` logs why): jobs wait on the queue, nothing pretends to ingest them.
+    None, with the reason logged, when the embedding model cannot load: the workers then do
+    not start and jobs wait on the queue; nothing pretends to ingest them.
     """
-    del runtime
-    return None
+    settings = runtime.settings
+    try:
+        embedder = shared_embedder(settings)
+    except Exception:
+        log.exception("ingestion workers not started: the embedding model cannot load")
+        return None
+    use_index_model(runtime.database.url, embedder.model_id)
+    extractor = build_extractor(settings)
+    runtime.lifecycle.callback(extractor.close)
+    caches = PostgresEmbeddingCaches(runtime.database.url)
+    runtime.lifecycle.callback(caches.close)
+    work_dir = settings.data_dir / "ingest-tmp"
+    work_dir.mkdir(parents=True, exist_ok=True)
+    return IngestionPipeline(
+        runtime.app,
+        runtime.blobs,
+        extractor,
+        embedder,
+        caches.for_project,
+        work_dir=work_dir,
+    )
 
 
 def ingest_host_config(settings: Settings, *, workers: int | None = None) -> IngestHostConfig:

@@ -485,6 +485,21 @@ class Settings(BaseSettings):
     rag_hnsw_ef_search: int = Field(
         default=100, ge=10, le=1_000, description="hnsw.ef_search of the large-project plan."
     )
+    rag_backfill_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="How often chunk rows without a vector (memories, a new model) get one.",
+    )
+    rag_backfill_batch: int = Field(
+        default=256, ge=1, le=1000, description="Most chunk texts one backfill run embeds."
+    )
+    rag_index_check_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        le=86_400,
+        description="How often projects past RAG_EXACT_MAX_CHUNKS get their vector index.",
+    )
 
     @field_validator("rate_limits")
     @classmethod

@@ -55,6 +55,12 @@ def record_index_model(conn: psycopg.Connection[object], model_id: str) -> None:
     )
 
 
+def use_index_model(url: DatabaseUrl, model_id: str) -> None:
+    """Record at start-up the model this process embeds with (before it ingests anything)."""
+    with psycopg.connect(url.libpq()) as conn, conn.transaction():
+        record_index_model(conn, model_id)
+
+
 _WAITING = """
 SELECT DISTINCT ON (org_id, project_id, text_sha256) org_id, project_id, text_sha256, text
 FROM (
