@@ -30,10 +30,11 @@ import hashlib
 import logging
 import re
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from uuid import UUID, uuid5
 
+from application.embedding import embed_with_cache
 from application.ingestion_ports import (
     Embedder,
     EmbeddingCache,
@@ -47,15 +48,11 @@ from application.ingestion_reactor import ReactorApp, Trigger, find_trigger, sup
 from application.ports import BlobNotFoundError, BlobRangeError, BlobStore
 from domain.artifact import Artifact, IngestionState, bounded_pages
 from domain.base import TeaimAggregate
-from domain.chunking import Chunk, chunk_pages
+from domain.chunking import chunk_pages
 from domain.stamps import Stamp
 
 log = logging.getLogger("teaim.ingestion")
 
-# Texts per call of the embedder (bounds its memory and one call's time).
-EMBED_BATCH = 64
-# Hashes per cache lookup (bounds one query's parameters).
-LOOKUP_BATCH = 512
 # Reason codes are lower snake case (domain.artifact.check_code); anything else is mapped.
 _CODE = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
 # The index step's own failure id, derived from the job's (its text outcome is recorded).
@@ -76,7 +73,6 @@ class IngestionPipeline:
         caches: Callable[[UUID, UUID], EmbeddingCache],
         *,
         work_dir: Path | None = None,
-        embed_batch: int = EMBED_BATCH,
     ) -> None:
         self.app = app
         self.blobs = blobs
@@ -86,7 +82,6 @@ class IngestionPipeline:
         # another tenant or project indexed (the embedding cache's own rule).
         self.caches = caches
         self.work_dir = work_dir
-        self.embed_batch = embed_batch
 
     # The queue's handler -----------------------------------------------------------------
 
@@ -231,7 +226,8 @@ class IngestionPipeline:
         """Embed the text's chunks into the cache, then record `Indexed` for the job."""
         chunks = chunk_pages(pages)
         cache = self.caches(job.org_id, job.project_id)
-        computed = ensure_embedded(self.embedder, cache, chunks, batch=self.embed_batch)
+        # Through the project's cache: only texts not embedded before are computed.
+        embed_with_cache(self.embedder, cache, [chunk.text for chunk in chunks])
         model = self.embedder.model_id
 
         def indexed(artifact: Artifact, stamp: Stamp) -> None:
@@ -246,7 +242,7 @@ class IngestionPipeline:
             )
 
         self._change(job, indexed)
-        _log(job, f"indexed: {len(chunks)} chunks, {computed} embeddings computed")
+        _log(job, f"indexed: {len(chunks)} chunks")
 
     # Outcomes --------------------------------------------------------------------------------
 
@@ -299,30 +295,6 @@ class IngestionPipeline:
             cause=f"ingest:{job.job_id}",
             change=change,
         )
-
-
-def ensure_embedded(
-    embedder: Embedder, cache: EmbeddingCache, chunks: Sequence[Chunk], *, batch: int = EMBED_BATCH
-) -> int:
-    """Put every chunk's vector in the cache, computing only the missing ones; how many
-    were computed. Lookups and embedder calls go in bounded batches."""
-    texts = {chunk.sha256: chunk.text for chunk in chunks}
-    hashes = list(texts)
-    computed = 0
-    for start in range(0, len(hashes), LOOKUP_BATCH):
-        part = hashes[start : start + LOOKUP_BATCH]
-        cached = cache.get_many(embedder.model_id, part)
-        missing = [h for h in part if h not in cached]
-        for at in range(0, len(missing), batch):
-            group = missing[at : at + batch]
-            vectors = embedder.embed([texts[h] for h in group])
-            if len(vectors) != len(group):
-                raise RuntimeError(
-                    f"embedder returned {len(vectors)} vectors for {len(group)} texts"
-                )
-            cache.put_many(embedder.model_id, dict(zip(group, vectors, strict=True)))
-            computed += len(group)
-    return computed
 
 
 def _outcome_of(later: list[TeaimAggregate.Event], job_id: UUID) -> TeaimAggregate.Event | None:

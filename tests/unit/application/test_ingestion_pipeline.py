@@ -12,7 +12,8 @@ import pytest
 
 from adapters.blobs.local import LocalBlobStore
 from application.app import Teaim
-from application.ingestion import IngestionPipeline, ensure_embedded
+from application.embedding import embed_with_cache
+from application.ingestion import IngestionPipeline
 from application.ingestion_commands import INGESTION_ACTOR
 from application.ingestion_ports import (
     ExtractedText,
@@ -370,18 +371,15 @@ def test_requests_that_pile_up_before_the_reactor_runs_make_one_job(scene: Scene
     assert scene.artifact(artifact_id).ingestion == IngestionState.INDEXED
 
 
-def test_only_missing_embeddings_are_computed_in_bounded_batches(scene: Scene) -> None:
+def test_only_missing_embeddings_are_computed(scene: Scene) -> None:
     chunks = chunk_pages([" ".join(f"w{n}" for n in range(3000))])
     assert len(chunks) > 10
-    ensure_embedded(scene.embedder, scene.cache, chunks[:4], batch=3)
+    embed_with_cache(scene.embedder, scene.cache, [chunk.text for chunk in chunks[:4]])
     scene.embedder.embedded.clear()
-    calls = scene.embedder.calls
 
-    computed = ensure_embedded(scene.embedder, scene.cache, chunks, batch=3)
+    embed_with_cache(scene.embedder, scene.cache, [chunk.text for chunk in chunks])
 
-    assert computed == len(chunks) - 4
     assert scene.embedder.embedded == [chunk.text for chunk in chunks[4:]]
-    assert scene.embedder.calls - calls == -(-(len(chunks) - 4) // 3)
 
 
 def test_an_event_outside_the_reactors_list_calls_for_nothing(scene: Scene) -> None:
