@@ -11,8 +11,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,6 +26,7 @@ from application.ports import BlobStore
 from domain.artifact import Artifact, Content, ContentSource
 from domain.blob_keys import blob_prefix
 from domain.stamps import Stamp
+from tests.support.fake_embedder import FakeEmbedder, MemoryEmbeddingCache
 
 
 @dataclass
@@ -50,44 +49,21 @@ class EmbedderDownError(RuntimeError):
     """The embedder failed (armed by `HashEmbedder.failures_left`)."""
 
 
-class HashEmbedder:
-    """Deterministic vectors: each dimension from the text's SHA-256, L2-normalised."""
-
-    model_id = "test-hash/8"
-    dimensions = 8
+class HashEmbedder(FakeEmbedder):
+    """The fake embedder, recording what it embedded and failing when armed."""
 
     def __init__(self) -> None:
+        super().__init__(model_id="test-hash/384")
         self.embedded: list[str] = []
-        self.calls = 0
         self.failures_left = 0
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
-        self.calls += 1
         if self.failures_left > 0:
+            self.calls += 1
             self.failures_left -= 1
             raise EmbedderDownError("embedder unavailable")
         self.embedded.extend(texts)
-        vectors = []
-        for text in texts:
-            digest = hashlib.sha256(text.encode()).digest()
-            raw = [digest[i] - 127.5 for i in range(self.dimensions)]
-            norm = math.sqrt(sum(x * x for x in raw)) or 1.0
-            vectors.append([x / norm for x in raw])
-        return vectors
-
-
-class MemoryEmbeddingCache:
-    """Vectors by (model id, text hash); an existing entry is kept."""
-
-    def __init__(self) -> None:
-        self.vectors: dict[tuple[str, str], list[float]] = {}
-
-    def get_many(self, model_id: str, hashes: Sequence[str]) -> dict[str, list[float]]:
-        return {h: self.vectors[(model_id, h)] for h in hashes if (model_id, h) in self.vectors}
-
-    def put_many(self, model_id: str, vectors: dict[str, list[float]]) -> None:
-        for text_hash, vector in vectors.items():
-            self.vectors.setdefault((model_id, text_hash), vector)
+        return super().embed(texts)
 
 
 class MemoryEmbeddingCaches:

@@ -29,9 +29,9 @@ from domain.errors import NotFoundError
 from domain.stamps import Stamp
 from tests.support.apps import make_app, seed_org
 from tests.support.contexts import user
+from tests.support.fake_embedder import MemoryEmbeddingCache
 from tests.support.ingest_doubles import (
     HashEmbedder,
-    MemoryEmbeddingCache,
     MemoryEmbeddingCaches,
     MemoryQueue,
     ScriptedExtractor,
@@ -129,7 +129,7 @@ def test_text_is_recorded_then_its_chunks_embedded_then_the_document_indexed(
     assert artifact.method == ExtractionMethod.TEXT
     chunks = chunk_pages([TEXT])
     model = scene.embedder.model_id
-    assert all((model, chunk.sha256) in scene.cache.vectors for chunk in chunks)
+    assert all((model, chunk.sha256) in scene.cache.rows for chunk in chunks)
     indexed = next(iter(scene.app.artifact_events_after(artifact_id, 3)))
     assert isinstance(indexed, Artifact.Indexed)
     assert (indexed.job_id, indexed.chunk_count, indexed.embedding_model) == (
