@@ -18,6 +18,7 @@ from uuid import UUID
 from domain.base import TeaimAggregate
 from domain.blob_keys import blob_prefix, safe_file_name
 from domain.errors import InvalidValueError, RuleViolationError
+from domain.mime import media_type
 from domain.project import validate_name
 from domain.stamps import Stamp
 
@@ -75,11 +76,13 @@ def check_code(value: str, *, what: str) -> str:
 
 
 def bounded_pages(pages: list[str]) -> tuple[list[str], bool]:
-    """The pages' text cut to MAX_PAGES pages and MAX_TEXT_CHARS characters in all."""
+    """The pages' text cut to MAX_PAGES pages and MAX_TEXT_CHARS characters in all, NUL
+    characters removed (PostgreSQL text cannot hold them: one would halt the read models)."""
     kept: list[str] = []
     room = MAX_TEXT_CHARS
     truncated = len(pages) > MAX_PAGES
-    for page in pages[:MAX_PAGES]:
+    for raw in pages[:MAX_PAGES]:
+        page = raw.replace("\x00", "")
         if len(page) > room:
             kept.append(page[:room])
             truncated = True
@@ -487,9 +490,9 @@ class Artifact(TeaimAggregate):
                 artifact_id=self.id,
                 ingestion=self.ingestion,
             )
-        if not any(page.strip() for page in pages):
-            raise InvalidValueError("corrected text must not be empty")
         kept, truncated = bounded_pages(pages)
+        if not any(page.strip() for page in kept):
+            raise InvalidValueError("corrected text must not be empty")
         self._trigger(
             self.OcrResolved,
             stamp,
@@ -563,7 +566,8 @@ class Content:
     ) -> None:
         self.blob_key = blob_key
         self.mime = _check_mime(mime)
-        self.claimed_mime = None if claimed_mime is None else claimed_mime[:200]
+        # Recorded only when it is a well-formed media type (a client's header is untrusted).
+        self.claimed_mime = media_type(claimed_mime)
         self.size = _check_size(size)
         self.sha256 = _check_sha256(sha256)
         self.source = ContentSource(source).value

@@ -6,6 +6,8 @@ rule, so the detail and the documents list never disagree.
 
 from __future__ import annotations
 
+import re
+
 OCTET_STREAM = "application/octet-stream"
 
 # Names clients and browsers send for the same thing (the sniffer answers the right side).
@@ -30,12 +32,18 @@ _TEXT_FAMILY = frozenset(
 )
 
 
+# RFC 6838 restricted names: anything else (a NUL, spaces, a 10 kB header) claims nothing, so
+# no client-supplied oddity reaches an event or a read model.
+_MEDIA_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$")
+
+
 def media_type(value: str | None) -> str | None:
-    """`type/subtype`, lower-cased, parameters dropped, aliases resolved (None: no claim)."""
+    """`type/subtype`, lower-cased, parameters dropped, aliases resolved (None: no claim, or
+    not a well-formed media type)."""
     if value is None:
         return None
     base = value.split(";", 1)[0].strip().lower()
-    if not base or "/" not in base:
+    if not _MEDIA_TYPE.fullmatch(base):
         return None
     return _ALIASES.get(base, base)
 

@@ -13,6 +13,7 @@ column's type.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from decimal import Decimal
 from itertools import groupby
@@ -55,8 +56,18 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"a read-model value of type {type(value).__name__} has no JSON form")
 
 
+# A JSON `\u0000` escape not itself escaped (an even run of backslashes before it).
+_NUL_ESCAPE = re.compile(rb"(?<!\\)((?:\\\\)*)\\u0000")
+
+
 def _dumps(rows: Any) -> bytes:
-    return orjson.dumps(rows, default=_json_default)
+    data = orjson.dumps(rows, default=_json_default)
+    if b"\\u0000" in data:
+        # PostgreSQL text and jsonb cannot hold NUL: one in any value would fail the batch and
+        # halt the org's read model on an event that stays in the log for good. Domain rules
+        # keep NUL out of events; this is the backstop (U+FFFD shows where one was).
+        data = _NUL_ESCAPE.sub(rb"\1\\ufffd", data)
+    return data
 
 
 def _group_key(op: Op) -> GroupKey:
