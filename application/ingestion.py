@@ -231,11 +231,7 @@ class IngestionPipeline:
         model = self.embedder.model_id
 
         def indexed(artifact: Artifact, stamp: Stamp) -> None:
-            if (
-                artifact.deleted
-                or artifact.content_version != job.content_version
-                or artifact.ingestion != IngestionState.EXTRACTED
-            ):
+            if not self._is_current(artifact, job) or artifact.ingestion != IngestionState.EXTRACTED:
                 return  # replaced meanwhile: the newer text's own job indexes it
             artifact.mark_indexed(
                 job_id=job.job_id, chunk_count=len(chunks), embedding_model=model, stamp=stamp
@@ -248,7 +244,7 @@ class IngestionPipeline:
 
     def _record_text(self, job: IngestJob, outcome: ExtractedText) -> None:
         def extracted(artifact: Artifact, stamp: Stamp) -> None:
-            if not artifact.outcome_recorded(job.job_id):
+            if self._is_current(artifact, job) and not artifact.outcome_recorded(job.job_id):
                 artifact.record_text(
                     job_id=job.job_id, method=outcome.method, pages=outcome.pages, stamp=stamp
                 )
@@ -258,7 +254,7 @@ class IngestionPipeline:
 
     def _record_ocr_needed(self, job: IngestJob, outcome: OcrNeeded) -> None:
         def needed(artifact: Artifact, stamp: Stamp) -> None:
-            if not artifact.outcome_recorded(job.job_id):
+            if self._is_current(artifact, job) and not artifact.outcome_recorded(job.job_id):
                 artifact.record_ocr_needed(
                     job_id=job.job_id,
                     reason=_code(outcome.reason),
@@ -274,7 +270,7 @@ class IngestionPipeline:
         self, job: IngestJob, failure_id: UUID, reason: str, detail: str, attempts: int
     ) -> None:
         def failed(artifact: Artifact, stamp: Stamp) -> None:
-            if artifact.deleted or artifact.content_version != job.content_version:
+            if not self._is_current(artifact, job):
                 return
             if not artifact.outcome_recorded(failure_id):
                 artifact.record_failure(
@@ -287,6 +283,18 @@ class IngestionPipeline:
 
         self._change(job, failed)
         _log(job, f"failed: {reason} after {attempts} attempt(s)", level=logging.WARNING)
+
+    def _is_current(self, artifact: Artifact, job: IngestJob) -> bool:
+        """Whether the job is still the document's latest request when its outcome is saved:
+        a slower, older job (an earlier version, or a reingest overtaken by another, or text a
+        person typed since) must not overwrite what came after it."""
+        if artifact.deleted or artifact.content_version != job.content_version:
+            return False
+        trigger = find_trigger(self.app, artifact, job.job_id)
+        if trigger is None:
+            return False
+        later = list(self.app.artifact_events_after(artifact.id, trigger.version))
+        return not superseded(trigger, later)
 
     def _change(self, job: IngestJob, change: Callable[[Artifact, Stamp], None]) -> int:
         return self.app.change_artifact(

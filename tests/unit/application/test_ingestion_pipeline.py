@@ -428,3 +428,47 @@ def test_a_job_that_dies_after_a_newer_request_buries_nothing(scene: Scene) -> N
 
     assert scene.events(artifact_id)[-1] == "ReingestRequested"
     assert scene.artifact(artifact_id).ingestion == IngestionState.PENDING
+
+
+class _OvertakenExtractor:
+    """While the first job reads the file, someone asks again and that job finishes first."""
+
+    def __init__(self, scene: Scene, artifact_id: UUID, *, new_version: bool) -> None:
+        self.scene, self.artifact_id, self.new_version = scene, artifact_id, new_version
+        self.calls = 0
+
+    def extract(self, path: Path, mime: str) -> ExtractedText:  # noqa: ARG002
+        self.calls += 1
+        if self.calls == 1:
+            if self.new_version:
+                fresh = self.scene.fresh(self.artifact_id)
+                content = stored_content(
+                    self.scene.blobs, self.scene.org, self.scene.project, b"version two"
+                )
+                fresh.upload_version(content=content, stamp=self.scene.stamp())
+                self.scene.app.save(fresh)
+            else:
+                self.scene.app.reingest_artifact(
+                    ctx=user("owner", self.scene.org, cid="again"),
+                    project_id=self.scene.project,
+                    artifact_id=self.artifact_id,
+                )
+            (newer,) = self.scene.react(self.artifact_id)
+            self.scene.pipeline.run(newer)
+            return ExtractedText(ExtractionMethod.TEXT, ["stale text of the slow job"])
+        return ExtractedText(ExtractionMethod.TEXT, ["text of the newer job"])
+
+
+@pytest.mark.parametrize("new_version", [True, False])
+def test_a_slow_older_job_never_overwrites_a_newer_outcome(scene: Scene, new_version: bool) -> None:
+    artifact_id = scene.upload(b"version one")
+    slow = scene.job(artifact_id)
+    scene.pipeline.extractor = _OvertakenExtractor(scene, artifact_id, new_version=new_version)
+
+    scene.pipeline.run(slow)
+
+    events = list(scene.app.artifact_events_after(artifact_id, 0))
+    texts = [e.pages for e in events if isinstance(e, Artifact.TextExtracted)]
+    assert texts == [["text of the newer job"]]
+    assert scene.artifact(artifact_id).ingestion == IngestionState.INDEXED
+    assert [type(e).__name__ for e in events].count("Indexed") == 1
