@@ -440,6 +440,7 @@ class Artifact(TeaimAggregate):
         """A job extracted the document's text (cut to the bounds, which the event says)."""
         self._require_open_job(job_id)
         kept, truncated = bounded_pages(pages)
+        self._withdraw_for_new_text(stamp)
         self._trigger(
             self.TextExtracted,
             stamp,
@@ -493,6 +494,7 @@ class Artifact(TeaimAggregate):
         kept, truncated = bounded_pages(pages)
         if not any(page.strip() for page in kept):
             raise InvalidValueError("corrected text must not be empty")
+        self._withdraw_for_new_text(stamp)
         self._trigger(
             self.OcrResolved,
             stamp,
@@ -522,14 +524,27 @@ class Artifact(TeaimAggregate):
     # Marketplace -----------------------------------------------------------------------
 
     def publish(self, *, stamp: Stamp) -> None:
-        """List the document in the public marketplace."""
+        """List the document in the public marketplace (only text someone could read: a
+        document still waiting for its text has nothing an owner has seen to publish)."""
         self._require_content()
+        if self.ingestion not in (IngestionState.EXTRACTED, IngestionState.INDEXED):
+            raise RuleViolationError(
+                "only a document whose text was extracted can be published",
+                artifact_id=self.id,
+                ingestion=self.ingestion,
+            )
         if not self.published:
             self._trigger(self.Published, stamp)
 
     def unpublish(self, *, stamp: Stamp) -> None:
         """Take the document out of the public marketplace."""
         self._require_present()
+        if self.published:
+            self._trigger(self.Unpublished, stamp)
+
+    def _withdraw_for_new_text(self, stamp: Stamp) -> None:
+        # What an owner published is the text they saw: new text (a re-ingest, or text a
+        # member typed in the review queue) leaves the marketplace until it is published again.
         if self.published:
             self._trigger(self.Unpublished, stamp)
 

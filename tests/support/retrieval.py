@@ -20,7 +20,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from fastapi import FastAPI
 
@@ -252,7 +252,7 @@ def add_document(
 
 
 def give_content(app: Teaim, *, stamp: Stamp, artifact_id: UUID) -> None:
-    """A content version for a registered document (so it can be published)."""
+    """A content version with its text for a registered document (so it can be published)."""
     assert stamp.project_id is not None
     artifact: object = app.repository.get(artifact_id)
     assert isinstance(artifact, Artifact)
@@ -266,6 +266,10 @@ def give_content(app: Teaim, *, stamp: Stamp, artifact_id: UUID) -> None:
             source=ContentSource.UPLOAD,
         ),
         stamp=stamp,
+    )
+    # Text someone could read: only such a document may be published.
+    artifact.record_text(
+        job_id=uuid4(), method=ExtractionMethod.TEXT, pages=["content"], stamp=stamp
     )
     app.save(artifact)
 

@@ -7,7 +7,16 @@ from uuid import uuid4
 
 import pytest
 
-from domain.artifact import MAX_SIZE, MAX_TAGS, Artifact, normalise_tags
+from domain.artifact import (
+    MAX_SIZE,
+    MAX_TAGS,
+    Artifact,
+    Content,
+    ContentSource,
+    ExtractionMethod,
+    normalise_tags,
+)
+from domain.blob_keys import blob_prefix
 from domain.errors import (
     InvalidValueError,
     NotFoundError,
@@ -176,3 +185,54 @@ def test_an_artifact_of_another_project_is_not_found(world: World) -> None:
         world.app.delete_artifact(
             ctx=world.alice, project_id=world.project_id, artifact_id=artifact_id
         )
+
+
+def _uploaded() -> tuple[Artifact, Stamp]:
+    stamp = make_stamp(project_id=uuid4())
+    assert stamp.project_id is not None
+    content = Content(
+        blob_key=f"{blob_prefix(stamp.org_id, stamp.project_id)}{uuid4()}__a.pdf",
+        mime="application/pdf",
+        claimed_mime="application/pdf",
+        size=10,
+        sha256="ab" * 32,
+        source=ContentSource.UPLOAD,
+    )
+    return Artifact.upload(
+        artifact_id=uuid4(), name="a.pdf", content=content, tags=[], stamp=stamp
+    ), stamp
+
+
+def test_only_a_document_with_text_can_be_published() -> None:
+    artifact, stamp = _uploaded()
+    with pytest.raises(RuleViolationError, match="text was extracted"):
+        artifact.publish(stamp=stamp)
+    artifact.record_ocr_needed(
+        job_id=uuid4(), reason="ocr_empty", detail="", page_count=1, stamp=stamp
+    )
+    with pytest.raises(RuleViolationError, match="text was extracted"):
+        artifact.publish(stamp=stamp)
+    artifact.resolve_ocr(pages=["typed"], stamp=stamp)
+    artifact.publish(stamp=stamp)
+    assert artifact.published
+
+
+@pytest.mark.parametrize("how", ["extracted", "typed"])
+def test_new_text_takes_a_published_document_out_of_the_marketplace(how: str) -> None:
+    artifact, stamp = _uploaded()
+    artifact.record_text(
+        job_id=uuid4(), method=ExtractionMethod.PDF_TEXT, pages=["seen"], stamp=stamp
+    )
+    artifact.publish(stamp=stamp)
+    if how == "extracted":
+        artifact.record_text(
+            job_id=uuid4(), method=ExtractionMethod.PDF_TEXT, pages=["new"], stamp=stamp
+        )
+    else:
+        artifact.record_ocr_needed(
+            job_id=uuid4(), reason="ocr_empty", detail="", page_count=1, stamp=stamp
+        )
+        artifact.resolve_ocr(pages=["typed by a member"], stamp=stamp)
+    assert not artifact.published
+    kinds = [type(e).__name__ for e in artifact.collect_events()]
+    assert kinds[-2] == "Unpublished"
