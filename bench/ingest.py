@@ -240,17 +240,19 @@ def _service(documents: list[str], url: DatabaseUrl, settings: Settings) -> floa
 
 
 def _check_found(client: httpx.Client, project: UUID, headers: dict[str, str], n: int) -> None:
-    """Every document is found by its token over HTTP (what "searchable" means)."""
+    """Every document is found by its token over HTTP (what "searchable" means). Among the
+    first two: only its chunk matches the token's words, so reciprocal rank fusion puts it
+    at or above 1/61, where a chunk the vector ranking alone put first can tie with it."""
     for index in range(n):
         response = client.get(
             f"/api/projects/{project}/rag/search",
-            params={"q": f"zq{index:05d}x", "k": 1},
+            params={"q": f"zq{index:05d}x", "k": 2},
             headers=headers,
         )
         response.raise_for_status()
-        (hit,) = response.json()["items"]
-        if hit["source_name"] != f"minutes-{index}.md":
-            raise SystemExit(f"token {index} found {hit['source_name']}, not its document")
+        names = [hit["source_name"] for hit in response.json()["items"]]
+        if f"minutes-{index}.md" not in names:
+            raise SystemExit(f"token {index} found {names}, not its document")
 
 
 def text_documents_end_to_end(count: int) -> None:
