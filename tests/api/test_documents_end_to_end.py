@@ -14,12 +14,16 @@ test_artifact_streaming.py (oversize)).
 
 from __future__ import annotations
 
+import atexit
+import shutil
+import tempfile
 import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -52,6 +56,11 @@ with warnings.catch_warnings():
 # should say what state it was stuck in rather than hang.
 SETTLE_SECONDS = 240.0
 SETTLED = {IngestionState.INDEXED, IngestionState.NEEDS_OCR, IngestionState.FAILED}
+# One DATA_DIR for this module's apps: the workers' model is the process's one per models
+# directory (interfaces.embedding.shared_embedder), so it loads once, not once per test.
+# Blob keys hold their org and project, so the apps' files never meet.
+_DATA_DIR = Path(tempfile.mkdtemp(prefix="teaim-e2e-tests-"))
+atexit.register(shutil.rmtree, _DATA_DIR, ignore_errors=True)
 
 
 @dataclass
@@ -132,7 +141,7 @@ class Served:
 def serving(api: Api, build_app: Callable[..., FastAPI], **overrides: Any) -> Iterator[Served]:
     """A new app on the test's database with these settings, its projections, ingestion
     workers and reactors running (stopped with its runtime, by `build_app`)."""
-    app = build_app(**overrides)
+    app = build_app(data_dir=_DATA_DIR, **overrides)
     runtime: Runtime = app.state.runtime
     with TestClient(app, raise_server_exceptions=False) as client:
         start_projections(runtime)
