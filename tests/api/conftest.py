@@ -37,6 +37,7 @@ from domain.denial import SecurityDenial
 from domain.roles import Role
 from interfaces.http.app import create_app
 from interfaces.http.auth import SERVICE_USER
+from interfaces.retrieval import build_retrieval
 from interfaces.runtime import Runtime, build_runtime
 from interfaces.settings import Settings
 from projections.base import Projection
@@ -44,7 +45,7 @@ from tests.conftest import ScratchDatabases
 from tests.support.catch_up import catch_up
 from tests.support.clocks import SettableClock
 from tests.support.contexts import service as service_context
-from tests.support.retrieval import install_retrieval
+from tests.support.embedding import shared_real_embedder
 from tests.support.sample_site import LOOPBACK_ONLY
 
 JWT_SECRET = "api-tests-jwt-secret-that-is-long-enough-for-hs256"
@@ -287,9 +288,10 @@ def _build(database_url: str, clock: SettableClock, **overrides: Any) -> tuple[R
     # URL fetches may reach the loopback sample site only (never the network).
     runtime.url_fetch = LOOPBACK_ONLY
     app = create_app(runtime=runtime, own_runtime=True)
-    # TODO(integrator): drop once the real embedder and chunk index are wired in
-    # interfaces/retrieval.py (until then search and ask would answer 503).
-    install_retrieval(app, runtime)
+    # The real retrieval (PostgresChunkSearch over the read pool, the extractive answerer)
+    # with the process's one MiniLM: the app's own `shared_embedder` is keyed by DATA_DIR,
+    # which is new for every app here, and would load the model again for each test.
+    app.state.retrieval = build_retrieval(runtime, embedder=shared_real_embedder())
     return runtime, app
 
 

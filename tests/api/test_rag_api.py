@@ -1,38 +1,48 @@
 """Retrieval over HTTP on the real app and database: search (and as of then), ask, publishing
-and the marketplace. The embedder and chunk index are tests/support/retrieval.py's stand-ins
-until the real ones are wired (TODO(integrator): switch `install_retrieval` to them)."""
+and the marketplace, over the real parts: documents indexed by the pipeline's index step with
+the real MiniLM embedder, the `rag_chunks` projection caught up, `PostgresChunkSearch`."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
+import psycopg
 import pytest
 
-from application.ingestion_ports import Answer
-from application.retrieval import AnswerUnavailableError
 from domain.roles import Role
 from domain.stamps import Stamp
 from interfaces.http.rate_limits.classes import ORG_ASK, ORG_RAG_SEARCH, org_class
 from interfaces.retrieval import UnwiredIndex, build_retrieval
 from tests.api.conftest import Api, assert_problem, dev
-from tests.support.retrieval import add_document, install_retrieval
+from tests.support.embedding import shared_real_embedder
+from tests.support.indexing import RealIndexer
+from tests.support.retrieval import DownAnswerer
 
 FILLER = "The team reviewed the schedule and the budget with the client."
 
 
-def document(api: Api, org: UUID, project: UUID, text: str, name: str = "minutes.txt") -> UUID:
-    artifact_id = uuid4()
-    add_document(
-        api.runtime.app,
+@pytest.fixture
+def indexer(api: Api) -> Iterator[RealIndexer]:
+    indexer = RealIndexer(api.runtime.app, api.database_url, shared_real_embedder())
+    try:
+        yield indexer
+    finally:
+        indexer.close()
+
+
+def document(
+    api: Api, indexer: RealIndexer, org: UUID, project: UUID, text: str, name: str = "minutes.txt"
+) -> UUID:
+    """A two-page document, text recorded and indexed (catch the index up to find it)."""
+    return indexer.document(
         stamp=Stamp(org, "olive", f"doc-{uuid4()}", api.clock.now(), project),
-        artifact_id=artifact_id,
         name=name,
         pages=[f"{FILLER} Cover page.", text],
-        job_id=uuid4(),
     )
-    return artifact_id
 
 
 def search(api: Api, project: UUID, headers: dict[str, str], **query: Any) -> Any:
@@ -40,12 +50,17 @@ def search(api: Api, project: UUID, headers: dict[str, str], **query: Any) -> An
 
 
 @pytest.fixture
-def scene(api: Api) -> tuple[UUID, UUID, UUID]:
+def scene(api: Api, indexer: RealIndexer) -> tuple[UUID, UUID, UUID]:
     org = api.new_org()
     project = api.create_project("olive", org)
     artifact = document(
-        api, org, project, f"{FILLER} The launch date is 14 March 2031, after client sign-off."
+        api,
+        indexer,
+        org,
+        project,
+        f"{FILLER} The launch date is 14 March 2031, after client sign-off.",
     )
+    api.catch_up()
     return org, project, artifact
 
 
@@ -66,6 +81,14 @@ def test_search_returns_chunks_with_source_page_snippet_and_score(
     assert first["score"] > 0
     assert body["as_of_position"] is None
     assert len(body["items"]) <= 3
+    # The chunks carry the real model's vectors (the hybrid search ranks by both).
+    with psycopg.connect(api.database_url) as conn:
+        models = conn.execute(
+            "SELECT DISTINCT embedding_model FROM rag_chunks WHERE source_id = %s"
+            " AND embedding IS NOT NULL",
+            (artifact,),
+        ).fetchall()
+    assert models == [(shared_real_embedder().model_id,)]
 
 
 @pytest.mark.parametrize(
@@ -165,13 +188,6 @@ def test_bad_questions_are_a_422(
     assert_problem(response, 422)
 
 
-class Down:
-    """An answerer whose endpoint is down."""
-
-    def answer(self, question: str, chunks: Any) -> Answer:
-        raise AnswerUnavailableError(f"down ({question[:5]}, {len(chunks)})")
-
-
 def test_an_unwired_index_or_a_failing_answerer_is_a_503_to_retry(
     api: Api, scene: tuple[UUID, UUID, UUID]
 ) -> None:
@@ -185,22 +201,25 @@ def test_an_unwired_index_or_a_failing_answerer_is_a_503_to_retry(
     ):
         assert_problem(response, 503, "index-unavailable")
         assert response.headers["retry-after"] == "5"
-    install_retrieval(api.app, api.runtime, answerer=Down())
+    api.app.state.retrieval = build_retrieval(
+        api.runtime, embedder=shared_real_embedder(), answerer=DownAnswerer()
+    )
     response = api.client.post(
         f"/api/projects/{project}/rag/ask", json={"question": "launch?"}, headers=dev("olive", org)
     )
     assert_problem(response, 503, "answerer-unavailable")
 
 
-def test_canaries_never_cross_projects_or_orgs(api: Api) -> None:
+def test_canaries_never_cross_projects_or_orgs(api: Api, indexer: RealIndexer) -> None:
     canaries: dict[UUID, tuple[UUID, str]] = {}
     for org_name in ("Acme", "Globex"):
         org = api.new_org(org_name)
         for _ in range(2):
             project = api.create_project("olive", org)
             canary = f"canary{uuid4().hex}"
-            document(api, org, project, f"The secret code is {canary}.")
+            document(api, indexer, org, project, f"The secret code is {canary}.")
             canaries[project] = (org, canary)
+    api.catch_up()
     for project, (org, own) in canaries.items():
         for _, probe in canaries.values():
             headers = dev("olive", org)
@@ -218,14 +237,15 @@ def test_canaries_never_cross_projects_or_orgs(api: Api) -> None:
 
 
 def test_publishing_is_owner_and_admin_only_audited_and_feeds_the_marketplace(
-    api: Api,
+    api: Api, indexer: RealIndexer
 ) -> None:
     org = api.new_org("Secretive Org")
     project = api.create_project("olive", org, "TOPSECRET-PROJECT")
     public = f"canary{uuid4().hex}"
     private = f"canary{uuid4().hex}"
-    shared = document(api, org, project, f"Open guide {public}.", "guide.txt")
-    document(api, org, project, f"Private plan {private}.", "plan.txt")
+    shared = document(api, indexer, org, project, f"Open guide {public}.", "guide.txt")
+    document(api, indexer, org, project, f"Private plan {private}.", "plan.txt")
+    api.catch_up()
     api.add_member(project, by="olive", org=org, user="pam", role=Role.PM)
     url = f"/api/projects/{project}/artifacts/{shared}"
 
@@ -248,6 +268,7 @@ def test_publishing_is_owner_and_admin_only_audited_and_feeds_the_marketplace(
     published = api.client.post(f"{url}/publish", headers=dev("olive", org))
     assert published.status_code == 200, published.text
     assert api.topics_of(shared)[-1] == "Artifact.Published"
+    api.catch_up()
 
     for q in (public, private, "guide plan"):
         body = market(q)
@@ -267,8 +288,8 @@ def test_publishing_is_owner_and_admin_only_audited_and_feeds_the_marketplace(
     withdrawn = api.client.post(f"{url}/unpublish", headers=dev("olive", org))
     assert withdrawn.status_code == 200, withdrawn.text
     assert api.topics_of(shared)[-1] == "Artifact.Unpublished"
-    assert market(public)["items"] == []
     api.catch_up()
+    assert market(public)["items"] == []
     feed = api.client.get(
         "/api/audit/list", params={"project_id": str(project)}, headers=dev("olive", org)
     ).json()
@@ -313,12 +334,25 @@ def test_openapi_declares_every_status(api: Api) -> None:
 
 
 def test_min_position_waits_for_the_index_and_a_position_beyond_the_log_is_a_422(
-    api: Api, scene: tuple[UUID, UUID, UUID]
+    api: Api, indexer: RealIndexer, scene: tuple[UUID, UUID, UUID]
 ) -> None:
     org, project, _ = scene
+    late = document(api, indexer, org, project, "Addendum: the venue moved to the harbour hall.")
     head = api.max_position()
-    ok = search(api, project, dev("olive", org), q="launch", min_position=head)
+    # Not applied yet: a search without a position answers from the index as it is.
+    assert search(api, project, dev("olive", org), q="venue harbour").json()["items"][0][
+        "source_id"
+    ] != str(late)
+    # The index catches up on another thread while the request waits for `head`: whichever
+    # comes first, the answer is given from an index that holds the addendum.
+    worker = threading.Thread(target=api.catch_up)
+    worker.start()
+    try:
+        ok = search(api, project, dev("olive", org), q="venue harbour", min_position=head)
+    finally:
+        worker.join(timeout=60)
     assert ok.status_code == 200, ok.text
+    assert ok.json()["items"][0]["source_id"] == str(late)
     beyond = search(api, project, dev("olive", org), q="launch", min_position=head + 1000)
     assert_problem(beyond, 422, "position-beyond-log")
 

@@ -1,20 +1,19 @@
-"""Retrieval above the ports: bounds, who may search (and time-travel), ask citing only the
-project's chunks, publishing rights, and the isolation property with canaries."""
+"""Retrieval above the ports, without a database: bounds, who may search (and time-travel,
+recorded), the scope check on what an index or answerer returns, publishing rights.
+
+What a search finds (ranking, as of a position, ask's citations, the isolation property with
+canaries) runs on the real index: tests/integration/test_retrieval_index.py."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from adapters.answering.extractive import ExtractiveAnswerer
 from application.app import Teaim
-from application.context import CommandContext
-from application.ingestion_ports import Answer, ChunkHit, Citation
+from application.ingestion_ports import ChunkHit, ChunkSearch, Citation
 from application.retrieval import (
     MAX_K,
     MAX_QUERY_CHARS,
@@ -34,32 +33,26 @@ from domain.errors import (
 )
 from domain.roles import Role
 from domain.stamps import Stamp
-from tests.support.apps import make_app
 from tests.support.contexts import service, user
-from tests.support.retrieval import HashEmbedder, LogChunkIndex, add_document, give_content
+from tests.support.retrieval import (
+    CitingEverything,
+    FixedPositions,
+    ForeignIndex,
+    HashEmbedder,
+    RecordingIndex,
+    add_document,
+    give_content,
+)
 from tests.unit.conftest import World
 
 
-class FixedPositions:
-    """Log positions by moment: the position recorded for the latest moment not after it."""
-
-    def __init__(self, marks: dict[datetime, int] | None = None) -> None:
-        self.marks = marks or {}
-        self.asked: list[tuple[UUID, UUID, datetime]] = []
-
-    def position_at(self, org_id: UUID, project_id: UUID, at: datetime) -> int:
-        self.asked.append((org_id, project_id, at))
-        earlier = [p for moment, p in self.marks.items() if moment <= at]
-        return max(earlier, default=0)
-
-
 def retrieval(
-    app: Teaim, index: LogChunkIndex, positions: FixedPositions | None = None
+    app: Teaim, index: ChunkSearch | None = None, positions: FixedPositions | None = None
 ) -> Retrieval:
     return Retrieval(
         guard=app,
         embedder=HashEmbedder(),
-        chunks=index,
+        chunks=index or RecordingIndex(),
         answerer=ExtractiveAnswerer(),
         positions=positions or FixedPositions(),
     )
@@ -131,7 +124,8 @@ def test_snippet_is_bounded_and_around_the_match() -> None:
 
 
 def test_query_and_k_are_bounded(world: World) -> None:
-    service_ = retrieval(world.app, LogChunkIndex(world.app))
+    index = RecordingIndex()
+    service_ = retrieval(world.app, index)
     for q, k in [
         ("  ", 5),
         ("x" * (MAX_QUERY_CHARS + 1), 5),
@@ -141,20 +135,20 @@ def test_query_and_k_are_bounded(world: World) -> None:
     ]:
         with pytest.raises(InvalidValueError):
             service_.search(ctx=world.alice, project_id=world.project_id, q=q, k=k)
+    assert index.calls == []
 
 
 # Who may search --------------------------------------------------------------------------
 
 
-def test_a_guest_searches_and_an_outsider_gets_a_recorded_not_found(world: World) -> None:
-    artifact_id, _ = document(world, "The launch date is in March.")
-    index = LogChunkIndex(world.app)
+def test_outsiders_get_a_not_found_before_anything_is_searched(world: World) -> None:
+    index = RecordingIndex()
     service_ = retrieval(world.app, index)
     guest = world.member("gina", Role.GUEST)
-    (hit,) = service_.search(ctx=guest, project_id=world.project_id, q="launch", k=5).hits
-    assert hit.source_id == artifact_id
-    assert hit.source_name == "notes.txt"
-
+    assert service_.search(ctx=guest, project_id=world.project_id, q="launch", k=5).hits == []
+    assert index.calls == [
+        {"org_id": world.org_id, "project_id": world.project_id, "k": 5, "as_of": None}
+    ]
     outsider = user("mallory", uuid4(), Role.OWNER)
     same_org_stranger = world.ctx("nina", Role.OWNER)
     for ctx in (outsider, same_org_stranger):
@@ -166,42 +160,44 @@ def test_a_guest_searches_and_an_outsider_gets_a_recorded_not_found(world: World
     assert len(index.calls) == 1
 
 
-def test_as_of_is_an_audit_read(world: World) -> None:
-    old_id, first = document(world, "Original plan: launch in March.")
-    index = LogChunkIndex(world.app)
+def test_as_of_is_an_audit_read_resolved_to_a_position(world: World) -> None:
+    _, first = document(world, "Original plan: launch in March.")
+    index = RecordingIndex()
     positions = FixedPositions({world.clock.now(): first})
     service_ = retrieval(world.app, index, positions)
-    artifact: object = world.app.repository.get(old_id)
-    assert isinstance(artifact, Artifact)
-    artifact.delete(stamp=stamp(world))
-    world.app.save(artifact)
-
     member = world.member("mia", Role.MEMBER)
     with pytest.raises(PermissionDeniedError):
         service_.search(
             ctx=member, project_id=world.project_id, q="launch", as_of=AsOf(position=first)
         )
-    # Now the deleted document is gone; as of its position a pm (who holds `audit`) finds it.
+    assert index.calls == []
     pm = world.member("pat", Role.PM)
-    assert service_.search(ctx=pm, project_id=world.project_id, q="launch").hits == []
     result = service_.search(
         ctx=pm, project_id=world.project_id, q="launch", as_of=AsOf(at=world.clock.now())
     )
-    assert [h.source_id for h in result.hits] == [old_id]
     assert result.as_of_position == first
+    assert [c["as_of"] for c in index.calls] == [first]
     assert positions.asked == [(world.org_id, world.project_id, world.clock.now())]
+    # A moment before any event of the project searches position 0: nothing was retrievable.
+    early = service_.search(
+        ctx=pm,
+        project_id=world.project_id,
+        q="launch",
+        as_of=AsOf(at=world.clock.now() - timedelta(days=1)),
+    )
+    assert early.hits == []
+    assert early.as_of_position == 0
 
 
 def test_an_org_auditor_searches_as_of_and_the_read_is_recorded(world: World) -> None:
     _, first = document(world, "Original plan: launch in March.")
-    service_ = retrieval(world.app, LogChunkIndex(world.app))
+    index = RecordingIndex()
+    service_ = retrieval(world.app, index)
     world.app.grant_org_auditor(ctx=service(world.org_id), user_id="audrey")
     audrey = world.ctx("audrey")
     head = world.app.recorder.max_notification_id() or 0
-    hits = service_.search(
-        ctx=audrey, project_id=world.project_id, q="plan", as_of=AsOf(position=first)
-    ).hits
-    assert len(hits) == 1
+    service_.search(ctx=audrey, project_id=world.project_id, q="plan", as_of=AsOf(position=first))
+    assert [c["as_of"] for c in index.calls] == [first]
     (note,) = world.app.recorder.select_notifications(start=head + 1, limit=10)
     read = world.app.mapper.to_domain_event(note)
     assert isinstance(read, AuditAccess.Recorded)
@@ -213,50 +209,6 @@ def test_an_org_auditor_searches_as_of_and_the_read_is_recorded(world: World) ->
 
 
 # Ask --------------------------------------------------------------------------------------
-
-
-def test_ask_answers_from_the_project_with_citations(world: World) -> None:
-    artifact_id, _ = document(world, "Minutes. The launch date is 14 March 2031.", "kickoff.txt")
-    world.app.create_memory(
-        ctx=world.alice,
-        project_id=world.project_id,
-        title="Decision",
-        body="We decided the vendor is Acme.",
-        tags=[],
-    )
-    result = retrieval(world.app, LogChunkIndex(world.app)).ask(
-        ctx=world.alice, project_id=world.project_id, question="What is the launch date?", k=5
-    )
-    assert result.answer.text.startswith("The launch date is 14 March 2031. [1]")
-    assert result.answer.citations[0].source_id == artifact_id
-    assert result.answer.citations[0].source_name == "kickoff.txt"
-
-
-class ForeignIndex:
-    """An index bug: it returns another project's chunk with the project's own."""
-
-    def __init__(self, own: ChunkHit, foreign: ChunkHit) -> None:
-        self.hits = [foreign, own]
-
-    def search(self, **_query: object) -> list[ChunkHit]:
-        return list(self.hits)
-
-    def search_public(self, **_query: object) -> list[ChunkHit]:
-        return []
-
-
-class CitingEverything:
-    """An answerer that cites a source it was never given."""
-
-    def __init__(self, stray: Citation) -> None:
-        self.stray = stray
-        self.given: list[ChunkHit] = []
-
-    def answer(self, question: str, chunks: Sequence[ChunkHit]) -> Answer:
-        assert question
-        self.given = list(chunks)
-        own = [Citation(c.source_kind, c.source_id, c.source_name, c.page, c.text) for c in chunks]
-        return Answer(text="x [1] [2]", citations=[*own, self.stray], answered_by="test")
 
 
 def test_foreign_chunks_and_citations_never_get_through(world: World) -> None:
@@ -339,93 +291,3 @@ def test_an_archived_project_publishes_nothing_but_can_withdraw(world: World) ->
     world.app.unpublish_artifact(
         ctx=world.alice, project_id=world.project_id, artifact_id=artifact_id
     )
-
-
-# Isolation --------------------------------------------------------------------------------
-
-Layout = list[list[list[bool]]]  # orgs -> projects -> documents (published or not)
-
-layouts = st.lists(
-    st.lists(st.lists(st.booleans(), min_size=1, max_size=3), min_size=1, max_size=3),
-    min_size=1,
-    max_size=3,
-)
-FILLER = "The project team met to review the schedule, the budget and the open risks."
-
-
-@settings(
-    max_examples=25,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
-@given(layout=layouts, k=st.integers(min_value=1, max_value=50), data=st.data())
-def test_search_and_ask_never_cross_projects_and_the_marketplace_only_shows_published(
-    layout: Layout, k: int, data: st.DataObject
-) -> None:
-    """A canary per document (naming its project): a search or question in one project never
-    returns another project's canary, even when it asks for that canary; the marketplace
-    never returns an unpublished document's canary."""
-    app = make_app()
-    index = LogChunkIndex(app)
-    service_ = retrieval(app, index)
-    owners: dict[UUID, CommandContext] = {}
-    canaries: dict[str, tuple[UUID, bool]] = {}  # canary -> (project, published)
-    for o, projects in enumerate(layout):
-        org_id = uuid4()
-        app.create_org(ctx=service(org_id), name=f"Org {o}")
-        owner = user(f"owner-{o}", org_id, Role.ADMIN)
-        for p, documents in enumerate(projects):
-            project_id = app.create_project(ctx=owner, code=f"P-{o}-{p}", name="Project").id
-            owners[project_id] = owner
-            for d, published in enumerate(documents):
-                canary = f"canary{uuid4().hex}"
-                artifact_id = uuid4()
-                add_document(
-                    app,
-                    stamp=Stamp(
-                        org_id, owner.principal.user_id, "cid", datetime.now(UTC), project_id
-                    ),
-                    artifact_id=artifact_id,
-                    name=f"doc-{d}.txt",
-                    pages=[f"{FILLER} Secret code {canary}. {FILLER}"],
-                    job_id=uuid4(),
-                )
-                if published:
-                    app.publish_artifact(ctx=owner, project_id=project_id, artifact_id=artifact_id)
-                canaries[canary] = (project_id, published)
-    probes = [*canaries, "schedule budget risks", "secret code"]
-    for project_id, owner in owners.items():
-        for q in data.draw(st.lists(st.sampled_from(probes), min_size=1, max_size=3)):
-            hits = service_.search(ctx=owner, project_id=project_id, q=q, k=k).hits
-            answer = service_.ask(ctx=owner, project_id=project_id, question=f"What is {q}?", k=k)
-            seen = " ".join(
-                [h.text for h in hits]
-                + [answer.answer.text]
-                + [c.snippet for c in answer.answer.citations]
-                + [h.text for h in answer.hits]
-            )
-            for canary, (home, _) in canaries.items():
-                if home != project_id:
-                    assert canary not in seen, (canary, q)
-            own = sum(1 for home, _ in canaries.values() if home == project_id)
-            assert len(hits) == min(k, own)  # one chunk per short document
-    for q in probes:
-        public = service_.marketplace_search(ctx=next(iter(owners.values())), q=q, k=MAX_K)
-        text = " ".join(h.text for h in public)
-        for canary, (_, published) in canaries.items():
-            if not published:
-                assert canary not in text
-        assert len(public) == min(MAX_K, sum(1 for _, pub in canaries.values() if pub))
-
-
-def test_moments_without_events_search_nothing(world: World) -> None:
-    document(world, "Launch in March.")
-    service_ = retrieval(world.app, LogChunkIndex(world.app), FixedPositions())
-    result = service_.search(
-        ctx=world.alice,
-        project_id=world.project_id,
-        q="launch",
-        as_of=AsOf(at=world.clock.now() - timedelta(days=1)),
-    )
-    assert result.hits == []
-    assert result.as_of_position == 0
