@@ -231,7 +231,10 @@ class IngestionPipeline:
         model = self.embedder.model_id
 
         def indexed(artifact: Artifact, stamp: Stamp) -> None:
-            if not self._is_current(artifact, job) or artifact.ingestion != IngestionState.EXTRACTED:
+            if (
+                not self._is_current(artifact, job)
+                or artifact.ingestion != IngestionState.EXTRACTED
+            ):
                 return  # replaced meanwhile: the newer text's own job indexes it
             artifact.mark_indexed(
                 job_id=job.job_id, chunk_count=len(chunks), embedding_model=model, stamp=stamp
