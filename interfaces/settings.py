@@ -259,12 +259,14 @@ class Settings(BaseSettings):
         default=2, ge=1, le=64, description="Ingestion worker threads per process."
     )
     ingest_per_org_concurrency: int = Field(
-        default=2,
+        # 1, below the default 2 workers: one org's long scans can never hold every worker,
+        # so another org's document starts at once (raise it with the worker count).
+        default=1,
         ge=1,
         le=1000,
         description=(
             "Most ingestion jobs one org has running at once, across every process (its"
-            " backlog waits; other orgs' jobs go first)."
+            " backlog waits; other orgs' jobs go first). Keep it below the total worker count."
         ),
     )
     ingest_max_attempts: int = Field(

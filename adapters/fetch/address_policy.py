@@ -203,13 +203,15 @@ def parse_target(url: str | httpx.URL, allowed_ports: frozenset[int] | None) -> 
     """
     try:
         parsed = httpx.URL(url)
-    except (httpx.InvalidURL, TypeError, ValueError) as exc:
-        raise FetchRefused(RefusalReason.INVALID_URL, str(exc)) from exc
+        # `.host` decodes IDNA lazily: a malformed label (`xn--`, an empty or 64+ character
+        # one) raises here, and must be a refusal, not a server error.
+        host = parsed.host
+    except (httpx.InvalidURL, TypeError, ValueError) as exc:  # UnicodeError is a ValueError
+        raise FetchRefused(RefusalReason.INVALID_URL, str(exc)[:200]) from exc
     if parsed.scheme not in ("http", "https"):
         raise FetchRefused(RefusalReason.SCHEME_NOT_ALLOWED, parsed.scheme)
     if parsed.userinfo:
         raise FetchRefused(RefusalReason.USERINFO_NOT_ALLOWED)
-    host = parsed.host
     if not host:
         raise FetchRefused(RefusalReason.INVALID_URL, "no host")
     port = parsed.port or (443 if parsed.scheme == "https" else 80)

@@ -39,8 +39,10 @@ async def system_resolve(host: str, port: int) -> Sequence[IPAddress]:
     loop = asyncio.get_running_loop()
     try:
         infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError as exc:
-        raise FetchRefused(RefusalReason.RESOLUTION_FAILED, host) from exc
+    except (OSError, UnicodeError) as exc:
+        # UnicodeError: the resolver's IDNA codec refuses the name (`a..b`, a 64+ character
+        # label): no such host can exist.
+        raise FetchRefused(RefusalReason.RESOLUTION_FAILED, host[:200]) from exc
     return [ipaddress.ip_address(info[4][0]) for info in infos]
 
 

@@ -233,3 +233,19 @@ def test_trailing_dot_numeric_names_never_reach_loopback(site: FetchSite, host: 
         )
     assert caught.value.reason in {R.LOOPBACK, R.RESOLUTION_FAILED}
     assert not any(seen.startswith(host) for seen in site.hosts_seen)
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://xn--/", RefusalReason.INVALID_URL),
+        ("http://xn--zz-/x", RefusalReason.INVALID_URL),
+        ("http://a..b/", RefusalReason.RESOLUTION_FAILED),
+        ("http://" + "a" * 70 + ".example/", RefusalReason.RESOLUTION_FAILED),
+    ],
+)
+def test_malformed_host_names_are_refused_not_raised(url: str, reason: RefusalReason) -> None:
+    # The IDNA codec raises UnicodeError for these: once a 500 through from-url.
+    with pytest.raises(FetchRefused) as refused:
+        asyncio.run(safe_fetch(url, allowed_content_types=frozenset({"text/plain"})))
+    assert refused.value.reason == reason
