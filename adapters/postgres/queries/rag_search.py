@@ -83,12 +83,25 @@ def vector_literal(vector: Sequence[float]) -> str | None:
 
 
 def fuse(vector: Sequence[Key], text: Sequence[Key], k: int) -> list[tuple[Key, float]]:
-    """The best `k` keys by reciprocal rank fusion of two rankings (ties by key)."""
+    """The best `k` keys by reciprocal rank fusion of two rankings.
+
+    Ties go to the better full-text rank (a chunk found first by its words, tied with the
+    vector ranking's first, is the literal match a user typed), then to the key."""
     scores: dict[Key, float] = {}
     for ranking in (vector, text):
         for rank, key in enumerate(ranking, start=1):
             scores[key] = scores.get(key, 0.0) + 1.0 / (RRF_K + rank)
-    ordered = sorted(scores.items(), key=lambda item: (-item[1], str(item[0][0]), item[0][1:]))
+    text_rank = {key: rank for rank, key in enumerate(text, start=1)}
+    unranked = len(text) + 1
+    ordered = sorted(
+        scores.items(),
+        key=lambda item: (
+            -item[1],
+            text_rank.get(item[0], unranked),
+            str(item[0][0]),
+            item[0][1:],
+        ),
+    )
     return ordered[:k]
 
 
@@ -178,7 +191,14 @@ class PostgresChunkSearch:
             return sum(1.0 / (RRF_K + int(r)) for r in ranks if r is not None)
 
         ordered = sorted(
-            rows, key=lambda r: (-score(r), str(r["source_id"]), int(r["chunk_index"]))
+            rows,
+            key=lambda r: (
+                -score(r),
+                # Ties: the better full-text rank first (as in `fuse`).
+                int(r["text_rank"]) if r["text_rank"] is not None else len(rows) + 1,
+                str(r["source_id"]),
+                int(r["chunk_index"]),
+            ),
         )
         return [_hit(row, score(row), row["vector_rank"], row["text_rank"]) for row in ordered[:k]]
 

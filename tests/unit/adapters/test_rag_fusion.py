@@ -52,3 +52,13 @@ def test_the_query_vector_must_have_the_index_dimensions_and_be_finite() -> None
         vector_literal([0.1] * 383)
     with pytest.raises(ValueError, match="finite"):
         vector_literal([math.nan] + [0.0] * 383)
+
+
+def test_a_tie_goes_to_the_literal_match() -> None:
+    # The vector ranking's first and the text ranking's first score the same: the chunk the
+    # user's words found comes first, whatever the keys' order.
+    by_vector = (UUID(int=1), 0)
+    by_text = (UUID(int=2), 0)
+    fused = fuse([by_vector], [by_text], 2)
+    assert [key for key, _ in fused] == [by_text, by_vector]
+    assert fused[0][1] == fused[1][1]
