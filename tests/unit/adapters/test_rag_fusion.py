@@ -57,8 +57,8 @@ def test_the_query_vector_must_have_the_index_dimensions_and_be_finite() -> None
 def test_a_tie_goes_to_the_literal_match() -> None:
     # The vector ranking's first and the text ranking's first score the same: the chunk the
     # user's words found comes first, whatever the keys' order.
-    by_vector = (UUID(int=1), 0)
-    by_text = (UUID(int=2), 0)
+    by_vector: Key = (UUID(int=1), 1, 0)
+    by_text: Key = (UUID(int=2), 1, 0)
     fused = fuse([by_vector], [by_text], 2)
     assert [key for key, _ in fused] == [by_text, by_vector]
     assert fused[0][1] == fused[1][1]
