@@ -77,8 +77,8 @@ def worker_command(
             # Uploads become jobs even when no `teaim serve` runs projections (one leader).
             start_reactors(runtime, runtime.ingest_queue)
         click.echo(
-            f"ingest worker {host.name}: {host.config.workers} threads, at most"
-            f" {host.config.per_org_cap} jobs per org; Ctrl-C to stop",
+            f"ingest worker {host.name}: {host.config.workers} threads, per-org cap"
+            f" {host.config.per_org_cap}; Ctrl-C to stop",
             err=True,
         )
         previous = IngestStats()

@@ -15,8 +15,12 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 
+import interfaces.runtime as runtime_module
+from adapters.embedding.minilm_weights import WeightsMismatchError
+from application.ingestion import IngestionPipeline
+from application.ingestion_ports import Embedder
 from interfaces.cli import main
-from interfaces.runtime import build_runtime, start_ingest
+from interfaces.runtime import build_runtime, ingest_handler, start_ingest
 from interfaces.settings import Settings
 from tests.support.ingest_jobs import RecordingHandler, make_job
 
@@ -41,9 +45,22 @@ def done_count(database_url: str) -> int:
     return int(row[0])
 
 
-def test_the_runtime_runs_no_workers_without_a_handler(
-    database_url: str, caplog: pytest.LogCaptureFixture
+def _no_model(_settings: Settings) -> Embedder:
+    raise WeightsMismatchError("the weights' SHA-256 is not the pinned one")
+
+
+def test_the_runtime_ingests_with_the_document_pipeline(database_url: str) -> None:
+    runtime = build_runtime(settings(database_url))
+    try:
+        assert isinstance(ingest_handler(runtime), IngestionPipeline)
+    finally:
+        runtime.close()
+
+
+def test_the_runtime_runs_no_workers_when_the_model_cannot_load(
+    database_url: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(runtime_module, "shared_embedder", _no_model)
     runtime = build_runtime(settings(database_url))
     try:
         with caplog.at_level(logging.WARNING, logger="teaim"):
@@ -52,6 +69,7 @@ def test_the_runtime_runs_no_workers_without_a_handler(
         runtime.close()
 
     assert runtime.ingest is None
+    assert "the embedding model cannot load" in caplog.text
     assert "no ingest handler is wired" in caplog.text
 
 
@@ -72,7 +90,10 @@ def test_the_runtime_runs_jobs_enqueued_through_its_queue(database_url: str) -> 
     assert done_count(database_url) == 1
 
 
-def test_teaim_worker_refuses_to_run_without_a_handler(database_url: str) -> None:
+def test_teaim_worker_refuses_to_run_without_a_handler(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runtime_module, "shared_embedder", _no_model)
     result = CliRunner().invoke(main, ["worker"], env={"DATABASE_URL": database_url})
 
     assert result.exit_code != 0
@@ -111,7 +132,7 @@ def test_teaim_worker_runs_jobs_reports_progress_and_stops_on_sigterm(database_u
         stderr = process.stderr.read()
         process.stderr.close()
 
-    assert "2 threads, at most 2 jobs per org" in stderr
+    assert "2 threads, per-org cap 1" in stderr
     assert "stopping after the jobs in progress" in stderr
     assert "in all: done 5, retried 0, dead 0, lost 0; running 0" in stderr
 
