@@ -80,12 +80,13 @@ def test_deleting_a_document_ends_its_rows_and_renames_and_publishing_follow(
     assert [(r["source_name"], r["published"], r["valid_to"]) for r in world.chunks()] == [
         ("b.txt", True, None)
     ]
-    # A new text of a published document is published too.
+    # New text takes a published document out of the marketplace (it is published again by
+    # an owner who saw the new text): no row of it stays public.
     world.extract(doc, ["other words"])
     deleted = world.act(doc, "delete")
     world.catch_up()
     rows = world.chunks()
-    assert [r["published"] for r in rows] == [True, True]
+    assert [r["published"] for r in rows] == [False, False]
     assert rows[-1]["valid_to"] == deleted
     assert all(r["valid_to"] is not None for r in rows)
 

@@ -14,6 +14,17 @@ import psycopg
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
+EXPECTED = {
+    "audit.seal",
+    "blobs.orphans",
+    "idempotency.expiry",
+    "rag.backfill",
+    "rag.indexes",
+    "scheduler.housekeeping",
+    "usage.retention",
+}
+
+
 def test_scheduler_run_fires_the_jobs_and_stops_on_sigterm(database_url: str) -> None:
     env = {
         **os.environ,
@@ -35,7 +46,7 @@ def test_scheduler_run_fires_the_jobs_and_stops_on_sigterm(database_url: str) ->
                 ran = conn.execute(
                     "SELECT job_id, process, outcome FROM scheduler_runs ORDER BY job_id"
                 ).fetchall()
-            if len(ran) == 4 and all(outcome == "ok" for *_, outcome in ran):
+            if {job for job, *_ in ran} >= EXPECTED and all(o == "ok" for *_, o in ran):
                 break
             assert process.poll() is None, "the scheduler process exited"
             assert time.monotonic() < deadline, f"the catch-up runs never finished: {ran}"
@@ -50,11 +61,7 @@ def test_scheduler_run_fires_the_jobs_and_stops_on_sigterm(database_url: str) ->
         stderr = process.stderr.read()
         process.stderr.close()
 
-    assert [job for job, *_ in ran] == [
-        "audit.seal",
-        "idempotency.expiry",
-        "scheduler.housekeeping",
-        "usage.retention",
-    ]
+    # Each job's catch-up run (the frequent ones may have run more than once by then).
+    assert {job for job, *_ in ran} == EXPECTED
     assert all(by.endswith(f":{process.pid}") for _, by, _ in ran)
     assert "stopping after the runs in progress" in stderr
