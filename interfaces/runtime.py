@@ -288,7 +288,8 @@ def ingest_handler(runtime: Runtime) -> IngestHandler | None:
     use_index_model(runtime.database.url, embedder.model_id)
     extractor = build_extractor(settings)
     runtime.lifecycle.callback(extractor.close)
-    caches = PostgresEmbeddingCaches(runtime.database.url)
+    # Only the worker threads use it: one connection each at most.
+    caches = PostgresEmbeddingCaches(runtime.database.url, max_size=settings.ingest_workers)
     runtime.lifecycle.callback(caches.close)
     work_dir = settings.data_dir / "ingest-tmp"
     work_dir.mkdir(parents=True, exist_ok=True)

@@ -67,8 +67,9 @@ def connections_needed(settings: Settings, workers: int) -> int:
     """The most connections N workers and this parent may open (docs/decisions/0009)."""
     # Per worker at worst: event store and idempotency pools (DB_POOL_SIZE + 10 overflow
     # each), the query pool (DB_POOL_SIZE) and the auditors' (4); the parent's background
-    # work needs about 30, plus one per ingestion worker and one for their listener.
-    ingest = settings.ingest_workers + 1 if settings.run_ingest else 0
+    # work needs about 30, plus for ingestion: per worker one claim connection and one cache
+    # connection, their listener, the queue's pool (4) and the reactor's runner.
+    ingest = 2 * settings.ingest_workers + 6 if settings.run_ingest else 0
     return workers * (3 * settings.db_pool_size + 24) + 30 + ingest
 
 
