@@ -47,6 +47,7 @@ class UploadOutcome:
     content_version: int
     duplicate: bool
     stored: bool
+    name: str  # the document's name as stored (sanitised), not as the client sent it
 
 
 def content_artifact_id(org_id: UUID, project_id: UUID, sha256: str) -> UUID:
@@ -90,6 +91,7 @@ class DocumentCommands(TeaimBase):
                     content_version=existing.content_version,
                     duplicate=True,
                     stored=False,
+                    name=existing.name,
                 )
             existing.upload_version(content=content, stamp=stamp)
             return UploadOutcome(
@@ -98,6 +100,7 @@ class DocumentCommands(TeaimBase):
                 content_version=existing.content_version,
                 duplicate=True,
                 stored=True,
+                name=existing.name,
             )
         # A deleted document's bytes uploaded again make a new document (a fresh id: the
         # derived one is taken by the deleted artifact's history).
@@ -111,4 +114,5 @@ class DocumentCommands(TeaimBase):
             content_version=artifact.content_version,
             duplicate=False,
             stored=True,
+            name=artifact.name,
         )

@@ -220,6 +220,21 @@ class Settings(BaseSettings):
         le=600,
         description="Longest `POST .../artifacts/from-url` may spend fetching (beyond: 422).",
     )
+    uploads_max_concurrent: int = Field(
+        default=16,
+        ge=1,
+        le=256,
+        description=(
+            "Uploads and URL fetches one API process runs at once (each holds a writer thread);"
+            " beyond: 503 with Retry-After."
+        ),
+    )
+    uploads_max_per_org: int = Field(
+        default=4,
+        ge=1,
+        le=256,
+        description="Uploads and URL fetches of one org at once per process; beyond: 429.",
+    )
     blob_orphan_minutes: int = Field(
         default=360,
         ge=10,

@@ -4,7 +4,7 @@
 Not FastAPI's `UploadFile`: Starlette spools every file to a temporary file and only then runs
 the route, with no per-file limit and no hash on the way (decision 0023). Here the fields
 before the file are read first (small and bounded), the blob key is made from the file's
-sanitised name, and the file's bytes go to `BlobStore.put` in a worker thread as they arrive;
+sanitised name, and the file's bytes go to `BlobStore.put` (on its own thread) as they arrive;
 fields after the file are read too.
 """
 
@@ -19,7 +19,7 @@ from starlette.requests import Request
 
 from adapters.content_type import SniffWindow
 from application.ports import BlobStore, StoredBlob
-from interfaces.http.blob_pipe import ChunkPipe, put_streamed, send_off_loop
+from interfaces.http.blob_pipe import ChunkPipe, put_streamed
 from interfaces.http.problems import ProblemError
 
 FILE_FIELD = "file"
@@ -159,10 +159,10 @@ class _Reader:
                 window.feed(payload)
                 pending += payload
                 if len(pending) >= SEND_BYTES:
-                    await send_off_loop(pipe, bytes(pending))
+                    await pipe.send(bytes(pending))
                     pending.clear()
             elif kind == "end":
-                await send_off_loop(pipe, bytes(pending))
+                await pipe.send(bytes(pending))
                 return
         raise _bad("the file part is cut short")
 

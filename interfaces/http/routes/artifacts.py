@@ -15,6 +15,8 @@ from urllib.parse import unquote, urlsplit
 from uuid import UUID, uuid4
 
 import anyio
+import anyio.from_thread
+import anyio.lowlevel
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
@@ -28,7 +30,7 @@ from application.ports import BlobNotFoundError, BlobRangeError, BlobStore, Blob
 from domain.artifact import Content, ContentSource, IngestionState
 from domain.blob_keys import blob_key
 from domain.errors import NotFoundError
-from interfaces.http.blob_pipe import ChunkPipe, put_streamed
+from interfaces.http.blob_pipe import ChunkPipe, in_own_thread, put_streamed
 from interfaces.http.byte_ranges import (
     RangeNotSatisfiableError,
     attachment,
@@ -40,6 +42,7 @@ from interfaces.http.models.artifacts import FromUrlIn, UploadOut
 from interfaces.http.models.problem import ProblemOut
 from interfaces.http.multipart_upload import receive_upload
 from interfaces.http.problems import ProblemError, error_responses
+from interfaces.http.upload_slots import UploadSlots, upload_slots
 from interfaces.runtime import Runtime
 
 router = APIRouter(prefix="/api/projects/{project_id}", tags=["documents"])
@@ -98,6 +101,15 @@ async def _discard(store: BlobStore, key: str) -> None:
     """Delete a blob no event names (shielded: it runs while a failure propagates)."""
     with anyio.CancelScope(shield=True):
         await anyio.to_thread.run_sync(store.delete, key)
+
+
+def _slots(request: Request, runtime: Runtime) -> UploadSlots:
+    settings = runtime.settings
+    return upload_slots(
+        request,
+        max_total=settings.uploads_max_concurrent,
+        max_per_org=settings.uploads_max_per_org,
+    )
 
 
 def _too_large(max_bytes: int) -> ProblemError:
@@ -170,7 +182,7 @@ async def _record(
         position=outcome.position,
         content_version=outcome.content_version,
         duplicate=outcome.duplicate,
-        name=name,
+        name=outcome.name,
         mime=sniffed.mime,
         claimed_mime=sniffed.claimed_mime,
         mime_mismatch=sniffed.mismatch,
@@ -184,7 +196,7 @@ async def _record(
     status_code=201,
     responses={
         **_DUPLICATE,
-        **error_responses(401, 403, 404, 409, 422, 429),
+        **error_responses(401, 403, 404, 409, 422, 429, 503),
         **_problem(400, "The multipart body is malformed (or the client went away)."),
         **_TOO_LARGE,
         **_UNSUPPORTED,
@@ -205,6 +217,19 @@ async def upload_artifact(
     await run_in_threadpool(
         functools.partial(runtime.app.check_upload, ctx=ctx, project_id=project_id)
     )
+    org_id = ctx.principal.org_id
+    with _slots(request, runtime).hold(org_id):
+        return await _upload(project_id, request, response, runtime, ctx, on_duplicate)
+
+
+async def _upload(
+    project_id: UUID,
+    request: Request,
+    response: Response,
+    runtime: Runtime,
+    ctx: CtxDep,
+    on_duplicate: OnDuplicate,
+) -> UploadOut:
     org_id = ctx.principal.org_id
     max_bytes = runtime.settings.blob_max_bytes
     try:
@@ -252,7 +277,7 @@ def _name_from_url(url: str) -> str:
     status_code=201,
     responses={
         **_DUPLICATE,
-        **error_responses(401, 403, 404, 409, 422, 429),
+        **error_responses(401, 403, 404, 409, 422, 429, 503),
         **_TOO_LARGE,
         **_UNSUPPORTED,
     },
@@ -260,6 +285,7 @@ def _name_from_url(url: str) -> str:
 async def upload_from_url(
     project_id: UUID,
     body: FromUrlIn,
+    request: Request,
     response: Response,
     runtime: RuntimeDep,
     ctx: CtxDep,
@@ -270,6 +296,18 @@ async def upload_from_url(
     await run_in_threadpool(
         functools.partial(runtime.app.check_upload, ctx=ctx, project_id=project_id)
     )
+    with _slots(request, runtime).hold(ctx.principal.org_id):
+        return await _from_url(project_id, body, response, runtime, ctx, on_duplicate)
+
+
+async def _from_url(
+    project_id: UUID,
+    body: FromUrlIn,
+    response: Response,
+    runtime: Runtime,
+    ctx: CtxDep,
+    on_duplicate: OnDuplicate,
+) -> UploadOut:
     setup = runtime.url_fetch
     max_bytes = runtime.settings.blob_max_bytes
     name = body.name or _name_from_url(body.url)
@@ -280,12 +318,16 @@ async def upload_from_url(
     )
 
     async def produce(pipe: ChunkPipe) -> FetchResult:
+        loop = anyio.lowlevel.current_token()
+
         def sink(chunk: bytes) -> None:
             window.feed(chunk)
-            pipe.send(chunk)  # blocking is fine: this thread runs only this fetch
+            # Waits (this thread only) until the writer has room for the chunk.
+            anyio.from_thread.run(pipe.send, chunk, token=loop)
 
         def fetch() -> FetchResult:
-            # Its own loop in a worker thread, so the sink may wait for a slow store.
+            # Its own loop on its own thread (no shared worker-thread slot, decision 0023), so
+            # the sink may wait for a slow store.
             return asyncio.run(
                 safe_fetch(
                     body.url,
@@ -298,7 +340,7 @@ async def upload_from_url(
                 )
             )
 
-        return await anyio.to_thread.run_sync(fetch)
+        return await in_own_thread(fetch)
 
     try:
         blob, fetched = await put_streamed(runtime.blobs, key, max_bytes, produce)

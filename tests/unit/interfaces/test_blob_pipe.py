@@ -10,7 +10,7 @@ import pytest
 
 from adapters.blobs.local import LocalBlobStore
 from application.ports import BlobTooLargeError
-from interfaces.http.blob_pipe import ChunkPipe, put_streamed, send_off_loop
+from interfaces.http.blob_pipe import ChunkPipe, put_streamed
 
 KEY = "org/o/project/p/blob"
 
@@ -24,7 +24,7 @@ def test_what_the_producer_sends_is_stored(tmp_path: Path) -> None:
 
     async def produce(pipe: ChunkPipe) -> str:
         for n in range(50):
-            await send_off_loop(pipe, bytes([n]) * 1000)
+            await pipe.send(bytes([n]) * 1000)
         return "done"
 
     blob, result = anyio.run(put_streamed, store, KEY, 10**6, produce)
@@ -36,7 +36,7 @@ def test_a_producer_that_fails_leaves_nothing(tmp_path: Path) -> None:
     store = LocalBlobStore(tmp_path)
 
     async def produce(pipe: ChunkPipe) -> None:
-        await send_off_loop(pipe, b"x" * 1000)
+        await pipe.send(b"x" * 1000)
         raise ConnectionResetError("client gone")
 
     with pytest.raises(ConnectionResetError):
@@ -50,7 +50,7 @@ def test_a_store_that_refuses_stops_the_producer(tmp_path: Path) -> None:
 
     async def produce(pipe: ChunkPipe) -> None:
         for n in range(10_000):  # far past the limit: must stop early
-            await send_off_loop(pipe, b"y" * 1000)
+            await pipe.send(b"y" * 1000)
             sent.append(n)
 
     with pytest.raises(BlobTooLargeError):
