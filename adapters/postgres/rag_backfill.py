@@ -15,6 +15,7 @@ the new model's vectors, and rows of the old one are re-embedded here, batch by 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 from uuid import UUID
@@ -22,6 +23,7 @@ from uuid import UUID
 import psycopg
 
 from adapters.postgres.database import DatabaseUrl
+from application.embedding import embed_with_cache
 from application.ingestion_ports import Embedder, EmbeddingCache
 
 MAX_BATCH = 1_000
@@ -109,15 +111,15 @@ class EmbeddingBackfill:
                 by_project[(UUID(str(org)), UUID(str(project)))][str(sha)] = str(text)
             embedded = rows = 0
             for (org, project), texts in sorted(by_project.items(), key=lambda i: str(i[0])):
-                scoped = cache.for_project(org, project)
-                vectors = scoped.get_many(model, list(texts))
-                missing = [sha for sha in texts if sha not in vectors]
-                if missing:
-                    computed = embedder.embed([texts[sha] for sha in missing])
-                    fresh = dict(zip(missing, computed, strict=True))
-                    scoped.put_many(model, fresh)
-                    vectors.update(fresh)
-                    embedded += len(missing)
+                # The one way texts are embedded (cache first, only misses computed, vectors
+                # checked); the counting wrapper tells how many the model computed.
+                counting = _CountingEmbedder(embedder)
+                shas = list(texts)
+                computed = embed_with_cache(
+                    counting, cache.for_project(org, project), [texts[s] for s in shas]
+                )
+                vectors = dict(zip(shas, computed, strict=True))
+                embedded += counting.texts
                 with conn.transaction():
                     updated = conn.execute(
                         _FILL,
@@ -132,6 +134,20 @@ class EmbeddingBackfill:
                     ).rowcount
                 rows += max(updated, 0)
         return BackfillPass(len(waiting), embedded, rows)
+
+
+class _CountingEmbedder:
+    """The embedder, counting the texts it was asked for."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner = inner
+        self.model_id = inner.model_id
+        self.dimensions = inner.dimensions
+        self.texts = 0
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        self.texts += len(texts)
+        return self.inner.embed(texts)
 
 
 def _literal(vector: list[float]) -> str:
