@@ -9,7 +9,6 @@ What a search finds is never tested on a stand-in: the API and integration tests
 from __future__ import annotations
 
 import hashlib
-import math
 import re
 from collections.abc import Sequence
 from datetime import datetime
@@ -22,27 +21,9 @@ from application.retrieval import AnswerUnavailableError
 from domain.artifact import Artifact, Content, ContentSource, ExtractionMethod
 from domain.blob_keys import blob_prefix
 from domain.stamps import Stamp
+from tests.support.fake_embedder import FakeEmbedder
 
 _WORD = re.compile(r"\w+")
-
-
-class HashEmbedder:
-    """A deterministic bag-of-words embedder (hashed words, L2-normalised): unit tests only."""
-
-    model_id = "test-hash-words/64"
-    dimensions = 64
-
-    def embed(self, texts: Sequence[str]) -> list[list[float]]:
-        """One vector per text."""
-        vectors = []
-        for text in texts:
-            vector = [0.0] * self.dimensions
-            for word in _WORD.findall(text.lower()):
-                digest = hashlib.sha256(word.encode()).digest()
-                vector[digest[0] % self.dimensions] += 1.0 if digest[1] % 2 else -1.0
-            norm = math.sqrt(sum(v * v for v in vector)) or 1.0
-            vectors.append([v / norm for v in vector])
-        return vectors
 
 
 class RecordingIndex:
@@ -65,7 +46,7 @@ class RecordingIndex:
     ) -> list[ChunkHit]:
         """Record the search; no hits."""
         assert query_text
-        assert len(query_vector) == HashEmbedder.dimensions
+        assert len(query_vector) == FakeEmbedder.dimensions
         self.calls.append(
             {"org_id": org_id, "project_id": project_id, "k": k, "as_of": as_of_position}
         )

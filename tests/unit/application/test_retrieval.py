@@ -34,11 +34,11 @@ from domain.errors import (
 from domain.roles import Role
 from domain.stamps import Stamp
 from tests.support.contexts import service, user
+from tests.support.fake_embedder import FakeEmbedder
 from tests.support.retrieval import (
     CitingEverything,
     FixedPositions,
     ForeignIndex,
-    HashEmbedder,
     RecordingIndex,
     add_document,
     give_content,
@@ -51,7 +51,7 @@ def retrieval(
 ) -> Retrieval:
     return Retrieval(
         guard=app,
-        embedder=HashEmbedder(),
+        embedder=FakeEmbedder(),
         chunks=index or RecordingIndex(),
         answerer=ExtractiveAnswerer(),
         positions=positions or FixedPositions(),
@@ -221,7 +221,7 @@ def test_foreign_chunks_and_citations_never_get_through(world: World) -> None:
     answerer = CitingEverything(stray)
     service_ = Retrieval(
         guard=world.app,
-        embedder=HashEmbedder(),
+        embedder=FakeEmbedder(),
         chunks=ForeignIndex(own, foreign),
         answerer=answerer,
         positions=FixedPositions(),
