@@ -32,6 +32,14 @@ class AppConfig:
     # Seals at or before this position may carry no MAC: those made before the key was set.
     # Every later keyed seal commits to them through its chain of previous seal hashes.
     seal_key_from_position: int = 0
+    # Email (issue 9). The host part of every Message-ID (`<email id@mail_domain>`): fixed per
+    # deployment so a resend of one email carries the same id.
+    mail_domain: str = "teaim.localhost"
+    # Where links in emails point (the public API/UI base URL, no trailing slash).
+    public_base_url: str = "http://127.0.0.1:8000"
+    # The key that signs unsubscribe links (application.unsubscribe_tokens); the composition
+    # root always sets one (a generated key kept under DATA_DIR when none is configured).
+    unsubscribe_key: bytes = field(default=b"", repr=False)
 
     def __post_init__(self) -> None:
         # The library takes a snapshot when `version % interval == 0`: zero would fail at the

@@ -17,6 +17,7 @@ from domain.artifact import Artifact
 from domain.audit_access import AuditAccess
 from domain.base import TeaimAggregate
 from domain.denial import SecurityDenial
+from domain.email import Email
 from domain.inbox import Inbox
 from domain.org import Org
 from domain.project import Project, ProjectCodeClaim
@@ -36,6 +37,7 @@ CHANGING: tuple[type[TeaimAggregate], ...] = (
     RaidItem,
     Memory,
     Inbox,
+    Email,
 )
 
 # Loaded by every sealing pass: snapshotted every `AppConfig.seal_snapshot_interval` events.
