@@ -223,6 +223,13 @@ class SignoffPackageCommands(TeaimBase):
             )
             touched.append(stage)
         assert signoff is not None
+        # A new link for the address revokes its old one (request_external): an earlier
+        # package email still waiting in the outbox (quiet hours, the cap) would carry a dead
+        # link, so it is withdrawn in the same save.
+        superseded = self._waiting_package_email(signoff, recipient)
+        if superseded is not None:
+            superseded.cancel(reason="superseded by a newer sign-off package", stamp=stamp)
+            touched.append(superseded)
         # As invite_external_signer: the round's id prefixes the secret; only the hash is kept.
         token = f"{signoff.id.hex}.{self.secrets.token(self.config.signing_token_bytes)}"
         request_id = uuid4()
@@ -277,6 +284,18 @@ class SignoffPackageCommands(TeaimBase):
         )
 
     # Internals -------------------------------------------------------------------------
+
+    def _waiting_package_email(self, signoff: SignOff, recipient: str) -> Email | None:
+        """The undelivered package email sent with the address's pending link, if any."""
+        previous = signoff.pending_external(recipient)
+        if previous is None:
+            return None
+        # The round's own events (a few per signer): PackageSent names the email of a link.
+        for event in self.repository.event_store.get(signoff.id):
+            if isinstance(event, SignOff.PackageSent) and event.request_id == previous.request_id:
+                email = self._find(Email, event.email_id)
+                return None if email is None or email.final else email
+        return None
 
     def _stage(self, project: Project, request: PackageRequest) -> Stage:
         # The caller's texts are checked before any lookup: bad input is a 422 whatever else.

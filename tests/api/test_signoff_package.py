@@ -267,6 +267,29 @@ def test_send_on_an_open_round_adds_the_link_to_it(api: Api) -> None:
     assert signoff.named() == {f"user:{s.owner}", "email:c@example.com"}
 
 
+def test_a_second_package_withdraws_the_first_email_whose_link_it_revoked(api: Api) -> None:
+    s = _setup(api)
+    body = s.body(recipient="c@example.com")
+    first = api.client.post(s.url("send"), json=body, headers=s.h)
+    assert first.status_code == 201, first.text
+    other = api.client.post(s.url("send"), json=s.body(recipient="d@example.com"), headers=s.h)
+    assert other.status_code == 201, other.text
+    second = api.client.post(s.url("send"), json=body, headers=s.h)
+    assert second.status_code == 201, second.text
+    assert second.json()["email_id"] != first.json()["email_id"]
+
+    def status(response: Any) -> EmailStatus:
+        email: object = api.runtime.app.repository.get(UUID(response.json()["email_id"]))
+        assert isinstance(email, Email)
+        return email.status
+
+    assert status(first) is EmailStatus.CANCELLED
+    assert status(other) is EmailStatus.QUEUED
+    assert status(second) is EmailStatus.QUEUED
+    old = api.client.get("/api/public/signing", headers={"X-Signing-Token": first.json()["token"]})
+    assert_problem(old, 410)
+
+
 def test_a_signed_off_stage_takes_no_package(api: Api) -> None:
     s = _setup(api)
     api.request_signoff(s.project, s.stage, by=s.owner, org=s.org)
