@@ -11,6 +11,7 @@ from application.ingestion_commands import IngestionCommands
 from application.marketplace import MarketplaceCommands
 from application.orgs import OrgCommands
 from application.projects import ProjectCommands
+from application.signoff_package import SignoffPackageCommands
 from application.stages import StageCommands
 
 
@@ -25,6 +26,7 @@ class Teaim(
     InboxCommands,
     AuditingCommands,
     MarketplaceCommands,
+    SignoffPackageCommands,
 ):
     """Orgs, projects, members, stages, sign-offs, artifacts, RAID items, memories, audit reads.
 

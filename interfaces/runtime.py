@@ -146,6 +146,7 @@ def build_runtime(
                 if settings.audit_seal_key is None
                 else settings.audit_seal_key.get_secret_value().encode(),
                 seal_key_from_position=settings.audit_seal_key_from_position,
+                public_base_url=settings.public_base_url.rstrip("/"),
             ),
         )
         lifecycle.callback(app.close)
