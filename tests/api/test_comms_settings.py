@@ -8,8 +8,11 @@ from uuid import UUID, uuid4
 
 import pytest
 
+from adapters.postgres.queries.comms import PostgresComms
 from domain.org import Org
 from domain.roles import Role
+from projections.comms_view import OrgCommsRow
+from projections.org_comms import OrgCommsProjection
 from tests.api.conftest import EPOCH, Api, assert_problem, dev
 
 URL = "/api/orgs/current/comms"
@@ -196,3 +199,40 @@ def test_the_org_aggregate_matches_what_is_served(api: Api) -> None:
     assert isinstance(loaded, Org)
     assert loaded.daily_email_cap == 5
     assert loaded.digest_when_empty.value == "skip"
+
+
+def test_the_org_comms_read_model_follows_the_settings(api: Api) -> None:
+    """The row the digest tick and the outbox read (RLS-bound, one org at a time)."""
+    org, other = api.new_org(), api.new_org("Other")
+    comms = PostgresComms(api.runtime.read_db)
+    api.catch_up(OrgCommsProjection())
+    assert comms.org_comms(org) == OrgCommsRow(
+        org_id=org,
+        timezone="UTC",
+        quiet_start=None,
+        quiet_end=None,
+        daily_cap=20,
+        digest_weekday="fri",
+        digest_at="09:00",
+        digest_when_empty="short",
+    )
+    put(api, org, GOOD)
+    api.catch_up(OrgCommsProjection())
+    assert comms.org_comms(org) == OrgCommsRow(
+        org_id=org,
+        timezone="Europe/Berlin",
+        quiet_start="22:00",
+        quiet_end="07:00",
+        daily_cap=5,
+        digest_weekday="thu",
+        digest_at="16:30",
+        digest_when_empty="skip",
+    )
+    put(api, org, {**GOOD, "quiet_hours": None, "digest": None})
+    api.catch_up(OrgCommsProjection())
+    row = comms.org_comms(org)
+    assert row is not None
+    assert (row.quiet_start, row.quiet_end, row.digest_weekday, row.digest_at) == (None,) * 4
+    other_row = comms.org_comms(other)
+    assert other_row is not None
+    assert other_row.timezone == "UTC"
