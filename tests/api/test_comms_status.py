@@ -14,6 +14,7 @@ from domain.email import Email, EmailKind, digest_email_id
 from domain.roles import Role
 from domain.stamps import Stamp
 from interfaces.http.models.comms import CommsStatusOut, OutboxPageOut
+from projections.audit import AuditProjection
 from projections.outbox_emails import OutboxEmailsProjection
 from tests.api.conftest import EPOCH, Api, assert_problem, dev
 
@@ -263,3 +264,30 @@ def test_outsiders_get_404(team: Team) -> None:
     theirs = api.create_project("olive", other_org)
     response = api.client.get(f"/api/projects/{theirs}/emails", headers=dev("olive", other_org))
     assert response.json()["items"] == []
+
+
+def test_the_audit_feed_shows_email_events_without_bodies(team: Team) -> None:
+    emails = _scene(team)
+    team.api.catch_up(AuditProjection())
+    response = team.api.client.get(
+        "/api/audit/list",
+        params={"project_id": str(team.project), "limit": 100},
+        headers=dev("olive", team.org),
+    )
+    assert response.status_code == 200, response.text
+    items = response.json()["items"]
+    email_ids = {str(e.id) for e in emails.values()}
+    actions = sorted(i["action"] for i in items if i["target_id"] in email_ids)
+    assert actions == sorted(
+        ["email.queued"] * 5
+        + ["email.delivered"] * 2
+        + ["email.deferred", "email.delivery_failed", "email.failed"]
+    )
+    queued = next(
+        i
+        for i in items
+        if i["action"] == "email.queued" and i["target_id"] == str(emails["ann"].id)
+    )
+    assert queued["details"]["to"] == "ann@example.com"
+    assert queued["details"]["subject"] == "Weekly digest"
+    assert "body body" not in response.text

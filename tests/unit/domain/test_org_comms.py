@@ -81,9 +81,17 @@ def test_an_org_created_before_the_new_defaults_keeps_monday_0800() -> None:
 
 
 def test_an_org_snapshot_from_before_digest_when_empty_loads_with_short() -> None:
-    state: dict[str, Any] = {"name": "Acme"}
-    Org.upcast_v1_v2(state)
-    assert state["digest_when_empty"] == "short"
+    org = _new()
+    org.collect_events()
+    snapshot = stored(Org.Snapshot.take(org))
+    raw = orjson.loads(snapshot.state)
+    state = raw["state"]
+    del state["digest_when_empty"], state["class_version"]
+    old = dataclasses.replace(snapshot, state=orjson.dumps(raw))
+    loaded = MAPPER.to_domain_event(old).mutate(None)  # type: ignore[attr-defined]
+    assert isinstance(loaded, Org)
+    assert loaded.digest_when_empty is DigestWhenEmpty.SHORT
+    assert loaded.digest == DigestSchedule(weekday=Weekday.FRI, at="09:00")
 
 
 def _settings(**changes: Any) -> CommsSettings:
