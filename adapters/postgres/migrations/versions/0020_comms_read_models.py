@@ -61,6 +61,9 @@ _STATEMENTS = (
     # What waits and until when (the release job's scan).
     "CREATE INDEX outbox_emails_waiting ON outbox_emails (not_before)"
     " WHERE status IN ('deferred', 'retrying')",
+    # What one recipient got in an org since an instant (the daily cap's count).
+    "CREATE INDEX outbox_emails_recipient ON outbox_emails (org_id, recipient, delivered_at)"
+    " WHERE status = 'delivered'",
 )
 
 
