@@ -21,10 +21,9 @@ from projections.records import EventRecord
 ORG_COMMS = "org_comms"
 
 
-class OrgCommsProjection(EventHandlers):
-    """`org_comms`, from the org's settings events."""
+class OrgCommsRows(EventHandlers):
+    """`org_comms`, from the org's settings events (a part of `CommsProjection`)."""
 
-    name: ClassVar[str] = "org_comms"
     tables: ClassVar[tuple[str, ...]] = (ORG_COMMS,)
 
     @handles(Org.Created)

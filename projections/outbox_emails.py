@@ -20,10 +20,9 @@ from projections.records import EventRecord
 OUTBOX_EMAILS = "outbox_emails"
 
 
-class OutboxEmailsProjection(EventHandlers):
-    """`outbox_emails`, from the `Email` aggregate's events."""
+class OutboxEmailRows(EventHandlers):
+    """`outbox_emails`, from the `Email` aggregate's events (a part of `CommsProjection`)."""
 
-    name: ClassVar[str] = "outbox_emails"
     tables: ClassVar[tuple[str, ...]] = (OUTBOX_EMAILS,)
 
     @handles(Email.Queued)

@@ -11,8 +11,8 @@ import pytest
 from adapters.postgres.queries.comms import PostgresComms
 from domain.org import Org
 from domain.roles import Role
+from projections.comms import CommsProjection
 from projections.comms_view import OrgCommsRow
-from projections.org_comms import OrgCommsProjection
 from tests.api.conftest import EPOCH, Api, assert_problem, dev
 
 URL = "/api/orgs/current/comms"
@@ -205,7 +205,7 @@ def test_the_org_comms_read_model_follows_the_settings(api: Api) -> None:
     """The row the digest tick and the outbox read (RLS-bound, one org at a time)."""
     org, other = api.new_org(), api.new_org("Other")
     comms = PostgresComms(api.runtime.read_db)
-    api.catch_up(OrgCommsProjection())
+    api.catch_up(CommsProjection())
     assert comms.org_comms(org) == OrgCommsRow(
         org_id=org,
         timezone="UTC",
@@ -217,7 +217,7 @@ def test_the_org_comms_read_model_follows_the_settings(api: Api) -> None:
         digest_when_empty="short",
     )
     put(api, org, GOOD)
-    api.catch_up(OrgCommsProjection())
+    api.catch_up(CommsProjection())
     assert comms.org_comms(org) == OrgCommsRow(
         org_id=org,
         timezone="Europe/Berlin",
@@ -229,7 +229,7 @@ def test_the_org_comms_read_model_follows_the_settings(api: Api) -> None:
         digest_when_empty="skip",
     )
     put(api, org, {**GOOD, "quiet_hours": None, "digest": None})
-    api.catch_up(OrgCommsProjection())
+    api.catch_up(CommsProjection())
     row = comms.org_comms(org)
     assert row is not None
     assert (row.quiet_start, row.quiet_end, row.digest_weekday, row.digest_at) == (None,) * 4

@@ -15,7 +15,7 @@ from domain.roles import Role
 from domain.stamps import Stamp
 from interfaces.http.models.comms import CommsStatusOut, OutboxPageOut
 from projections.audit import AuditProjection
-from projections.outbox_emails import OutboxEmailsProjection
+from projections.comms import CommsProjection
 from tests.api.conftest import EPOCH, Api, assert_problem, dev
 
 # EPOCH is Monday 2030-01-07 09:00 UTC; Berlin is on CET (+01:00) in January.
@@ -64,7 +64,7 @@ class Team:
         self.api.runtime.app.save(email)
 
     def status(self, user: str, role: Role = Role.MEMBER) -> dict[str, Any]:
-        self.api.catch_up(OutboxEmailsProjection())
+        self.api.catch_up(CommsProjection())
         response = self.api.client.get(
             f"/api/projects/{self.project}/comms/status", headers=dev(user, self.org, role)
         )
@@ -74,7 +74,7 @@ class Team:
         return body
 
     def emails(self, user: str = "pam", **params: Any) -> Any:
-        self.api.catch_up(OutboxEmailsProjection())
+        self.api.catch_up(CommsProjection())
         return self.api.client.get(
             f"/api/projects/{self.project}/emails",
             params=params,
@@ -254,7 +254,7 @@ def test_the_emails_page_is_for_pm_and_above(team: Team) -> None:
 def test_outsiders_get_404(team: Team) -> None:
     api = team.api
     _scene(team)
-    api.catch_up(OutboxEmailsProjection())
+    api.catch_up(CommsProjection())
     other_org = api.new_org("Other")
     for headers in (dev("eve", team.org, Role.ADMIN), dev("olive", other_org)):
         for path in ("comms/status", "emails"):

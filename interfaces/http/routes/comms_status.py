@@ -29,9 +29,9 @@ from interfaces.http.models.comms import (
     outbox_page_out,
 )
 from interfaces.http.problems import error_responses
-from projections.outbox_emails import OutboxEmailsProjection
+from projections.comms import CommsProjection
 
-READ_MODELS = (OutboxEmailsProjection.name,)
+READ_MODELS = (CommsProjection.name,)
 OutboxAt = Annotated[int | None, Depends(caught_up(READ_MODELS))]
 
 router = APIRouter(prefix="/api/projects/{project_id}", tags=["comms"])

@@ -14,8 +14,9 @@ from domain.org import DigestWhenEmpty, Org, Weekday
 from domain.stamps import Stamp
 from projections.audit import TABLE as AUDIT
 from projections.audit import AuditProjection
-from projections.org_comms import ORG_COMMS, OrgCommsProjection
-from projections.outbox_emails import OUTBOX_EMAILS, OutboxEmailsProjection
+from projections.comms import CommsProjection
+from projections.org_comms import ORG_COMMS
+from projections.outbox_emails import OUTBOX_EMAILS
 from tests.unit.conftest import make_stamp
 from tests.unit.projections.support import project, record_from, stored
 
@@ -31,7 +32,7 @@ def test_org_comms_follows_the_settings_events() -> None:
     stamp = make_stamp(org_id)
     org = Org.create(org_id=org_id, name="Acme", stamp=stamp)
     events: list[Any] = list(org.collect_events())
-    tables = project(OrgCommsProjection(), _records(events)).tables
+    tables = project(CommsProjection(), _records(events)).tables
     (row,) = tables.all(ORG_COMMS)
     assert {k: row[k] for k in ("timezone", "quiet_start", "daily_cap")} == {
         "timezone": "UTC",
@@ -49,7 +50,7 @@ def test_org_comms_follows_the_settings_events() -> None:
     org.set_digest_schedule(weekday=Weekday.TUE, at="07:15", stamp=stamp)
     org.set_digest_when_empty(value=DigestWhenEmpty.SKIP, stamp=stamp)
     events += org.collect_events()
-    (row,) = project(OrgCommsProjection(), _records(events)).tables.all(ORG_COMMS)
+    (row,) = project(CommsProjection(), _records(events)).tables.all(ORG_COMMS)
     assert row == {
         "org_id": org_id,
         "timezone": "America/Los_Angeles",
@@ -65,7 +66,7 @@ def test_org_comms_follows_the_settings_events() -> None:
     org.set_quiet_hours(start=None, end=None, stamp=stamp)
     org.set_digest_schedule(weekday=None, at=None, stamp=stamp)
     events += org.collect_events()
-    (row,) = project(OrgCommsProjection(), _records(events)).tables.all(ORG_COMMS)
+    (row,) = project(CommsProjection(), _records(events)).tables.all(ORG_COMMS)
     assert (row["quiet_start"], row["quiet_end"], row["digest_weekday"], row["digest_at"]) == (
         None,
         None,
@@ -94,7 +95,7 @@ def test_an_old_org_projects_with_the_monday_slot_it_had() -> None:
     ):
         state.pop(name, None)
     old = dataclasses.replace(created, state=orjson.dumps(state))
-    (row,) = project(OrgCommsProjection(), [record_from(old, 1)]).tables.all(ORG_COMMS)
+    (row,) = project(CommsProjection(), [record_from(old, 1)]).tables.all(ORG_COMMS)
     assert (row["digest_weekday"], row["digest_at"]) == ("mon", "08:00")
 
 
@@ -119,7 +120,7 @@ def test_outbox_rows_follow_each_email_through_its_statuses() -> None:
     stamp = Stamp(org_id, "service:outbox", "cid", AT, project_id=project_id)
     email = _email(org_id, project_id)
     events: list[Any] = list(email.collect_events())
-    (row,) = project(OutboxEmailsProjection(), _records(events)).tables.all(OUTBOX_EMAILS)
+    (row,) = project(CommsProjection(), _records(events)).tables.all(OUTBOX_EMAILS)
     assert (row["status"], row["recipient"], row["kind"], row["period"], row["attempts"]) == (
         "queued",
         "client@example.com",
@@ -132,17 +133,17 @@ def test_outbox_rows_follow_each_email_through_its_statuses() -> None:
     until = AT + timedelta(hours=9)
     email.defer(until=until, reason="quiet_hours", stamp=stamp)
     events += email.collect_events()
-    (row,) = project(OutboxEmailsProjection(), _records(events)).tables.all(OUTBOX_EMAILS)
+    (row,) = project(CommsProjection(), _records(events)).tables.all(OUTBOX_EMAILS)
     assert (row["status"], row["reason"], row["not_before"]) == ("deferred", "quiet_hours", until)
     email.release(stamp=stamp)
     email.delivery_failed(code=451, error="451 later", retry_at=until, stamp=stamp)
     events += email.collect_events()
-    (row,) = project(OutboxEmailsProjection(), _records(events)).tables.all(OUTBOX_EMAILS)
+    (row,) = project(CommsProjection(), _records(events)).tables.all(OUTBOX_EMAILS)
     assert (row["status"], row["reason"], row["attempts"]) == ("retrying", "451 later", 1)
     email.release(stamp=stamp)
     email.delivered(reply="250 ok", stamp=stamp)
     events += email.collect_events()
-    (row,) = project(OutboxEmailsProjection(), _records(events)).tables.all(OUTBOX_EMAILS)
+    (row,) = project(CommsProjection(), _records(events)).tables.all(OUTBOX_EMAILS)
     assert (row["status"], row["not_before"], row["attempts"]) == ("delivered", None, 2)
     assert row["delivered_at"] is not None
     assert row["position"] == len(events)
@@ -154,7 +155,7 @@ def test_outbox_rows_follow_each_email_through_its_statuses() -> None:
     events += [*failing.collect_events(), *cancelled.collect_events()]
     rows = {
         r["email_id"]: r
-        for r in project(OutboxEmailsProjection(), _records(events)).tables.all(OUTBOX_EMAILS)
+        for r in project(CommsProjection(), _records(events)).tables.all(OUTBOX_EMAILS)
     }
     assert (rows[failing.id]["status"], rows[failing.id]["reason"]) == (
         "failed",

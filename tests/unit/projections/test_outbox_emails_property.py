@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from domain.email import Email, EmailKind, EmailStatus
 from domain.errors import RuleViolationError
 from domain.stamps import Stamp
-from projections.outbox_emails import OUTBOX_EMAILS, OutboxEmailsProjection
+from projections.comms import CommsProjection
+from projections.outbox_emails import OUTBOX_EMAILS
 from tests.unit.projections.support import project, record_from, stored
 
 START = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
@@ -70,7 +71,7 @@ def test_each_row_is_its_email(runs: list[list[str]]) -> None:
     records = [record_from(stored(event), n + 1) for n, event in enumerate(events)]
     rows = {
         row["email_id"]: row
-        for row in project(OutboxEmailsProjection(), records).tables.all(OUTBOX_EMAILS)
+        for row in project(CommsProjection(), records).tables.all(OUTBOX_EMAILS)
     }
     assert set(rows) == {email.id for email in emails}
     for email in emails:
