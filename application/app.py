@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from application.audit import AuditCommands
 from application.auditing import AuditingCommands
+from application.comms_reads import CommsReads
 from application.content import ContentCommands
 from application.documents import DocumentCommands
 from application.inbox import InboxCommands
@@ -27,6 +28,7 @@ class Teaim(
     AuditingCommands,
     MarketplaceCommands,
     SignoffPackageCommands,
+    CommsReads,
 ):
     """Orgs, projects, members, stages, sign-offs, artifacts, RAID items, memories, audit reads.
 

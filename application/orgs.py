@@ -8,7 +8,7 @@ from application.base import TeaimBase
 from application.context import CommandContext
 from application.results import CommandResult
 from domain.errors import PermissionDeniedError, RuleViolationError
-from domain.org import Org, Weekday
+from domain.org import CommsSettings, Org, Weekday
 from domain.roles import OrgPermission
 
 # Sentinel meaning "leave unchanged" for settings that may legitimately be cleared (None).
@@ -60,6 +60,16 @@ class OrgCommands(TeaimBase):
         if digest is not UNCHANGED:
             weekday, at = digest if isinstance(digest, tuple) else (None, None)
             org.set_digest_schedule(weekday=weekday, at=at, stamp=stamp)
+        return CommandResult(id=org.id, position=self._commit(org))
+
+    def replace_comms_settings(
+        self, *, ctx: CommandContext, settings: CommsSettings
+    ) -> CommandResult:
+        """Replace every comms setting in one atomic command (org owner/admin): all are
+        checked before any is recorded, and only the ones that changed are recorded."""
+        self._guard_org(ctx, OrgPermission.MANAGE_ORG_SETTINGS, action="org.comms.update")
+        org = self._require_org(ctx.principal.org_id)
+        org.replace_comms(settings=settings, stamp=self._stamp(ctx))
         return CommandResult(id=org.id, position=self._commit(org))
 
     # Org auditors ----------------------------------------------------------------------

@@ -25,6 +25,8 @@ from interfaces.http.routes import (
     artifacts,
     audit,
     auditors,
+    comms_settings,
+    comms_status,
     content,
     ingest_queue,
     lists,
@@ -120,6 +122,8 @@ def create_app(
         app.include_router(module.router)
     app.include_router(scheduler.router)
     app.include_router(ingest_queue.router)
+    app.include_router(comms_settings.router)
+    app.include_router(comms_status.router)
     declare_body_limit(app)
     return app
 

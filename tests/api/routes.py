@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from interfaces.http import models
 from interfaces.http.app import create_app
 from interfaces.http.models.artifacts import FromUrlIn
+from interfaces.http.models.comms import CommsSettingsIn
 from interfaces.http.models.rag import AskIn
 from interfaces.http.models.review_queue import ReviewResolveIn
 from interfaces.http.models.signoff_package import PackageIn, PackageSendIn
@@ -42,6 +43,8 @@ NON_PROJECT_ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/api/org/auditors"): "the caller's own org: no id to point elsewhere",
     ("POST", "/api/org/auditors"): "the caller's own org: no id to point elsewhere",
     ("DELETE", "/api/org/auditors"): "the caller's own org: no id to point elsewhere",
+    ("GET", "/api/orgs/current/comms"): "the caller's own org: no id to point elsewhere",
+    ("PUT", "/api/orgs/current/comms"): "the caller's own org: no id to point elsewhere",
     ("POST", "/api/projects"): "creates a project in the caller's org",
     ("GET", "/api/projects"): "the caller's own projects in the caller's org",
     ("GET", "/api/public/signing"): "external signer: the token is the credential",
@@ -77,6 +80,11 @@ SAMPLE_QUERIES: dict[tuple[str, str], str] = {
 
 # Project routes that only read although they are POSTs (the question travels in the body).
 READ_POSTS = frozenset({"ask_project"})
+
+# Project reads closed to lower roles by design (name -> why); a guest gets a recorded 403.
+RANKED_READS: dict[str, str] = {
+    "list_emails": "pm and above: the outbox shows recipients' addresses (personal data)",
+}
 
 # Routes that need no credentials at all.
 PUBLIC_ROUTES = frozenset(
@@ -135,6 +143,13 @@ SAMPLE_BODIES: dict[type[BaseModel], dict[str, Any]] = {
         "document_ids": [FromScene("artifact")],
         "raid_item_ids": [FromScene("raid_open")],
         "recipient": "client.two@example.com",
+    },
+    CommsSettingsIn: {
+        "timezone": "Europe/Berlin",
+        "quiet_hours": {"start": "22:00", "end": "07:00"},
+        "daily_cap": 5,
+        "digest": {"weekday": "fri", "at": "09:00"},
+        "digest_when_empty": "short",
     },
 }
 

@@ -320,6 +320,10 @@ NOT_PROJECT_WRITES = {
     "register_transcodings",
     "create_org",
     "update_org_settings",
+    "replace_comms_settings",
+    # A project's comms status and outbox: reads (archived projects keep their history).
+    "project_comms",
+    "project_outbox",
     "create_project",
     "archive_project",
     "unarchive_project",
