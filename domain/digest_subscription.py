@@ -25,7 +25,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from domain.base import TeaimAggregate
 from domain.email import normalise_address
 from domain.errors import RuleViolationError
-from domain.stamps import Stamp, validate_user_id
+from domain.stamps import Stamp
 
 # Recipients per project: a digest tick sends one email each, so a project may not grow its
 # share of the outbox (and of the org's daily cap) without limit.
@@ -129,7 +129,7 @@ class DigestSubscriptions(TeaimAggregate):
         Recorded even when nothing seems to change: the read model drops a member who left
         the project, and one who came back restores their subscription by opting in again.
         """
-        validate_user_id(user_id)
+        # `user_id` is the authenticated caller (checked where it was authenticated).
         address = normalise_address(address)
         holder = self.of_address(address)
         if holder is not None and holder.user_id not in (None, user_id):

@@ -26,6 +26,7 @@ from interfaces.http.routes import (
     audit,
     auditors,
     content,
+    digest_subscriptions,
     ingest_queue,
     lists,
     marketplace,
@@ -118,6 +119,8 @@ def create_app(
         app.include_router(module.router)
     app.include_router(scheduler.router)
     app.include_router(ingest_queue.router)
+    app.include_router(digest_subscriptions.router)
+    app.include_router(digest_subscriptions.public)
     declare_body_limit(app)
     return app
 
