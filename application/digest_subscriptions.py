@@ -18,7 +18,7 @@ from application.results import CommandResult
 from application.unsubscribe_tokens import read_unsubscribe_token
 from domain.digest_subscription import DigestSubscriptions, Subscriber, digest_subscriptions_id
 from domain.email import normalise_address
-from domain.errors import InvalidValueError, NotFoundError
+from domain.errors import InvalidValueError, NotFoundError, RuleViolationError
 from domain.project import Project
 from domain.roles import RANK, Permission, Role
 from domain.signoff import EMAIL_PATTERN
@@ -76,6 +76,9 @@ class DigestSubscriptionCommands(TeaimBase):
             ctx, project_id, Permission.READ, action="digest.subscription.set"
         )
         project.require_writable()
+        if ctx.principal.is_service:
+            # The service acts for the org; it is no member and has no mailbox of its own.
+            raise RuleViolationError("the internal service cannot subscribe itself")
         user_id = ctx.principal.user_id
         stamp = self._stamp(ctx, project_id)
         subs = self._subscriptions(project_id) or DigestSubscriptions.open(

@@ -124,11 +124,8 @@ class DigestSubscriptions(TeaimAggregate):
     # Commands --------------------------------------------------------------------------
 
     def opt_in(self, *, user_id: str, address: str, stamp: Stamp) -> None:
-        """Subscribe a member at `address` (replacing their previous address).
-
-        Recorded even when nothing seems to change: the read model drops a member who left
-        the project, and one who came back restores their subscription by opting in again.
-        """
+        """Subscribe a member at `address` (replacing their previous address; the same
+        address again: nothing happens)."""
         # `user_id` is the authenticated caller (checked where it was authenticated).
         address = normalise_address(address)
         holder = self.of_address(address)
@@ -136,6 +133,8 @@ class DigestSubscriptions(TeaimAggregate):
             raise RuleViolationError(
                 "another member receives the digest at this address", project_id=self.project_id
             )
+        if holder is not None and holder.user_id == user_id:
+            return
         if holder is None and self.of_member(user_id) is None:
             self._require_room()
         self._trigger(self.MemberOptedIn, stamp, user_id=user_id, address=address)

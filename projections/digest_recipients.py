@@ -3,8 +3,13 @@
 One row per (project, address), only for subscriptions that are live now: opting out, an
 owner removing an external address, a signed unsubscribe link and the member leaving the
 project each delete the row. The digest job reads this table (never the aggregate) to know
-whom to write to. A member who leaves keeps their entry in the aggregate but not here: they
-are no longer allowed to read the project, so no digest of it may reach them.
+whom to write to.
+
+A member who leaves keeps their entry in the aggregate, but not here: they may no longer read
+the project, so no digest of it may reach them. Their row waits in the projection's own
+`digest_recipients_departed` and comes back if they are added to the project again, so this
+table always holds exactly what the API shows: the aggregate's entries of current members and
+the external addresses.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from projections.ops import Batch, Remove, Upsert
 from projections.records import EventRecord
 
 DIGEST_RECIPIENTS = "digest_recipients"
+# Subscriptions of members who left the project, kept for their return.
+DEPARTED = "digest_recipients_departed"
 _KEY = ("project_id", "address")
 
 
@@ -26,7 +33,7 @@ class DigestRecipientsProjection(EventHandlers):
     """`digest_recipients` (one row per live digest subscription)."""
 
     name: ClassVar[str] = "digest_recipients"
-    tables: ClassVar[tuple[str, ...]] = (DIGEST_RECIPIENTS,)
+    tables: ClassVar[tuple[str, ...]] = (DIGEST_RECIPIENTS, DEPARTED)
 
     @handles(DigestSubscriptions.MemberOptedIn)
     def _opted_in(
@@ -38,6 +45,7 @@ class DigestRecipientsProjection(EventHandlers):
     ) -> None:
         # The member's previous address goes; an external row for this address becomes theirs.
         out.add(Remove(DIGEST_RECIPIENTS, _member(record, event.user_id)))
+        out.add(Remove(DEPARTED, _member(record, event.user_id)))
         out.add(_row(record, event.address, event.user_id))
 
     @handles(DigestSubscriptions.MemberOptedOut)
@@ -49,6 +57,7 @@ class DigestRecipientsProjection(EventHandlers):
         _lookup: Lookup,
     ) -> None:
         out.add(Remove(DIGEST_RECIPIENTS, _member(record, event.user_id)))
+        out.add(Remove(DEPARTED, _member(record, event.user_id)))
 
     @handles(DigestSubscriptions.ExternalAdded)
     def _external_added(
@@ -70,13 +79,26 @@ class DigestRecipientsProjection(EventHandlers):
     ) -> None:
         where = {"project_id": record.project_id, "address": event.address}
         out.add(Remove(DIGEST_RECIPIENTS, where))
+        out.add(Remove(DEPARTED, where))
 
     @handles(Project.MemberRemoved)
     def _left_project(
-        self, event: Project.MemberRemoved, record: EventRecord, out: Batch, _lookup: Lookup
+        self, event: Project.MemberRemoved, record: EventRecord, out: Batch, lookup: Lookup
     ) -> None:
         where = {"project_id": record.originator_id, "user_id": event.user_id}
+        for row in lookup.rows(DIGEST_RECIPIENTS, where):
+            out.add(Upsert(DEPARTED, ("project_id", "user_id"), row))
         out.add(Remove(DIGEST_RECIPIENTS, where))
+
+    @handles(Project.MemberAdded)
+    def _joined_project(
+        self, event: Project.MemberAdded, record: EventRecord, out: Batch, lookup: Lookup
+    ) -> None:
+        # A member who comes back receives the digest again if they never opted out.
+        where = {"project_id": record.originator_id, "user_id": event.user_id}
+        for row in lookup.rows(DEPARTED, where):
+            out.add(Upsert(DIGEST_RECIPIENTS, _KEY, row))
+        out.add(Remove(DEPARTED, where))
 
 
 def _member(record: EventRecord, user_id: str) -> dict[str, object]:

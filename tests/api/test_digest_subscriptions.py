@@ -17,7 +17,7 @@ from application.unsubscribe_tokens import UnsubscribeTarget, unsubscribe_token
 from domain.digest_subscription import DigestSubscriptions, digest_subscriptions_id
 from domain.roles import Role
 from projections.digest_recipients import DigestRecipientsProjection
-from tests.api.conftest import DENIAL_TOPIC, Api, assert_problem, dev
+from tests.api.conftest import DENIAL_TOPIC, Api, assert_problem, dev, service
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", StarletteDeprecationWarning)
@@ -158,12 +158,33 @@ def test_a_member_who_leaves_the_project_stops_receiving_it(
     assert response.status_code == 200, response.text
     assert recipients(api, org, project) == []
     assert overview(api, org, project, "pam")["count"] == 0
-    # Back in the project, they opt in again and receive it again.
+    # Back in the project, they receive it again (they never opted out), as the API says.
     api.add_member(project, by="olive", org=org, user="max")
-    assert (
-        me(api, org, project, "max", subscribed=True, address="max@example.com").status_code == 200
-    )
     assert recipients(api, org, project) == [("max@example.com", "max", "member")]
+    assert overview(api, org, project, "max")["subscribed"] is True
+    start = api.max_position()
+    response = me(api, org, project, "max", subscribed=True, address="max@example.com")
+    assert response.json()["position"] == 0  # the same address again: no change
+    assert api.max_position() == start
+    # Unsubscribed by link while away: gone for good.
+    response = api.client.delete(f"/api/projects/{project}/members/max", headers=dev("olive", org))
+    assert response.status_code == 200, response.text
+    link = f"/api/unsubscribe/{token_for(api, org, project, 'max@example.com')}"
+    assert api.client.post(link).status_code == 200
+    api.add_member(project, by="olive", org=org, user="max")
+    assert recipients(api, org, project) == []
+    assert overview(api, org, project, "max")["subscribed"] is False
+
+
+def test_the_internal_service_cannot_subscribe_itself(api: Api, team: tuple[UUID, UUID]) -> None:
+    org, project = team
+    response = api.client.put(
+        url(project, "/me"),
+        json={"subscribed": True, "address": "ops@example.com"},
+        headers=service(org),
+    )
+    assert_problem(response, 409, "conflict")
+    assert overview(api, org, project, "pam")["count"] == 0
 
 
 # Owners and admins manage external addresses ---------------------------------------------

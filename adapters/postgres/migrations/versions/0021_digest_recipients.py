@@ -30,6 +30,21 @@ _STATEMENTS = (
     # A member leaving the project, or opting out, deletes their row by user id.
     "CREATE INDEX digest_recipients_member ON digest_recipients (project_id, user_id)"
     " WHERE user_id IS NOT NULL",
+    # The projection's own: subscriptions of members who left, restored if they come back.
+    """
+    CREATE TABLE digest_recipients_departed (
+        org_id uuid NOT NULL,
+        project_id uuid NOT NULL,
+        address text NOT NULL,
+        user_id text NOT NULL,
+        source text NOT NULL,
+        added_at timestamptz NOT NULL,
+        position bigint NOT NULL,
+        PRIMARY KEY (project_id, user_id)
+    )
+    """,
+    "CREATE INDEX digest_recipients_departed_address"
+    " ON digest_recipients_departed (project_id, address)",
 )
 
 
@@ -38,7 +53,9 @@ def upgrade() -> None:
         op.execute(statement)
     # Tenant rows only, for the read role (row-level security and its SELECT grant).
     op.execute("SELECT teaim_secure_table('digest_recipients')")
+    op.execute("SELECT teaim_secure_table('digest_recipients_departed')")
 
 
 def downgrade() -> None:
+    op.execute("DROP TABLE digest_recipients_departed")
     op.execute("DROP TABLE digest_recipients")
