@@ -12,6 +12,7 @@ from application.ingestion_commands import IngestionCommands
 from application.marketplace import MarketplaceCommands
 from application.orgs import OrgCommands
 from application.projects import ProjectCommands
+from application.signoff_package import SignoffPackageCommands
 from application.stages import StageCommands
 
 
@@ -27,6 +28,7 @@ class Teaim(
     AuditingCommands,
     MarketplaceCommands,
     DigestSubscriptionCommands,
+    SignoffPackageCommands,
 ):
     """Orgs, projects, members, stages, sign-offs, artifacts, RAID items, memories, audit reads.
 

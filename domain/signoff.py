@@ -184,6 +184,19 @@ class SignOff(TeaimAggregate):
             key = str(self.request_id)
             signoff.external[key] = replace(signoff.external[key], status=ExternalStatus.REVOKED)
 
+    class PackageSent(TeaimAggregate.Event):
+        """A sign-off package was emailed with the link of `request_id` (never its token)."""
+
+        request_id: UUID
+        recipient: str
+        email_id: UUID
+        document_ids: list[str]
+        raid_item_ids: list[str]
+        message_chars: int
+
+        def apply(self, signoff: SignOff) -> None:
+            pass  # a record for the audit feed: the round's state is unchanged
+
     @classmethod
     def open(
         cls, *, stage_id: UUID, round_number: int, required_signers: list[str], stamp: Stamp
@@ -330,6 +343,33 @@ class SignOff(TeaimAggregate):
             email=address,
             token_hash=token_hash,
             expires_at=expires_at,
+        )
+
+    def record_package_sent(
+        self,
+        *,
+        request_id: UUID,
+        email_id: UUID,
+        document_ids: list[UUID],
+        raid_item_ids: list[UUID],
+        message_chars: int,
+        stamp: Stamp,
+    ) -> None:
+        """Record that a package went out with the pending link `request_id`."""
+        request = self.external.get(str(request_id))
+        if request is None or request.status is not ExternalStatus.PENDING:
+            raise RuleViolationError(
+                "a package is sent with a pending external link", request_id=request_id
+            )
+        self._trigger(
+            self.PackageSent,
+            stamp,
+            request_id=request_id,
+            recipient=request.email,
+            email_id=email_id,
+            document_ids=[str(i) for i in document_ids],
+            raid_item_ids=[str(i) for i in raid_item_ids],
+            message_chars=message_chars,
         )
 
     def revoke_external(self, *, request_id: UUID, stamp: Stamp) -> None:

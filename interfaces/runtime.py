@@ -148,6 +148,7 @@ def build_runtime(
                 else settings.audit_seal_key.get_secret_value().encode(),
                 seal_key_from_position=settings.audit_seal_key_from_position,
                 unsubscribe_key=unsubscribe_key(settings),
+                public_base_url=settings.public_base_url.rstrip("/"),
             ),
         )
         lifecycle.callback(app.close)

@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from domain.email import Email
 from domain.seal import ProjectSeal
 from projections.dispatch import is_event
 
@@ -32,6 +33,9 @@ MAX_ENTRIES = 50
 OMITTED = "…omitted"
 # Payload fields nobody should be handed (a signing token's hash); replay keeps the raw event.
 WITHHELD = frozenset({"token_hash"})
+# An email's bodies: a sign-off package's holds the signer's one-time link, which the feed
+# must never show (its subject, recipient and ids are kept; replay keeps the raw event).
+EMAIL_BODIES = ("text", "html")
 
 
 def feed_details(event: object, payload: dict[str, Any]) -> dict[str, Any]:
@@ -39,6 +43,10 @@ def feed_details(event: object, payload: dict[str, Any]) -> dict[str, Any]:
     if is_event(event, ProjectSeal.Sealed):
         return seal_summary(event)
     kept = {key: value for key, value in payload.items() if key not in WITHHELD}
+    if is_event(event, Email.Queued):
+        for body in EMAIL_BODIES:
+            if body in kept:
+                kept[f"{body}_chars"] = len(kept.pop(body) or "")
     return bounded(kept)
 
 

@@ -39,6 +39,7 @@ from interfaces.http.routes import (
     review_queue,
     scheduler,
     signing,
+    signoff_package,
     stages,
     telemetry,
 )
@@ -115,6 +116,7 @@ def create_app(
         observability,
         rag,
         marketplace,
+        signoff_package,
     ):
         app.include_router(module.router)
     app.include_router(scheduler.router)

@@ -39,7 +39,7 @@ from interfaces.http.body_limit import BodyLimitMiddleware
 from interfaces.http.idempotent_answers import Answer, answer_from_events
 from interfaces.http.problems import ProblemError, problem
 from interfaces.http.rate_limits.middleware import install_rate_limits
-from interfaces.http.streamed_routes import is_streamed_upload
+from interfaces.http.streamed_routes import is_read_only_post, is_streamed_upload
 from interfaces.logs import RequestFacts, current_request
 from interfaces.settings import Settings
 
@@ -193,7 +193,7 @@ class IdempotencyMiddleware:
             await self.app(scope, receive, send)
             return
         key = Headers(scope=scope).get("idempotency-key")
-        if key is None:
+        if key is None or is_read_only_post(scope):
             await self.app(scope, receive, send)
             return
         request = Request(scope, receive)

@@ -22,6 +22,7 @@ from interfaces.http.models.artifacts import FromUrlIn
 from interfaces.http.models.digest_subscriptions import DigestRecipientIn, MyDigestSubscriptionIn
 from interfaces.http.models.rag import AskIn
 from interfaces.http.models.review_queue import ReviewResolveIn
+from interfaces.http.models.signoff_package import PackageIn, PackageSendIn
 from interfaces.runtime import Runtime
 from tests.api.conftest import make_settings
 from tests.support.sample_site import sample_url
@@ -95,6 +96,15 @@ PUBLIC_ROUTES = frozenset(
 # Routes whose body is a multipart file upload, not a JSON model.
 MULTIPART_ROUTES = frozenset({("POST", f"{PROJECT_PREFIX}/artifacts")})
 
+
+@dataclass(frozen=True)
+class FromScene:
+    """A body value naming one of the scene's aggregates: `Scene.params` supplies it under
+    `name` (without a scene, a random id stands in, which reaches the guard all the same)."""
+
+    name: str
+
+
 # A valid body for every request model, so a request reaches the handler's guard.
 SAMPLE_BODIES: dict[type[BaseModel], dict[str, Any]] = {
     models.OrgSettingsPatch: {"name": "Renamed org"},
@@ -123,7 +133,29 @@ SAMPLE_BODIES: dict[type[BaseModel], dict[str, Any]] = {
     ReviewResolveIn: {"action": "text", "text": "the corrected text"},
     MyDigestSubscriptionIn: {"subscribed": True, "address": "subscriber@example.com"},
     DigestRecipientIn: {"address": "client@example.com"},
+    PackageIn: {
+        "stage_id": FromScene("stage_review"),
+        "message": "Please review the design stage.",
+        "document_ids": [FromScene("artifact")],
+        "raid_item_ids": [FromScene("raid_open")],
+    },
+    PackageSendIn: {
+        "stage_id": FromScene("stage_review"),
+        "message": "Please review the design stage.",
+        "document_ids": [FromScene("artifact")],
+        "raid_item_ids": [FromScene("raid_open")],
+        "recipient": "client.two@example.com",
+    },
 }
+
+
+def _filled(value: Any, values: dict[str, object] | None) -> Any:
+    if isinstance(value, FromScene):
+        found = (values or {}).get(value.name)
+        return str(found if found is not None else uuid4())
+    if isinstance(value, list):
+        return [_filled(v, values) for v in value]
+    return value
 
 
 @dataclass(frozen=True)
@@ -155,21 +187,23 @@ class RouteSpec:
         """Path parameters naming something inside the project (not the project itself)."""
         return [p for p in self.params if p != "project_id"]
 
-    def body_kwargs(self) -> dict[str, Any]:
-        """The sample request body as httpx arguments: a file for the upload route, else JSON."""
+    def body_kwargs(self, values: dict[str, object] | None = None) -> dict[str, Any]:
+        """The sample request body as httpx arguments: a file for the upload route, else JSON
+        (ids of the scene filled in from `values`, as `Scene.params` gives them)."""
         if self.key in MULTIPART_ROUTES:
             return {"files": {"file": ("sample.txt", uuid4().bytes.hex().encode(), "text/plain")}}
-        return {"json": self.sample_body()}
+        return {"json": self.sample_body(values)}
 
-    def sample_body(self) -> dict[str, Any] | None:
-        """A valid body for this route (None when it takes none)."""
+    def sample_body(self, values: dict[str, object] | None = None) -> dict[str, Any] | None:
+        """A valid body for this route (None when it takes none); `FromScene` values come
+        from `values` (`Scene.params`), else they are random ids."""
         if self.body_model is None:
             return None
         assert self.body_model in SAMPLE_BODIES, (
             f"{self.method} {self.path} takes {self.body_model.__name__}: "
             "add a valid sample to tests/api/routes.py SAMPLE_BODIES"
         )
-        return dict(SAMPLE_BODIES[self.body_model])
+        return {k: _filled(v, values) for k, v in SAMPLE_BODIES[self.body_model].items()}
 
     def url(self, **values: object) -> str:
         """The path with its parameters filled in (and its required query, if any)."""

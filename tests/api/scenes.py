@@ -69,6 +69,11 @@ class Scene:
                 values[name] = uuid4()
             else:
                 raise AssertionError(f"{route}: unknown path parameter {name!r}")
+        # Aggregates a body names (`FromScene` in tests/api/routes.py SAMPLE_BODIES): extra
+        # keys, which `RouteSpec.url` ignores and `RouteSpec.body_kwargs` fills in.
+        values.update(
+            stage_review=self.stage_review, artifact=self.artifact, raid_open=self.raid_open
+        )
         return values
 
     def prepare(self, api: Api, route: RouteSpec) -> None:

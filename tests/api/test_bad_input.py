@@ -71,7 +71,7 @@ def test_malformed_bodies_are_refused_without_effect(api: Api, route: RouteSpec)
     scene = _scene(api)
     url, headers = _target(api, scene, route)
     before = api.max_position()
-    sample = route.sample_body() or {}
+    sample = route.sample_body(scene.params(route)) or {}
     raw_cases: list[bytes | None] = [
         None,  # no body at all
         b"",
@@ -201,6 +201,27 @@ INVALID_VALUES: list[tuple[str, dict[str, Any], int]] = [
     ("update_org_settings", {"daily_email_cap": -1}, 422),
     ("update_org_settings", {"daily_email_cap": 1001}, 422),
     ("update_org_settings", {"digest": {"weekday": "funday", "at": "08:00"}}, 422),
+    ("preview_signoff_package", {"stage_id": "not-a-uuid"}, 422),
+    ("preview_signoff_package", {"stage_id": str(UUID(int=1)), "message": "m" * 5001}, 422),
+    ("preview_signoff_package", {"stage_id": str(UUID(int=1)), "message": "a\x00b"}, 422),
+    ("zip_signoff_package", {"stage_id": str(UUID(int=1)), "document_ids": ["x"]}, 422),
+    (
+        "zip_signoff_package",
+        {"stage_id": str(UUID(int=1)), "document_ids": [str(UUID(int=i)) for i in range(51)]},
+        422,
+    ),
+    (
+        "send_signoff_package",
+        {"stage_id": str(UUID(int=1)), "raid_item_ids": [str(UUID(int=i)) for i in range(51)]},
+        422,
+    ),
+    ("send_signoff_package", {"stage_id": str(UUID(int=1))}, 422),
+    ("send_signoff_package", {"stage_id": str(UUID(int=1)), "recipient": "not-an-email"}, 422),
+    (
+        "send_signoff_package",
+        {"stage_id": str(UUID(int=1)), "recipient": "c@example.com", "expires_in_hours": 0},
+        422,
+    ),
     ("sign_with_link", {"name": ""}, 422),
     ("sign_with_link", {"name": "   "}, 422),
     ("sign_with_link", {"name": "n", "comment": "c" * 2001}, 422),

@@ -51,7 +51,7 @@ def send(
 ) -> httpx.Response:
     """Call `route` with its sample body."""
     return api.client.request(
-        route.method, route.url(**values), **route.body_kwargs(), headers=headers
+        route.method, route.url(**values), **route.body_kwargs(values), headers=headers
     )
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from application.app import Teaim
 from application.context import PublicContext
+from application.signoff_package import PackageRequest
 from domain.artifact import Content, ContentSource
 from domain.blob_keys import blob_key
 from domain.errors import (
@@ -204,6 +205,11 @@ def write_commands(busy: Busy) -> dict[str, Callable[[], object]]:
             ctx=alice, project_id=pid, stage_id=busy.review, reason="no"
         ),
         "reopen_stage": lambda: app.reopen_stage(ctx=alice, project_id=pid, stage_id=busy.review),
+        "send_signoff_package": lambda: app.send_signoff_package(
+            ctx=alice,
+            project_id=pid,
+            request=PackageRequest(stage_id=busy.draft, recipient="dave@client.com"),
+        ),
         "invite_external_signer": lambda: app.invite_external_signer(
             ctx=alice, project_id=pid, stage_id=busy.review, email="dave@client.com"
         ),
@@ -282,6 +288,7 @@ def write_commands(busy: Busy) -> dict[str, Callable[[], object]]:
 
 WRITE_COMMANDS = (
     "rename_project",
+    "send_signoff_package",
     "add_member",
     "update_member_role",
     "update_member_signer",
@@ -329,6 +336,8 @@ NOT_PROJECT_WRITES = {
     "archive_project",
     "unarchive_project",
     "view_signing_link",
+    # The sign-off package's preview and ZIP only read.
+    "signoff_package",
     # Auditors: reads, and seals (an archived project's history must still be sealable).
     "project_history",
     "project_org",

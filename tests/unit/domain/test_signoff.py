@@ -175,6 +175,56 @@ def test_an_invited_external_signer_becomes_required_until_revoked() -> None:
     assert status(signoff) is SignOffStatus.COMPLETED
 
 
+def test_a_package_is_recorded_only_with_a_pending_link_and_never_its_token() -> None:
+    signoff, stamp = open_round([])
+    with pytest.raises(RuleViolationError, match="pending external link"):
+        signoff.record_package_sent(
+            request_id=uuid4(),
+            email_id=uuid4(),
+            document_ids=[],
+            raid_item_ids=[],
+            message_chars=0,
+            stamp=stamp,
+        )
+    request_id, email_id, document = uuid4(), uuid4(), uuid4()
+    signoff.request_external(
+        request_id=request_id,
+        email="Carol@Client.com",
+        token_hash=hash_token("secret-token"),
+        expires_at=EPOCH + timedelta(days=1),
+        stamp=stamp,
+    )
+    signoff.record_package_sent(
+        request_id=request_id,
+        email_id=email_id,
+        document_ids=[document],
+        raid_item_ids=[],
+        message_chars=12,
+        stamp=stamp,
+    )
+    sent = signoff.collect_events()[-1]
+    assert isinstance(sent, SignOff.PackageSent)
+    assert (sent.request_id, sent.recipient, sent.email_id) == (
+        request_id,
+        "carol@client.com",
+        email_id,
+    )
+    assert sent.document_ids == [str(document)]
+    assert "secret-token" not in repr(sent)
+    assert hash_token("secret-token") not in repr(sent)
+    assert status(signoff) is SignOffStatus.OPEN  # a record: the round is unchanged
+    signoff.revoke_external(request_id=request_id, stamp=stamp)
+    with pytest.raises(RuleViolationError, match="pending external link"):
+        signoff.record_package_sent(
+            request_id=request_id,
+            email_id=email_id,
+            document_ids=[],
+            raid_item_ids=[],
+            message_chars=0,
+            stamp=stamp,
+        )
+
+
 @pytest.mark.parametrize("email", ["", "carol", "carol@", "@client.com", "a b@c.com", "c@d"])
 def test_external_email_must_be_valid(email: str) -> None:
     signoff, stamp = open_round([])

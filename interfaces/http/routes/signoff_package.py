@@ -1,0 +1,109 @@
+"""The sign-off package: preview (HTML), send (email with a signing link) and a streamed ZIP."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+from uuid import UUID
+
+from fastapi import APIRouter, Response
+from fastapi.responses import HTMLResponse, StreamingResponse
+
+from application.signoff_package import PackageRequest
+from application.signoff_zip import plan_zip, zip_stream
+from domain.blob_keys import safe_file_name
+from interfaces.http.byte_ranges import attachment
+from interfaces.http.deps import AppDep, CtxDep, RuntimeDep
+from interfaces.http.middleware import SECRET_FIELDS_HEADER
+from interfaces.http.models.signoff_package import PackageIn, PackageSendIn, PackageSentOut
+from interfaces.http.problems import error_responses
+
+router = APIRouter(prefix="/api/projects/{project_id}/signoff/package", tags=["stages"])
+
+_ERRORS = error_responses(401, 403, 404, 409, 422)
+# The package is a page of our own markup with inline styles: nothing in it may run.
+_PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; sandbox",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "private, no-store",
+}
+
+
+def _request(body: PackageIn) -> PackageRequest:
+    return PackageRequest(
+        stage_id=body.stage_id,
+        message=body.message,
+        document_ids=tuple(body.document_ids),
+        raid_item_ids=tuple(body.raid_item_ids),
+        recipient=body.recipient,
+    )
+
+
+_HTML: dict[int | str, dict[str, Any]] = {
+    200: {"description": "The package as an HTML page.", "content": {"text/html": {}}}
+}
+
+
+@router.post("/preview", response_class=HTMLResponse, responses={**_HTML, **_ERRORS})
+def preview_signoff_package(
+    project_id: UUID, body: PackageIn, app: AppDep, ctx: CtxDep
+) -> HTMLResponse:
+    """The package as it would be sent now (pm and above); every text is escaped."""
+    package = app.signoff_package(ctx=ctx, project_id=project_id, request=_request(body))
+    return HTMLResponse(package.html(), headers=_PAGE_HEADERS)
+
+
+@router.post("/send", status_code=201, responses=_ERRORS)
+def send_signoff_package(
+    project_id: UUID, body: PackageSendIn, app: AppDep, ctx: CtxDep, response: Response
+) -> PackageSentOut:
+    """Request the stage's sign-off if none is open, issue a one-time link for the recipient
+    and queue the package email with it (the outbox applies quiet hours and the daily cap).
+    The link is answered here once for a manual copy; the audit feed never holds it."""
+    response.headers["Cache-Control"] = "no-store"
+    # Never kept for Idempotency-Key replays: only the hash of a token may be stored.
+    response.headers[SECRET_FIELDS_HEADER] = "token, signing_url"
+    expires_in = None if body.expires_in_hours is None else timedelta(hours=body.expires_in_hours)
+    sent = app.send_signoff_package(
+        ctx=ctx, project_id=project_id, request=_request(body), expires_in=expires_in
+    )
+    return PackageSentOut(
+        id=sent.id,
+        position=sent.position,
+        request_id=sent.request_id,
+        email_id=sent.email_id,
+        opened_round=sent.opened_round,
+        token=sent.token,
+        expires_at=sent.expires_at,
+        signing_url=sent.signing_url,
+    )
+
+
+_ZIP: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The package as a ZIP (streamed): README.html, manifest.json, documents.",
+        "content": {"application/zip": {}},
+    }
+}
+
+
+@router.post("/zip", response_class=StreamingResponse, responses={**_ZIP, **_ERRORS})
+def zip_signoff_package(
+    project_id: UUID, body: PackageIn, app: AppDep, ctx: CtxDep, runtime: RuntimeDep
+) -> StreamingResponse:
+    """The package and its documents as one ZIP, streamed (pm and above). A document whose
+    bytes are missing is a `<name>.MISSING.txt` entry and `missing: true` in the manifest."""
+    # Everything is resolved here, before the first byte: the stream itself only reads blobs
+    # (no database session is held while it runs).
+    package = app.signoff_package(ctx=ctx, project_id=project_id, request=_request(body))
+    plan = plan_zip(ctx.principal.org_id, package, runtime.blobs.exists)
+    name = safe_file_name(f"{package.project_code} {package.stage_title} sign-off package.zip")
+    return StreamingResponse(
+        iter(zip_stream(plan, runtime.blobs)),
+        media_type="application/zip",
+        headers={
+            "Content-Disposition": attachment(name),
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "private, no-store",
+        },
+    )
