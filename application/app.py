@@ -6,6 +6,7 @@ from application.audit import AuditCommands
 from application.auditing import AuditingCommands
 from application.comms_reads import CommsReads
 from application.content import ContentCommands
+from application.digest_subscriptions import DigestSubscriptionCommands
 from application.documents import DocumentCommands
 from application.inbox import InboxCommands
 from application.ingestion_commands import IngestionCommands
@@ -27,6 +28,7 @@ class Teaim(
     InboxCommands,
     AuditingCommands,
     MarketplaceCommands,
+    DigestSubscriptionCommands,
     SignoffPackageCommands,
     CommsReads,
 ):

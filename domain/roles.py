@@ -33,6 +33,9 @@ class Permission(StrEnum):
     # List a document in the public marketplace (every org can then find its text), or
     # take it out: an act for the project's owners and admins only.
     PUBLISH = "publish"
+    # Put external addresses (clients, sponsors) on the project's weekly digest, or take them
+    # off: mail to outsiders is an act for the project's owners and admins only.
+    MANAGE_DIGEST = "manage_digest"
 
 
 class OrgPermission(StrEnum):

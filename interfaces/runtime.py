@@ -38,6 +38,7 @@ from interfaces.blob_store import build_blob_store
 from interfaces.embedding import shared_embedder
 from interfaces.extraction import build_extractor
 from interfaces.settings import Settings
+from interfaces.unsubscribe_key import unsubscribe_key
 from interfaces.url_fetch import UrlFetchSetup
 from projections.registry import all_projections
 
@@ -146,6 +147,7 @@ def build_runtime(
                 if settings.audit_seal_key is None
                 else settings.audit_seal_key.get_secret_value().encode(),
                 seal_key_from_position=settings.audit_seal_key_from_position,
+                unsubscribe_key=unsubscribe_key(settings),
                 public_base_url=settings.public_base_url.rstrip("/"),
             ),
         )

@@ -14,6 +14,7 @@ from interfaces.http.rate_limits.classes import parse_overrides
 
 # RFC 7518 3.2: an HS256 key is at least the size of the hash output.
 MIN_JWT_SECRET_BYTES = 32
+MIN_UNSUBSCRIBE_KEY_BYTES = 32
 
 
 class Settings(BaseSettings):
@@ -437,6 +438,23 @@ class Settings(BaseSettings):
     def _long_seal_key(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and len(value.get_secret_value().encode()) < MIN_SEAL_KEY_BYTES:
             raise ValueError(f"AUDIT_SEAL_KEY must be at least {MIN_SEAL_KEY_BYTES} bytes")
+        return value
+
+    # Digest unsubscribe links (issue 9; docs/decisions/0028-digest-subscriptions.md).
+    unsubscribe_key: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Key (32+ bytes) that signs one-click unsubscribe links. Unset: a random key made"
+            " once and kept at DATA_DIR/keys/unsubscribe.key, shared by every process there."
+        ),
+    )
+
+    @field_validator("unsubscribe_key")
+    @classmethod
+    def _long_unsubscribe_key(cls, value: SecretStr | None) -> SecretStr | None:
+        # A short HMAC key could be brute-forced from one link, and then any link forged.
+        if value is not None and len(value.get_secret_value().encode()) < MIN_UNSUBSCRIBE_KEY_BYTES:
+            raise ValueError(f"UNSUBSCRIBE_KEY must be at least {MIN_UNSUBSCRIBE_KEY_BYTES} bytes")
         return value
 
     # Rate limits (interfaces.http.rate_limits; docs/decisions/0016-rate-limits.md).

@@ -5,6 +5,7 @@ from __future__ import annotations
 from projections.audit import AuditProjection
 from projections.base import Projection
 from projections.comms import CommsProjection
+from projections.digest_recipients import DigestRecipientsProjection
 from projections.lists import ProjectListsProjection
 from projections.notifications import NotificationsProjection
 from projections.rag_chunks import RagChunksProjection
@@ -22,4 +23,5 @@ def all_projections() -> list[Projection]:
         ReviewQueueProjection(),
         RagChunksProjection(),
         CommsProjection(),
+        DigestRecipientsProjection(),
     ]

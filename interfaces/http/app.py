@@ -28,6 +28,7 @@ from interfaces.http.routes import (
     comms_settings,
     comms_status,
     content,
+    digest_subscriptions,
     ingest_queue,
     lists,
     marketplace,
@@ -124,6 +125,8 @@ def create_app(
     app.include_router(ingest_queue.router)
     app.include_router(comms_settings.router)
     app.include_router(comms_status.router)
+    app.include_router(digest_subscriptions.router)
+    app.include_router(digest_subscriptions.public)
     declare_body_limit(app)
     return app
 

@@ -20,6 +20,7 @@ from interfaces.http import models
 from interfaces.http.app import create_app
 from interfaces.http.models.artifacts import FromUrlIn
 from interfaces.http.models.comms import CommsSettingsIn
+from interfaces.http.models.digest_subscriptions import DigestRecipientIn, MyDigestSubscriptionIn
 from interfaces.http.models.rag import AskIn
 from interfaces.http.models.review_queue import ReviewResolveIn
 from interfaces.http.models.signoff_package import PackageIn, PackageSendIn
@@ -70,12 +71,15 @@ NON_PROJECT_ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/api/audit/replay"): "project in ?project_id= (isolation: test_auditors.py)",
     ("GET", "/api/audit/verify"): "project in ?project_id= (isolation: test_auditors.py)",
     ("GET", "/api/marketplace/search"): "every org's published documents (test_rag_api.py)",
+    ("GET", "/api/unsubscribe/{token}"): "public unsubscribe link: the signed token names it",
+    ("POST", "/api/unsubscribe/{token}"): "public unsubscribe link: the signed token names it",
 }
 
 # Required query parameters of the routes that have some (appended by `RouteSpec.url`).
 SAMPLE_QUERIES: dict[tuple[str, str], str] = {
     ("GET", "/api/projects/{project_id}/rag/search"): "q=decision",
     ("GET", "/api/marketplace/search"): "q=decision",
+    ("DELETE", f"{PROJECT_PREFIX}/digest/subscriptions/external"): "address=client%40example.com",
 }
 
 # Project routes that only read although they are POSTs (the question travels in the body).
@@ -85,6 +89,9 @@ READ_POSTS = frozenset({"ask_project"})
 RANKED_READS: dict[str, str] = {
     "list_emails": "pm and above: the outbox shows recipients' addresses (personal data)",
 }
+# Project routes where a member changes only their own settings, which read is enough for
+# (a guest may receive the weekly digest of the project they observe).
+SELF_SERVICE = frozenset({"set_my_digest_subscription"})
 
 # Routes that need no credentials at all.
 PUBLIC_ROUTES = frozenset(
@@ -131,6 +138,8 @@ SAMPLE_BODIES: dict[type[BaseModel], dict[str, Any]] = {
     models.MemoryPatch: {"body": "for demos and reviews"},
     AskIn: {"question": "What did the client decide?", "k": 5},
     ReviewResolveIn: {"action": "text", "text": "the corrected text"},
+    MyDigestSubscriptionIn: {"subscribed": True, "address": "subscriber@example.com"},
+    DigestRecipientIn: {"address": "client@example.com"},
     PackageIn: {
         "stage_id": FromScene("stage_review"),
         "message": "Please review the design stage.",

@@ -138,6 +138,14 @@ def _op_read(api: Api, org: UUID, project: UUID, h: dict[str, str]) -> httpx.Res
     return api.client.get(f"/api/projects/{project}", headers=h)
 
 
+def _op_manage_digest(api: Api, org: UUID, project: UUID, h: dict[str, str]) -> httpx.Response:
+    return api.client.post(
+        f"/api/projects/{project}/digest/subscriptions/external",
+        json={"address": "client@example.com"},
+        headers=h,
+    )
+
+
 OPERATIONS: dict[Permission, Op] = {
     Permission.READ: _op_read,
     Permission.WRITE: _op_write,
@@ -149,6 +157,7 @@ OPERATIONS: dict[Permission, Op] = {
     Permission.LIFECYCLE: _op_lifecycle,
     Permission.DELETE_ARTIFACT: _op_delete_artifact,
     Permission.PUBLISH: _op_publish,
+    Permission.MANAGE_DIGEST: _op_manage_digest,
 }
 
 

@@ -304,6 +304,23 @@ COMMANDS: dict[str, Command] = {
         Permission.WRITE,
         lambda s: s.app.close_memory(ctx=s.eve, project_id=s.pid, memory_id=s.memory),
     ),
+    "digest_subscriptions": Command(
+        Permission.READ, lambda s: s.app.digest_subscriptions(ctx=s.eve, project_id=s.pid)
+    ),
+    # (Opting in, `set_my_digest_subscription`, is for members only: the service, which the
+    # matrix lets do anything, is refused it: tests/api/test_digest_subscriptions.py.)
+    "add_digest_recipient": Command(
+        Permission.MANAGE_DIGEST,
+        lambda s: s.app.add_digest_recipient(
+            ctx=s.eve, project_id=s.pid, address="client@example.com"
+        ),
+    ),
+    "remove_digest_recipient": Command(
+        Permission.MANAGE_DIGEST,
+        lambda s: s.app.remove_digest_recipient(
+            ctx=s.eve, project_id=s.pid, address="client@example.com"
+        ),
+    ),
     # Org-scoped: decided by the org role in the caller's own org.
     "create_project": Command(
         OrgPermission.CREATE_PROJECT,

@@ -274,6 +274,15 @@ def write_commands(busy: Busy) -> dict[str, Callable[[], object]]:
         "publish_artifact": lambda: app.publish_artifact(
             ctx=alice, project_id=pid, artifact_id=busy.artifact
         ),
+        "set_my_digest_subscription": lambda: app.set_my_digest_subscription(
+            ctx=alice, project_id=pid, subscribed=True, address="alice@example.com"
+        ),
+        "add_digest_recipient": lambda: app.add_digest_recipient(
+            ctx=alice, project_id=pid, address="client@example.com"
+        ),
+        "remove_digest_recipient": lambda: app.remove_digest_recipient(
+            ctx=alice, project_id=pid, address="client@example.com"
+        ),
     }
 
 
@@ -309,6 +318,9 @@ WRITE_COMMANDS = (
     "update_memory",
     "close_memory",
     "publish_artifact",
+    "set_my_digest_subscription",
+    "add_digest_recipient",
+    "remove_digest_recipient",
 )
 
 # Public methods of the application that are not writes to an existing project.
@@ -365,6 +377,11 @@ NOT_PROJECT_WRITES = {
     "artifact_events_after",
     "change_artifact",
     "request_reingest_as_service",
+    # Digest subscriptions: reads, and the unsubscribe link (honoured even when archived: a
+    # recipient can always stop the mail).
+    "digest_subscriptions",
+    "read_unsubscribe_link",
+    "unsubscribe_by_link",
 }
 
 
