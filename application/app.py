@@ -10,6 +10,7 @@ from application.inbox import InboxCommands
 from application.ingestion_commands import IngestionCommands
 from application.marketplace import MarketplaceCommands
 from application.orgs import OrgCommands
+from application.outbox import OutboxCommands
 from application.projects import ProjectCommands
 from application.stages import StageCommands
 
@@ -25,6 +26,7 @@ class Teaim(
     InboxCommands,
     AuditingCommands,
     MarketplaceCommands,
+    OutboxCommands,
 ):
     """Orgs, projects, members, stages, sign-offs, artifacts, RAID items, memories, audit reads.
 

@@ -146,6 +146,8 @@ def build_runtime(
                 if settings.audit_seal_key is None
                 else settings.audit_seal_key.get_secret_value().encode(),
                 seal_key_from_position=settings.audit_seal_key_from_position,
+                mail_domain=settings.message_id_domain,
+                public_base_url=settings.public_base_url.rstrip("/"),
             ),
         )
         lifecycle.callback(app.close)

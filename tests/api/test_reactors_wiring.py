@@ -6,7 +6,9 @@ import time
 from pathlib import Path
 
 from adapters.blobs.local import LocalBlobStore
+from adapters.mail.file_sink import FileSinkMailer
 from application.ingestion_reactor import REACTOR_NAME
+from application.outbox_reactor import REACTOR_NAME as OUTBOX
 from application.reactors import effect_id_at
 from interfaces.reactors import all_reactors, start_reactors
 from tests.api.conftest import Api
@@ -15,7 +17,10 @@ from tests.support.ingest_doubles import MemoryQueue, upload
 
 def test_the_hosted_ingestion_reactor_enqueues_each_upload(api: Api, tmp_path: Path) -> None:
     queue = MemoryQueue()
-    assert [reactor.name for reactor in all_reactors(api.runtime.app, queue)] == [REACTOR_NAME]
+    reactors = all_reactors(
+        api.runtime.app, queue, api.runtime.settings, FileSinkMailer(tmp_path / "mail")
+    )
+    assert [reactor.name for reactor in reactors] == [REACTOR_NAME, OUTBOX]
     host = start_reactors(api.runtime, queue)
     org = api.new_org()
     project = api.create_project("olive", org)
