@@ -24,6 +24,7 @@ from adapters.postgres.rag_backfill import use_index_model
 from adapters.postgres.read_db import READ_ROLE, ReadDatabase
 from adapters.postgres.scheduler_runs import PostgresSchedulerRuns
 from adapters.scheduler.blob_sweep_job import blob_sweep_job
+from adapters.scheduler.comms_jobs import comms_release_job
 from adapters.scheduler.jobs import JobSpec
 from adapters.scheduler.rag_jobs import rag_backfill_job, rag_indexes_job
 from adapters.scheduler.scheduler import ClusterScheduler, JobFinishedHook
@@ -234,6 +235,8 @@ def scheduled_jobs(
             threshold=settings.rag_exact_max_chunks,
         )
     )
+    # The outbox's waits (quiet hours, cap, retry backoff) end here (docs/decisions/0026).
+    jobs.append(comms_release_job(database, app, app.clock, timedelta(minutes=1)))
     return jobs
 
 
