@@ -186,11 +186,22 @@ class OutboxReactor:
                 wait.reason.value,
             )
             return Wait(until=wait.until, reason=wait.reason.value)
+        if not email.to.isascii():
+            # An internationalised address needs SMTPUTF8 end to end (envelope and headers),
+            # which this outbox does not speak: say so once, never try it.
+            unsupported = "internationalised addresses (SMTPUTF8) are not supported"
+            return self._refused(email, MailSendError(SendErrorKind.PERMANENT, unsupported), now)
         message = build_message(email, self.sender)
         try:
             reply = self.mailer.send(message)
         except MailSendError as failure:
             return self._refused(email, failure, now)
+        except Exception as error:
+            # A mailer bug must not become an exception the runner retries in place (it would
+            # hold every org's mail): the email waits with backoff like any temporary failure.
+            log.exception("email %s of org %s: the mailer failed unexpectedly", email.id, org_id)
+            unexpected = MailSendError(SendErrorKind.TEMPORARY, f"{type(error).__name__}: {error}")
+            return self._refused(email, unexpected, now)
         log.info("email %s of org %s accepted: %s", email.id, org_id, reply)
         return Accepted(reply=reply, day=day)
 

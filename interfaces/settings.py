@@ -407,7 +407,9 @@ class Settings(BaseSettings):
         default=30.0, gt=0, le=300, description="Bounds the connect and every SMTP read/write."
     )
     mailgun_domain: str | None = Field(
-        default=None, description="Send through Mailgun's HTTP API for this sending domain."
+        default=None,
+        pattern=r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$",  # a host name: it is a path
+        description="Send through Mailgun's HTTP API for this sending domain.",
     )
     mailgun_api_key: SecretStr | None = Field(default=None, description="Mailgun's API key.")
     mailgun_base_url: str = Field(

@@ -163,13 +163,14 @@ class SmtpMailer:
             reused = self._conn is not None
             try:
                 code, reply = self._session().mail(message.sender)
-            except smtplib.SMTPServerDisconnected as error:
+            except (smtplib.SMTPServerDisconnected, OSError) as error:
                 self._drop()
                 if not reused:
                     raise classify_send_error(error) from error
-                # The relay closed an idle session: nothing was handed over; open a new one.
+                # The relay closed an idle session (or it went half-open and timed out):
+                # nothing was handed over yet, so a new session may take the message.
                 code, reply = self._mail_from(self._session(), message.sender)
-            except (smtplib.SMTPException, OSError) as error:
+            except smtplib.SMTPException as error:
                 self._drop()
                 raise classify_send_error(error) from error
             conn = self._session()

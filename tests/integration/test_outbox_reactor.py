@@ -7,11 +7,13 @@ decided at known instants.
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from adapters.mail.file_sink import FileSinkMailer
 from adapters.mail.smtp import SmtpMailer, parse_smtp_url
@@ -275,3 +277,38 @@ def test_without_a_relay_configured_mail_lands_in_the_file_sink(
     written = tmp_path / "mail" / f"{email.id}.eml"
     assert f"Message-ID: {email.message_id}".encode() in written.read_bytes()
     assert outbox.email(email.id).status is EmailStatus.DELIVERED
+
+
+def test_an_internationalised_address_fails_without_a_send(
+    outbox: Outbox, relay: SmtpRelay
+) -> None:
+    email = outbox.queue("j\u00f6rg@example.de")
+    outbox.run()
+
+    failed = outbox.email(email.id)
+    assert failed.status is EmailStatus.FAILED
+    assert failed.last_error is not None
+    assert "SMTPUTF8" in failed.last_error
+    assert relay.sink.accepted == []
+
+
+def test_a_private_ca_from_smtp_ca_file_is_trusted(
+    outbox: Outbox, relay: SmtpRelay, tmp_path: Path
+) -> None:
+    ca_file = tmp_path / "ca.pem"
+    ca_file.write_text(
+        "".join(
+            ssl.DER_cert_to_PEM_cert(der)
+            for der in relay.client_context.get_ca_certs(binary_form=True)
+        )
+    )
+    settings = Settings(data_dir=tmp_path, smtp_url=SecretStr(relay.url()), smtp_ca_file=ca_file)
+    mailer = build_mailer(settings)
+    assert isinstance(mailer, SmtpMailer)
+    outbox.reactor.mailer = mailer
+    try:
+        email = outbox.queue()
+        outbox.run()
+    finally:
+        mailer.close()
+    assert relay.sink.message_ids() == [email.message_id]
