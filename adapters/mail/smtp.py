@@ -10,6 +10,9 @@ Pitfalls handled here (docs/decisions/0026-email-outbox.md):
 - One connection is kept and reused (a TLS handshake per message would dominate the cost);
   a reused connection the relay closed meanwhile is reopened once, but only when it fails
   before the message was handed over (at MAIL FROM), so a retry in place never repeats DATA.
+- A session that cannot be set up (relay down, bad credentials) pauses the mailer for a
+  while: the emails behind it fail fast (and wait with backoff) instead of each paying a
+  connect timeout or sending another bad login.
 - Failures are classified by reply code (4xx temporary, 5xx permanent), not by exception
   class: smtplib raises `SMTPRecipientsRefused` for a temporary 421 too.
 """
@@ -21,6 +24,8 @@ import ipaddress
 import smtplib
 import ssl
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -28,6 +33,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from application.mail_ports import MailSendError, OutgoingMessage, SendErrorKind
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
+# How long a failed session set-up makes later sends fail fast (see SmtpMailer._session).
+DEFAULT_PAUSE_SECONDS = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,15 +155,27 @@ def classify_session_error(error: BaseException) -> MailSendError:
 class SmtpMailer:
     """Sends through one relay; thread-safe (one send at a time on the one connection)."""
 
-    def __init__(self, config: SmtpConfig, context: ssl.SSLContext) -> None:
+    def __init__(
+        self,
+        config: SmtpConfig,
+        context: ssl.SSLContext,
+        *,
+        pause_seconds: float = DEFAULT_PAUSE_SECONDS,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         if context.verify_mode != ssl.CERT_REQUIRED or not context.check_hostname:
             raise ValueError("the SMTP mailer needs a context that verifies certificates")
         self.config = config
         self.context = context
+        self.pause_seconds = pause_seconds
+        self._monotonic = monotonic
         self._conn: smtplib.SMTP | None = None
         self._lock = threading.Lock()
-        # Sessions opened so far (the bench and tests read it: one per process, not per send).
+        # After a failed session set-up: fail fast until then (monotonic seconds), with why.
+        self._paused: tuple[float, MailSendError] | None = None
+        # Sessions opened, and set-ups tried (the bench and tests read them).
         self.connections = 0
+        self.attempts = 0
 
     def send(self, message: OutgoingMessage) -> str:
         with self._lock:
@@ -210,8 +229,17 @@ class SmtpMailer:
         """The open session, or a new one: connected, upgraded, logged in."""
         if self._conn is not None:
             return self._conn
+        if self._paused is not None:
+            until, why = self._paused
+            if self._monotonic() < until:
+                # A relay that just refused us (down, blackholed, bad credentials) is not
+                # asked again per email: each waiting email would pay a connect timeout, and
+                # a login storm with a bad password can get our address blocked.
+                raise MailSendError(why.kind, f"relay paused after: {why}", code=why.code)
+            self._paused = None
         config = self.config
         conn: smtplib.SMTP | None = None
+        self.attempts += 1
         try:
             if config.implicit_tls:
                 conn = smtplib.SMTP_SSL(
@@ -230,7 +258,9 @@ class SmtpMailer:
         except (smtplib.SMTPException, OSError) as error:
             if conn is not None:
                 _close_quietly(conn)
-            raise classify_session_error(error) from error
+            failure = classify_session_error(error)
+            self._paused = (self._monotonic() + self.pause_seconds, failure)
+            raise failure from error
         self.connections += 1
         self._conn = conn
         return conn

@@ -14,7 +14,7 @@ from application.mail_ports import MailSendError, OutgoingMessage, SendErrorKind
 from application.mime_message import Sender, build_message
 from domain.email import Email, EmailKind
 from domain.stamps import Stamp
-from tests.support.smtp_server import SmtpRelay, smtp_relay
+from tests.support.smtp_server import SmtpRelay, free_port, smtp_relay
 
 SENDER = Sender.parse("TEAIM <teaim@teaim.localhost>")
 
@@ -117,8 +117,31 @@ def test_refusals_are_classified_by_reply_code(relay: SmtpRelay) -> None:
     assert mailer.connections == 1
 
 
-def test_a_relay_that_is_down_is_a_temporary_failure(relay: SmtpRelay) -> None:
-    config = parse_smtp_url("smtp://localhost:1?starttls=1", timeout=2.0)
+def test_a_relay_that_is_down_is_a_temporary_failure_and_pauses_the_mailer(
+    relay: SmtpRelay,
+) -> None:
+    now = [100.0]
+    config = parse_smtp_url(f"smtp://localhost:{free_port()}?starttls=1", timeout=2.0)
+    mailer = SmtpMailer(config, relay.client_context, pause_seconds=30, monotonic=lambda: now[0])
     with pytest.raises(MailSendError) as down:
-        SmtpMailer(config, relay.client_context).send(message())
+        mailer.send(message())
     assert down.value.kind is SendErrorKind.TEMPORARY
+    with pytest.raises(MailSendError) as paused:
+        mailer.send(message())  # fails fast: the relay is not asked again
+    assert paused.value.kind is SendErrorKind.TEMPORARY
+    assert mailer.attempts == 1
+    now[0] += 31
+    with pytest.raises(MailSendError):
+        mailer.send(message())
+    assert mailer.attempts == 2
+
+
+def test_wrong_credentials_are_not_tried_again_per_email(relay: SmtpRelay) -> None:
+    now = [0.0]
+    config = parse_smtp_url(relay.url(password="wrong"), timeout=5.0)
+    mailer = SmtpMailer(config, relay.client_context, monotonic=lambda: now[0])
+    for _ in range(3):
+        with pytest.raises(MailSendError) as refused:
+            mailer.send(message())
+        assert refused.value.kind is SendErrorKind.CONFIG
+    assert mailer.attempts == 1
