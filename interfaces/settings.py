@@ -12,6 +12,7 @@ from adapters.mail.smtp import parse_smtp_url
 from adapters.postgres.usage import USAGE_WINDOW_DAYS
 from application.config import MIN_SEAL_KEY_BYTES
 from application.mime_message import Sender
+from domain.errors import InvalidValueError
 from interfaces.http.rate_limits.classes import parse_overrides
 
 # RFC 7518 3.2: an HS256 key is at least the size of the hash output.
@@ -434,7 +435,10 @@ class Settings(BaseSettings):
     @field_validator("mail_from")
     @classmethod
     def _mail_from(cls, value: str) -> str:
-        Sender.parse(value)  # refused at start-up, not at the first send
+        try:
+            Sender.parse(value)  # refused at start-up, not at the first send
+        except InvalidValueError as error:
+            raise ValueError(str(error)) from None
         return value
 
     @field_validator("mailgun_base_url")
