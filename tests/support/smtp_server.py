@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import logging
 import socket
 import ssl
 import threading
@@ -29,6 +30,8 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from tests.support.tls_ca import tls_pair
 
 USER, PASSWORD = "teaim", "s3cret"
+# aiosmtpd 1.4.6 warns on every login about its own deprecated `Session.login_data`.
+logging.getLogger("mail.log").setLevel(logging.ERROR)
 
 
 @dataclass
