@@ -12,6 +12,7 @@ from application.inbox import InboxCommands
 from application.ingestion_commands import IngestionCommands
 from application.marketplace import MarketplaceCommands
 from application.orgs import OrgCommands
+from application.outbox import OutboxCommands
 from application.projects import ProjectCommands
 from application.signoff_package import SignoffPackageCommands
 from application.stages import StageCommands
@@ -31,6 +32,7 @@ class Teaim(
     DigestSubscriptionCommands,
     SignoffPackageCommands,
     CommsReads,
+    OutboxCommands,
 ):
     """Orgs, projects, members, stages, sign-offs, artifacts, RAID items, memories, audit reads.
 

@@ -20,6 +20,7 @@ from domain.denial import SecurityDenial
 from domain.digest_subscription import DigestSubscriptions
 from domain.email import Email
 from domain.inbox import Inbox
+from domain.mail_quota import MailQuota
 from domain.org import Org
 from domain.project import Project, ProjectCodeClaim
 from domain.raid import Memory, RaidItem
@@ -40,6 +41,7 @@ CHANGING: tuple[type[TeaimAggregate], ...] = (
     Inbox,
     Email,
     DigestSubscriptions,
+    MailQuota,
 )
 
 # Loaded by every sealing pass: snapshotted every `AppConfig.seal_snapshot_interval` events.

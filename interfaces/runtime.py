@@ -24,6 +24,7 @@ from adapters.postgres.rag_backfill import use_index_model
 from adapters.postgres.read_db import READ_ROLE, ReadDatabase
 from adapters.postgres.scheduler_runs import PostgresSchedulerRuns
 from adapters.scheduler.blob_sweep_job import blob_sweep_job
+from adapters.scheduler.comms_jobs import comms_release_job
 from adapters.scheduler.jobs import JobSpec
 from adapters.scheduler.rag_jobs import rag_backfill_job, rag_indexes_job
 from adapters.scheduler.scheduler import ClusterScheduler, JobFinishedHook
@@ -148,6 +149,7 @@ def build_runtime(
                 else settings.audit_seal_key.get_secret_value().encode(),
                 seal_key_from_position=settings.audit_seal_key_from_position,
                 unsubscribe_key=unsubscribe_key(settings),
+                mail_domain=settings.message_id_domain,
                 public_base_url=settings.public_base_url.rstrip("/"),
             ),
         )
@@ -235,6 +237,8 @@ def scheduled_jobs(
             threshold=settings.rag_exact_max_chunks,
         )
     )
+    # The outbox's waits (quiet hours, cap, retry backoff) end here (docs/decisions/0026).
+    jobs.append(comms_release_job(database, app, app.clock, timedelta(minutes=1)))
     return jobs
 
 

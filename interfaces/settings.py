@@ -5,11 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from adapters.mail.smtp import parse_smtp_url
 from adapters.postgres.usage import USAGE_WINDOW_DAYS
 from application.config import MIN_SEAL_KEY_BYTES
+from application.mime_message import Sender
+from domain.errors import InvalidValueError
 from interfaces.http.rate_limits.classes import parse_overrides
 
 # RFC 7518 3.2: an HS256 key is at least the size of the hash output.
@@ -20,7 +23,8 @@ MIN_UNSUBSCRIBE_KEY_BYTES = 32
 class Settings(BaseSettings):
     """Everything the composition root needs; nothing else reads the environment."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+    # Errors name the setting, never its value: SMTP_URL and the keys carry secrets.
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", hide_input_in_errors=True)
 
     database_url: str | None = Field(
         default=None, description="PostgreSQL 15+ with pgvector; unset runs the embedded server."
@@ -388,6 +392,87 @@ class Settings(BaseSettings):
         le=10_000,
         description="Largest inflation ratio of a DOCX member over 1 MiB (a zip bomb's mark).",
     )
+
+    # Email outbox (adapters.mail; docs/decisions/0026-email-outbox.md) ------------------
+    smtp_url: SecretStr | None = Field(
+        default=None,
+        description=(
+            "The relay: `smtp://user:pass@host:587?starttls=1` or `smtps://user:pass@host:465`"
+            " (certificates always verified; auth over plain `smtp://` only on loopback)."
+            " Unset, and no Mailgun: mail is written to $DATA_DIR/mail/<email id>.eml."
+        ),
+    )
+    smtp_ca_file: Path | None = Field(
+        default=None, description="A PEM bundle to trust besides the system's (a private CA)."
+    )
+    smtp_timeout_seconds: float = Field(
+        default=30.0, gt=0, le=300, description="Bounds the connect and every SMTP read/write."
+    )
+    mailgun_domain: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$",  # a host name: it is a path
+        description="Send through Mailgun's HTTP API for this sending domain.",
+    )
+    mailgun_api_key: SecretStr | None = Field(default=None, description="Mailgun's API key.")
+    mailgun_base_url: str = Field(
+        default="https://api.mailgun.net",
+        description="Mailgun's API base (EU accounts: https://api.eu.mailgun.net).",
+    )
+    mail_from: str = Field(
+        default="TEAIM <teaim@teaim.localhost>", description="The `From` of every email."
+    )
+    mail_domain: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$",
+        description="Host part of every Message-ID (unset: MAIL_FROM's domain); keep it fixed.",
+    )
+    mail_retry_base_seconds: float = Field(
+        default=60.0, gt=0, le=86_400, description="Wait after a failed send; doubled, +-25%."
+    )
+    mail_retry_max_seconds: float = Field(
+        default=3600.0, gt=0, le=7 * 86_400, description="Longest wait between two sends."
+    )
+
+    @field_validator("mail_from")
+    @classmethod
+    def _mail_from(cls, value: str) -> str:
+        try:
+            Sender.parse(value)  # refused at start-up, not at the first send
+        except InvalidValueError as error:
+            raise ValueError(str(error)) from None
+        return value
+
+    @field_validator("mailgun_base_url")
+    @classmethod
+    def _mailgun_url(cls, value: str) -> str:
+        if not value.lower().startswith("https://"):
+            raise ValueError("MAILGUN_BASE_URL must be an https URL")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _one_mailer(self) -> Settings:
+        if self.smtp_url is not None and self.mailgun_domain is not None:
+            raise ValueError("set SMTP_URL or MAILGUN_DOMAIN, not both")
+        if (self.mailgun_domain is None) != (self.mailgun_api_key is None):
+            raise ValueError("MAILGUN_DOMAIN and MAILGUN_API_KEY go together")
+        if self.smtp_url is not None:
+            parse_smtp_url(self.smtp_url.get_secret_value(), timeout=self.smtp_timeout_seconds)
+        return self
+
+    @property
+    def mail_sender(self) -> Sender:
+        """MAIL_FROM, parsed."""
+        return Sender.parse(self.mail_from)
+
+    @property
+    def message_id_domain(self) -> str:
+        """MAIL_DOMAIN, else MAIL_FROM's domain."""
+        return self.mail_domain or self.mail_sender.domain
+
+    @property
+    def mail_dir(self) -> Path:
+        """The file sink's directory ($DATA_DIR/mail)."""
+        return self.data_dir / "mail"
 
     @field_validator("jwt_secret")
     @classmethod

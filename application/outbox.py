@@ -1,0 +1,180 @@
+"""Outbox commands: what the outbox reactor and the release job read and record.
+
+They act as the outbox service (`service:outbox`) for the email's own org: handed an org and
+an email id by an event or a read-model row, they never touch another org's email (a mismatch
+reads as "no such email"). Each outcome is one save, retried a few times when a concurrent
+writer (a cancel on unsubscribe, the release job) won the race: the decision is taken again
+on the fresh aggregate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+from eventsourcing.persistence import IntegrityError
+
+from application.base import TeaimBase
+from domain.base import TeaimAggregate
+from domain.email import Email, EmailStatus
+from domain.mail_quota import MailQuota, mail_quota_id
+from domain.org import Org, QuietHours
+from domain.stamps import Stamp
+
+# Who records the outbox's outcomes (a reserved prefix: no user can take this id).
+OUTBOX_ACTOR = "service:outbox"
+_SAVE_ATTEMPTS = 3
+_WAITING = (EmailStatus.DEFERRED, EmailStatus.RETRYING)
+
+# Decides on the fresh email (and the stamp to use); returns what to save, or () for nothing.
+EmailChange = Callable[[Email, Stamp], tuple[TeaimAggregate, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class SendRules:
+    """An org's rules for when email may go: its timezone, quiet hours and daily cap."""
+
+    timezone: ZoneInfo
+    quiet: QuietHours | None
+    daily_cap: int  # 0: no cap
+
+
+class OutboxCommands(TeaimBase):
+    """Reads and outcome records of the outbox (the system acts, not a person)."""
+
+    def email_of_org(self, org_id: UUID, email_id: UUID) -> Email | None:
+        """The email, if it exists and belongs to `org_id` (read-only: never mutate it)."""
+        email = self._find(Email, email_id, for_update=False)
+        if email is None or email.org_id != org_id:
+            return None
+        return email
+
+    def send_rules(self, org_id: UUID) -> SendRules:
+        """The org's timezone, quiet hours and cap (an unknown org: UTC, none, no cap)."""
+        org = self._find(Org, org_id, for_update=False)
+        if org is None:
+            return SendRules(ZoneInfo("UTC"), None, 0)
+        return SendRules(ZoneInfo(org.timezone), org.quiet_hours, org.daily_email_cap)
+
+    def delivered_on(self, org_id: UUID, address: str, day: date) -> int:
+        """Emails of the org delivered to `address` on the org-local `day`."""
+        quota = self._find(MailQuota, mail_quota_id(org_id, address, day), for_update=False)
+        return 0 if quota is None or quota.org_id != org_id else quota.delivered
+
+    def defer_email(
+        self,
+        *,
+        org_id: UUID,
+        email_id: UUID,
+        project_id: UUID | None,
+        version: int,
+        until: datetime,
+        reason: str,
+        cause: str,
+    ) -> int:
+        """Make the email wait until `until` (if it still stands where it was decided)."""
+
+        def change(email: Email, stamp: Stamp) -> tuple[TeaimAggregate, ...]:
+            if email.final or email.version != version:
+                return ()
+            email.defer(until=until, reason=reason, stamp=stamp)
+            return (email,)
+
+        return self._change_email(org_id, email_id, project_id, cause, change)
+
+    def record_email_failure(
+        self,
+        *,
+        org_id: UUID,
+        email_id: UUID,
+        project_id: UUID | None,
+        version: int,
+        code: int | None,
+        error: str,
+        retry_at: datetime | None,
+        cause: str,
+    ) -> int:
+        """A failed send: retried from `retry_at`, or (None) failed for good."""
+
+        def change(email: Email, stamp: Stamp) -> tuple[TeaimAggregate, ...]:
+            if email.final or email.version != version:
+                return ()
+            if retry_at is None:
+                email.failed(code=code, error=error, stamp=stamp)
+            else:
+                email.delivery_failed(code=code, error=error, retry_at=retry_at, stamp=stamp)
+            return (email,)
+
+        return self._change_email(org_id, email_id, project_id, cause, change)
+
+    def record_email_delivered(
+        self,
+        *,
+        org_id: UUID,
+        email_id: UUID,
+        project_id: UUID | None,
+        reply: str,
+        day: date,
+        cause: str,
+    ) -> int:
+        """The relay accepted it: `Delivered`, counted on the recipient's quota for `day`, in
+        one save (nothing, if it is final already: a repeat record counts nothing)."""
+
+        def change(email: Email, stamp: Stamp) -> tuple[TeaimAggregate, ...]:
+            if email.final:
+                return ()
+            email.delivered(reply=reply, stamp=stamp)
+            quota_stamp = Stamp(org_id, stamp.actor, stamp.correlation_id, stamp.at)
+            quota = self._find(MailQuota, mail_quota_id(org_id, email.to, day))
+            if quota is None:
+                quota = MailQuota.open(address=email.to, day=day, stamp=quota_stamp)
+            quota.count(email_id=email.id, stamp=quota_stamp)
+            return (email, quota)
+
+        return self._change_email(org_id, email_id, project_id, cause, change)
+
+    def release_email(
+        self, *, org_id: UUID, email_id: UUID, project_id: UUID | None, now: datetime, cause: str
+    ) -> int:
+        """End the email's wait if it is due at `now` (the position written; 0: not due)."""
+
+        def change(email: Email, stamp: Stamp) -> tuple[TeaimAggregate, ...]:
+            due = email.not_before is None or email.not_before <= now
+            if email.status not in _WAITING or not due:
+                return ()
+            email.release(stamp=stamp)
+            return (email,)
+
+        return self._change_email(org_id, email_id, project_id, cause, change)
+
+    def _change_email(
+        self,
+        org_id: UUID,
+        email_id: UUID,
+        project_id: UUID | None,
+        cause: str,
+        change: EmailChange,
+    ) -> int:
+        for attempt in range(1, _SAVE_ATTEMPTS + 1):
+            email = self._find(Email, email_id)
+            if email is None or email.org_id != org_id:
+                return 0
+            stamp = Stamp(
+                org_id=org_id,
+                actor=OUTBOX_ACTOR,
+                correlation_id=cause,
+                at=self.clock.now(),
+                project_id=project_id,
+            )
+            changed = change(email, stamp)
+            if not changed:
+                return 0
+            try:
+                return self._commit(*changed)
+            except IntegrityError:
+                if attempt == _SAVE_ATTEMPTS:
+                    raise
+        return 0  # pragma: no cover (the loop returns or raises)
