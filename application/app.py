@@ -5,6 +5,7 @@ from __future__ import annotations
 from application.audit import AuditCommands
 from application.auditing import AuditingCommands
 from application.content import ContentCommands
+from application.digest_commands import DigestCommands
 from application.documents import DocumentCommands
 from application.inbox import InboxCommands
 from application.ingestion_commands import IngestionCommands
@@ -25,6 +26,7 @@ class Teaim(
     InboxCommands,
     AuditingCommands,
     MarketplaceCommands,
+    DigestCommands,
 ):
     """Orgs, projects, members, stages, sign-offs, artifacts, RAID items, memories, audit reads.
 

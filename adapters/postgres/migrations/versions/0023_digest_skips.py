@@ -1,0 +1,43 @@
+"""Digest bookkeeping: the (project, period) pairs whose digest was deliberately not sent.
+
+An org whose `digest_when_empty` is 'skip' gets no digest for a project with nothing new.
+Nothing is queued then, so without a record the tick would find that project pending again
+on every run of the week, gather its content again, and (with the per-run bound) could keep
+other projects waiting. A skip is not a fact anyone audits or replays (the content can be
+recomputed at will): it is the tick's own memo, written by the owner and pruned after five
+weeks, like the scheduler's run log.
+
+Revision ID: 0023_digest_skips
+Revises: 0019_review_queue
+Create Date: 2026-11-26
+"""
+
+from __future__ import annotations
+
+from alembic import op
+
+revision: str = "0023_digest_skips"
+down_revision: str | None = "0019_review_queue"
+branch_labels: str | None = None
+depends_on: str | None = None
+
+
+def upgrade() -> None:
+    op.execute(
+        """
+        CREATE TABLE digest_skips (
+            org_id uuid NOT NULL,
+            project_id uuid NOT NULL,
+            period text NOT NULL,
+            recorded_at timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (project_id, period)
+        )
+        """
+    )
+    # Pruning walks by age.
+    op.execute("CREATE INDEX digest_skips_recorded ON digest_skips (recorded_at)")
+    op.execute("SELECT teaim_secure_table('digest_skips')")
+
+
+def downgrade() -> None:
+    op.execute("DROP TABLE IF EXISTS digest_skips")
