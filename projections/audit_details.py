@@ -9,6 +9,10 @@ The feed's `details` column feeds a generated tsvector, and PostgreSQL refuses a
   are shortened and long collections keep their first entries, each cut marked, and a payload
   still too large after that is replaced by a note of its size.
 
+An email's bodies (up to 200,000 characters each) and its unsubscribe link (it carries a
+token that acts for the recipient) are never in the feed: an `email.queued` row keeps who it is
+for, what it is and its subject; the log keeps the message.
+
 The migration bounds the text the search vector is built from as well (a second, SQL-side
 limit), so neither an old row nor a future event type can overflow it.
 """
@@ -19,6 +23,7 @@ from typing import Any
 
 import orjson
 
+from domain.email import Email
 from domain.seal import ProjectSeal
 from projections.dispatch import is_event
 
@@ -32,12 +37,16 @@ MAX_ENTRIES = 50
 OMITTED = "…omitted"
 # Payload fields nobody should be handed (a signing token's hash); replay keeps the raw event.
 WITHHELD = frozenset({"token_hash"})
+# What an email's queueing shows of its payload (not its bodies, not its unsubscribe token).
+EMAIL_QUEUED_DETAILS = ("kind", "to", "subject", "message_id", "period", "ref")
 
 
 def feed_details(event: object, payload: dict[str, Any]) -> dict[str, Any]:
     """The details the feed shows for one event's payload (bounded whatever the payload)."""
     if is_event(event, ProjectSeal.Sealed):
         return seal_summary(event)
+    if is_event(event, Email.Queued):
+        return bounded({key: payload[key] for key in EMAIL_QUEUED_DETAILS if key in payload})
     kept = {key: value for key, value in payload.items() if key not in WITHHELD}
     return bounded(kept)
 

@@ -6,6 +6,8 @@ from projections.audit import AuditProjection
 from projections.base import Projection
 from projections.lists import ProjectListsProjection
 from projections.notifications import NotificationsProjection
+from projections.org_comms import OrgCommsProjection
+from projections.outbox_emails import OutboxEmailsProjection
 from projections.rag_chunks import RagChunksProjection
 from projections.review_queue import ReviewQueueProjection
 from projections.telemetry import TelemetryProjection
@@ -20,4 +22,6 @@ def all_projections() -> list[Projection]:
         NotificationsProjection(),
         ReviewQueueProjection(),
         RagChunksProjection(),
+        OrgCommsProjection(),
+        OutboxEmailsProjection(),
     ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from projections.audit_view import AuditView
+from projections.comms_view import CommsView
 from projections.documents_view import DocumentsView
 from projections.lists_view import ProjectListsView
 from projections.notifications_view import NotificationsView
@@ -26,3 +27,4 @@ class Views:
     telemetry: TelemetryView
     status: ProjectionStatusView
     review_queue: ReviewQueueView
+    comms: CommsView

@@ -182,6 +182,20 @@ def build_row(
     return row
 
 
+def keyed_by_org(conn: psycopg.Connection[Any], table: str) -> bool:
+    """Whether the table's primary key is `org_id` alone (one row per org, e.g. settings)."""
+    row = conn.execute(
+        """
+        SELECT array_agg(a.attname::text ORDER BY a.attname)
+        FROM pg_index AS i
+        JOIN pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+        WHERE i.indrelid = %s::regclass AND i.indisprimary
+        """,
+        (table,),
+    ).fetchone()
+    return row is not None and row[0] == ["org_id"]
+
+
 def insert_row(conn: psycopg.Connection[Any], table: str, row: Row) -> dict[str, Any]:
     """Insert `row` (text values cast to each column's type); the stored row."""
     types = {c.name: c.sql_type for c in columns(conn, table)}

@@ -34,7 +34,9 @@ def test_a_new_org_has_safe_defaults() -> None:
         None,
         20,
     )
-    assert org.digest == DigestSchedule(weekday=Weekday.MON, at="08:00")
+    # Issue 9 moved the default digest slot from Monday 08:00 to Friday 09:00; the older
+    # default is still what orgs created before it have (test_org_comms.py).
+    assert org.digest == DigestSchedule(weekday=Weekday.FRI, at="09:00")
 
 
 # Timezone -------------------------------------------------------------------------------
@@ -188,7 +190,8 @@ def test_bad_digest_schedules_are_refused(weekday: Weekday | None, when: str | N
     org, stamp = new_org()
     with pytest.raises(InvalidValueError):
         org.set_digest_schedule(weekday=weekday, at=when, stamp=stamp)
-    assert org.digest == DigestSchedule(weekday=Weekday.MON, at="08:00")
+    # Unchanged: the default slot (Friday 09:00 since issue 9, Monday 08:00 before).
+    assert org.digest == DigestSchedule(weekday=Weekday.FRI, at="09:00")
 
 
 # Through the application ----------------------------------------------------------------
