@@ -17,6 +17,7 @@ from domain.artifact import Artifact
 from domain.audit_access import AuditAccess
 from domain.base import TeaimAggregate
 from domain.denial import SecurityDenial
+from domain.digest_subscription import DigestSubscriptions
 from domain.email import Email
 from domain.inbox import Inbox
 from domain.org import Org
@@ -38,6 +39,7 @@ CHANGING: tuple[type[TeaimAggregate], ...] = (
     Memory,
     Inbox,
     Email,
+    DigestSubscriptions,
 )
 
 # Loaded by every sealing pass: snapshotted every `AppConfig.seal_snapshot_interval` events.

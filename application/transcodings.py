@@ -7,6 +7,7 @@ from typing import Any
 
 from eventsourcing.persistence import JSONTranscoder, Transcoding
 
+from domain.digest_subscription import Subscriber
 from domain.errors import InvalidValueError
 from domain.org import DigestSchedule, QuietHours, Weekday
 from domain.project import Membership
@@ -109,6 +110,19 @@ class DigestScheduleAsDict(Transcoding):
         return DigestSchedule(weekday=Weekday(data["weekday"]), at=data["at"])
 
 
+class SubscriberAsDict(Transcoding):
+    """Subscriber <-> {address, user_id, since} (a digest recipient)."""
+
+    type = Subscriber
+    name = "digest_subscriber"
+
+    def encode(self, obj: Subscriber) -> dict[str, Any]:
+        return {"address": obj.address, "user_id": obj.user_id, "since": obj.since}
+
+    def decode(self, data: dict[str, Any]) -> Subscriber:
+        return Subscriber(address=data["address"], user_id=data["user_id"], since=data["since"])
+
+
 class DateAsISO(Transcoding):
     """date <-> ISO 8601 string."""
 
@@ -209,5 +223,6 @@ def register_domain_transcodings(transcoder: JSONTranscoder) -> None:
         QuietHoursAsDict(),
         DigestScheduleAsDict(),
         DateAsISO(),
+        SubscriberAsDict(),
     ):
         transcoder.register(transcoding)

@@ -10,7 +10,8 @@ from domain.errors import InvalidValueError
 
 # Actor names the system itself uses (the internal service, external signers); no user id
 # may take one, or a member could pass for the service or a client in the audit trail.
-RESERVED_ACTOR_PREFIXES = ("service:", "external:")
+# "link:" names the holder of a signed link with no account (an unsubscribe link).
+RESERVED_ACTOR_PREFIXES = ("service:", "external:", "link:")
 
 
 def validate_user_id(user_id: str) -> str:

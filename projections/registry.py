@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from projections.audit import AuditProjection
 from projections.base import Projection
+from projections.digest_recipients import DigestRecipientsProjection
 from projections.lists import ProjectListsProjection
 from projections.notifications import NotificationsProjection
 from projections.org_comms import OrgCommsProjection
@@ -24,4 +25,5 @@ def all_projections() -> list[Projection]:
         RagChunksProjection(),
         OrgCommsProjection(),
         OutboxEmailsProjection(),
+        DigestRecipientsProjection(),
     ]

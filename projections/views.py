@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from projections.audit_view import AuditView
 from projections.comms_view import CommsView
+from projections.digest_recipients_view import DigestRecipientsView
 from projections.documents_view import DocumentsView
 from projections.lists_view import ProjectListsView
 from projections.notifications_view import NotificationsView
@@ -28,3 +29,4 @@ class Views:
     status: ProjectionStatusView
     review_queue: ReviewQueueView
     comms: CommsView
+    digest_recipients: DigestRecipientsView

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from adapters.postgres.database import DatabaseUrl
 from adapters.postgres.queries.audit import PostgresAuditFeed
 from adapters.postgres.queries.comms import PostgresComms
+from adapters.postgres.queries.digest_recipients import PostgresDigestRecipients
 from adapters.postgres.queries.documents import PostgresDocuments
 from adapters.postgres.queries.lists import PostgresProjectLists
 from adapters.postgres.queries.notifications import PostgresNotifications
@@ -30,4 +31,5 @@ def postgres_views(read_db: ReadDatabase, owner: DatabaseUrl, projections: Seque
         status=PostgresProjectionStatus(owner, projections, read_db),
         review_queue=PostgresReviewQueue(read_db),
         comms=PostgresComms(read_db),
+        digest_recipients=PostgresDigestRecipients(read_db),
     )

@@ -1,0 +1,169 @@
+"""Digest subscriptions: members opt in and out, owners add external addresses, links end
+subscriptions; the list never holds an address twice and never grows past its bound."""
+
+from __future__ import annotations
+
+from uuid import uuid4
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from domain.digest_subscription import (
+    MAX_RECIPIENTS,
+    DigestSubscriptions,
+    digest_subscriptions_id,
+)
+from domain.errors import InvalidValueError, RuleViolationError
+from domain.stamps import Stamp
+from tests.unit.conftest import make_stamp
+
+
+def new_list() -> tuple[DigestSubscriptions, Stamp]:
+    project_id = uuid4()
+    stamp = make_stamp(project_id=project_id)
+    subs = DigestSubscriptions.open(project_id=project_id, stamp=stamp)
+    return subs, stamp
+
+
+def test_the_list_of_a_project_has_one_deterministic_id_and_starts_empty() -> None:
+    subs, _ = new_list()
+    assert subs.id == digest_subscriptions_id(subs.project_id)
+    assert subs.subscribers == []
+
+
+def test_a_member_opts_in_at_a_normalised_address_and_out_again() -> None:
+    subs, stamp = new_list()
+    subs.opt_in(user_id="alice", address="  Alice@Example.COM ", stamp=stamp)
+    entry = subs.of_member("alice")
+    assert entry is not None
+    assert (entry.address, entry.source) == ("alice@example.com", "member")
+    subs.opt_in(user_id="alice", address="alice@work.example", stamp=stamp)
+    assert [s.address for s in subs.subscribers] == ["alice@work.example"]
+    subs.opt_out(user_id="alice", stamp=stamp)
+    assert subs.subscribers == []
+    before = len(subs.collect_events())
+    subs.opt_out(user_id="alice", stamp=stamp)  # not subscribed: nothing recorded
+    assert subs.collect_events() == []
+    assert before == 4
+
+
+def test_an_address_held_by_one_member_cannot_be_taken_by_another_or_added_as_external() -> None:
+    subs, stamp = new_list()
+    subs.opt_in(user_id="alice", address="shared@example.com", stamp=stamp)
+    with pytest.raises(RuleViolationError):
+        subs.opt_in(user_id="bob", address="SHARED@example.com", stamp=stamp)
+    with pytest.raises(RuleViolationError):
+        subs.add_external(address="shared@example.com", stamp=stamp)
+
+
+def test_a_member_may_claim_an_external_address_which_then_is_theirs() -> None:
+    subs, stamp = new_list()
+    subs.add_external(address="client@example.com", stamp=stamp)
+    subs.opt_in(user_id="carol", address="client@example.com", stamp=stamp)
+    assert [(s.address, s.source) for s in subs.subscribers] == [("client@example.com", "member")]
+    subs.remove_external(address="client@example.com", stamp=stamp)  # no longer external
+    assert len(subs.subscribers) == 1
+
+
+def test_external_add_and_remove_are_idempotent() -> None:
+    subs, stamp = new_list()
+    subs.add_external(address="client@example.com", stamp=stamp)
+    subs.collect_events()
+    subs.add_external(address="Client@Example.com", stamp=stamp)
+    assert subs.collect_events() == []
+    subs.remove_external(address="client@example.com", stamp=stamp)
+    subs.remove_external(address="client@example.com", stamp=stamp)
+    assert len(subs.collect_events()) == 1
+    assert subs.subscribers == []
+
+
+def test_a_link_ends_a_member_or_external_subscription_once() -> None:
+    subs, stamp = new_list()
+    subs.opt_in(user_id="alice", address="alice@example.com", stamp=stamp)
+    subs.add_external(address="client@example.com", stamp=stamp)
+    assert subs.unsubscribe_by_link(address="alice@example.com", stamp=stamp)
+    assert subs.unsubscribe_by_link(address="client@example.com", stamp=stamp)
+    assert not subs.unsubscribe_by_link(address="client@example.com", stamp=stamp)
+    assert subs.subscribers == []
+
+
+def test_bad_addresses_are_refused() -> None:
+    subs, stamp = new_list()
+    for bad in ("", "no-at-sign", "a@b", "x@y.z\nBcc: evil@example.com"):
+        with pytest.raises(InvalidValueError):
+            subs.add_external(address=bad, stamp=stamp)
+        with pytest.raises(InvalidValueError):
+            subs.opt_in(user_id="alice", address=bad, stamp=stamp)
+    assert subs.subscribers == []
+
+
+def test_the_list_is_bounded() -> None:
+    subs, stamp = new_list()
+    for i in range(MAX_RECIPIENTS):
+        subs.add_external(address=f"r{i}@example.com", stamp=stamp)
+    with pytest.raises(RuleViolationError, match="at most"):
+        subs.add_external(address="one-more@example.com", stamp=stamp)
+    with pytest.raises(RuleViolationError, match="at most"):
+        subs.opt_in(user_id="alice", address="alice@example.com", stamp=stamp)
+    # A member already listed may still change their address at the bound.
+    subs.opt_in(user_id="r0", address="r0@example.com", stamp=stamp)
+    subs.opt_in(user_id="r0", address="r0-new@example.com", stamp=stamp)
+    assert len(subs.subscribers) == MAX_RECIPIENTS
+
+
+USERS = st.sampled_from(["alice", "bob", "carol"])
+ADDRESSES = st.sampled_from(
+    ["a@example.com", "B@example.com", "b@example.com", "c@example.com", "d@example.com"]
+)
+ACTIONS = st.lists(
+    st.one_of(
+        st.tuples(st.just("in"), USERS, ADDRESSES),
+        st.tuples(st.just("out"), USERS, st.just("")),
+        st.tuples(st.just("add"), st.just(""), ADDRESSES),
+        st.tuples(st.just("remove"), st.just(""), ADDRESSES),
+        st.tuples(st.just("link"), st.just(""), ADDRESSES),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(actions=ACTIONS, bound=st.integers(min_value=1, max_value=4))
+def test_no_address_or_member_twice_and_never_past_the_bound(
+    actions: list[tuple[str, str, str]], bound: int
+) -> None:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("domain.digest_subscription.MAX_RECIPIENTS", bound)
+        subs = _play(actions, bound)
+    # Replaying the events gives the same list (the state is a function of the events).
+    replayed = None
+    for event in subs.collect_events():
+        replayed = event.mutate(replayed)
+    assert isinstance(replayed, DigestSubscriptions)
+    assert replayed.subscribers == subs.subscribers
+
+
+def _play(actions: list[tuple[str, str, str]], bound: int) -> DigestSubscriptions:
+    subs, stamp = new_list()
+    for action, user, address in actions:
+        try:
+            if action == "in":
+                subs.opt_in(user_id=user, address=address, stamp=stamp)
+            elif action == "out":
+                subs.opt_out(user_id=user, stamp=stamp)
+            elif action == "add":
+                subs.add_external(address=address, stamp=stamp)
+            elif action == "remove":
+                subs.remove_external(address=address, stamp=stamp)
+            else:
+                subs.unsubscribe_by_link(address=address, stamp=stamp)
+        except RuleViolationError:
+            pass
+        addresses = [s.address for s in subs.subscribers]
+        members = [s.user_id for s in subs.subscribers if s.user_id is not None]
+        assert len(addresses) == len(set(addresses))
+        assert len(members) == len(set(members))
+        assert all(a == a.lower() for a in addresses)
+        assert len(subs.subscribers) <= bound
+    return subs
