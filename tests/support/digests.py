@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
+import psycopg
+
+from adapters.postgres.database import DatabaseUrl
+from adapters.postgres.digest_db import DigestDatabase
+from adapters.postgres.digest_source import PostgresDigestSource
+from adapters.postgres.queries.digest_content import PostgresDigestContent
 from application.app import Teaim
+from application.config import AppConfig
+from application.digests import Digests
+from application.ports import Clock
+from domain.digest_subscription import DigestSubscriptions
+from domain.org import DigestWhenEmpty, Org, Weekday
 from domain.raid import RaidKind
 from domain.roles import Role
+from domain.stamps import Stamp
 from tests.support.clocks import SettableClock
 from tests.support.contexts import service, user
+from tests.support.secrets import TokenSecrets
 
 # The digest these tests look at: Berlin, Friday 27 Nov 2026 09:00 CET = 08:00Z, covering
 # [Fri 20 Nov 08:00Z, Fri 27 Nov 08:00Z), due items from 27 Nov to 3 Dec.
@@ -113,3 +127,91 @@ def week_of_work(app: Teaim, clock: SettableClock, org: UUID, label: str) -> Wee
         changed_raid=changed,
         due_raid=due,
     )
+
+
+def configure_org(
+    app: Teaim,
+    org: UUID,
+    *,
+    timezone: str = "Europe/Berlin",
+    weekday: Weekday = Weekday.FRI,
+    at: str = "09:00",
+    when_empty: DigestWhenEmpty = DigestWhenEmpty.SHORT,
+) -> None:
+    """Set an org's digest settings through its aggregate (the settings API's events)."""
+    stamp = Stamp(org, "seed", "seed-comms", datetime.now(UTC))
+    aggregate = app.repository.get(org)
+    assert isinstance(aggregate, Org)
+    aggregate.set_timezone(timezone=timezone, stamp=stamp)
+    aggregate.set_digest_schedule(weekday=weekday, at=at, stamp=stamp)
+    aggregate.set_digest_when_empty(value=when_empty, stamp=stamp)
+    app.save(aggregate)
+
+
+def subscribe(app: Teaim, org: UUID, project: UUID, addresses: Sequence[str]) -> None:
+    """Put external addresses on a project's digest list (the subscriptions' events)."""
+    stamp = Stamp(org, "seed", "seed-subs", datetime.now(UTC), project_id=project)
+    subs = DigestSubscriptions.open(project_id=project, stamp=stamp)
+    for address in addresses:
+        subs.add_external(address=address, stamp=stamp)
+    app.save(subs)
+
+
+def quiet_project(app: Teaim, org: UUID, code: str, name: str) -> UUID:
+    """A project with nothing happening (created long before any digest week)."""
+    owner = user("owner", org, Role.ADMIN, "seed")
+    return app.create_project(ctx=owner, code=code, name=name).id
+
+
+CONFIG = AppConfig(
+    mail_domain="mail.teaim.test",
+    public_base_url="https://teaim.example",
+    unsubscribe_key=b"k" * 32,
+)
+
+
+@dataclass
+class DigestRig:
+    """One "process" of the digest: its own application, pool and service on a test DB."""
+
+    app: Teaim
+    db: DigestDatabase
+    digests: Digests
+
+    def close(self) -> None:
+        """Close the pool and the application."""
+        self.db.close()
+        self.app.close()
+
+
+def digest_rig(database_url: str, clock: Clock, *, max_projects: int = 200) -> DigestRig:
+    """A digest service as a process would build it (owner reads for tick and requests)."""
+    app = Teaim(
+        DatabaseUrl.parse(database_url).eventsourcing_env(),
+        clock=clock,
+        secrets=TokenSecrets(),
+        audit_log=None,
+        config=CONFIG,
+    )
+    db = DigestDatabase(DatabaseUrl.parse(database_url))
+    content = PostgresDigestContent(lambda _orgs: db.transaction())
+    digests = Digests(
+        source=PostgresDigestSource(db),
+        content=content,
+        outbox=app,
+        guard=app,
+        clock=clock,
+        config=CONFIG,
+        max_projects=max_projects,
+    )
+    return DigestRig(app=app, db=db, digests=digests)
+
+
+def queued_digests(database_url: str) -> list[tuple[UUID, UUID | None]]:
+    """(email id, project id) of every `Email.Queued` event in the store."""
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            "SELECT originator_id, project_id FROM teaim_events WHERE topic LIKE %s",
+            ("%Email.Queued",),
+        ).fetchall()
+    return [(row[0], row[1]) for row in rows]
