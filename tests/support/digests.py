@@ -140,7 +140,7 @@ def configure_org(
 ) -> None:
     """Set an org's digest settings through its aggregate (the settings API's events)."""
     stamp = Stamp(org, "seed", "seed-comms", datetime.now(UTC))
-    aggregate = app.repository.get(org)
+    aggregate: object = app.repository.get(org)
     assert isinstance(aggregate, Org)
     aggregate.set_timezone(timezone=timezone, stamp=stamp)
     aggregate.set_digest_schedule(weekday=weekday, at=at, stamp=stamp)
