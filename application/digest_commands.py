@@ -21,27 +21,30 @@ from domain.errors import PermissionDeniedError
 from domain.project import Project
 from domain.roles import RANK, Permission, Role
 
-# Preview and send show and mail who has not signed yet (user ids), and a send mails every
-# subscriber, external addresses included: both are for the people who drive the project.
-DIGEST_MIN_ROLE = Role.PM
+# Sending mails every subscriber, external addresses included: for the people who drive the
+# project. The preview shows only what `read` already shows through the project's routes.
+DIGEST_SEND_MIN_ROLE = Role.PM
 
 
 class DigestCommands(TeaimBase):
     """The digest's guard and outbox."""
 
-    def authorize_digest(self, *, ctx: CommandContext, project_id: UUID, action: str) -> Project:
-        """The project, if the caller is its pm, admin or owner (or the internal service)."""
+    def authorize_digest(
+        self, *, ctx: CommandContext, project_id: UUID, action: str, send: bool
+    ) -> Project:
+        """The project, if the caller may preview it (`read`) or, with `send`, send its
+        digest (pm, admin, owner, or the internal service); refusals are recorded."""
         project, role = self._guard_project(ctx, project_id, Permission.READ, action=action)
-        if RANK[role] < RANK[DIGEST_MIN_ROLE]:
+        if send and RANK[role] < RANK[DIGEST_SEND_MIN_ROLE]:
             self._deny(
                 ctx,
                 action=action,
                 target_kind="project",
                 target_id=project_id,
-                reason=f"role_below:{DIGEST_MIN_ROLE.value}",
+                reason="missing_permission:digest_send",
             )
             raise PermissionDeniedError(
-                f"your role ({role.value}) may not preview or send the digest (pm and above)",
+                f"your role ({role.value}) may not send the digest (pm and above)",
                 project_id=project_id,
             )
         return project

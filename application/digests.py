@@ -159,10 +159,13 @@ class EmailOutbox(Protocol):
 
 
 class DigestGuard(Protocol):
-    """The application's guard for a project's digest (pm and above; recorded refusals)."""
+    """The application's guard for a project's digest (recorded refusals)."""
 
-    def authorize_digest(self, *, ctx: CommandContext, project_id: UUID, action: str) -> Project:
-        """The project, if the caller is its pm, admin or owner (else a recorded 404/403)."""
+    def authorize_digest(
+        self, *, ctx: CommandContext, project_id: UUID, action: str, send: bool
+    ) -> Project:
+        """The project, if the caller holds `read` in it and, with `send`, is its pm, admin
+        or owner (else a recorded 404 or 403)."""
         ...
 
 
@@ -367,9 +370,11 @@ class Digests:
     # Preview and manual send ----------------------------------------------------------
 
     def _render_now(
-        self, ctx: CommandContext, project_id: UUID, action: str
+        self, ctx: CommandContext, project_id: UUID, action: str, *, send: bool
     ) -> tuple[Project, RenderedDigest, DigestWindow, str, datetime]:
-        project = self._guard.authorize_digest(ctx=ctx, project_id=project_id, action=action)
+        project = self._guard.authorize_digest(
+            ctx=ctx, project_id=project_id, action=action, send=send
+        )
         org_id = ctx.principal.org_id
         settings = self._source.org_settings(org_id)
         zone_name = settings.timezone if settings is not None else DEFAULT_SETTINGS_TIMEZONE
@@ -388,8 +393,10 @@ class Digests:
         return project, rendered, window, zone.key, now
 
     def preview(self, *, ctx: CommandContext, project_id: UUID) -> DigestPreview:
-        """Exactly what `send_now` would queue at this moment (pm and above)."""
-        _, rendered, window, zone, _ = self._render_now(ctx, project_id, "digest.preview")
+        """Exactly what `send_now` would queue at this moment (members with `read`)."""
+        _, rendered, window, zone, _ = self._render_now(
+            ctx, project_id, "digest.preview", send=False
+        )
         recipients = self._source.recipients(ctx.principal.org_id, project_id)
         return DigestPreview(
             project_id=project_id,
@@ -406,7 +413,7 @@ class Digests:
         """Queue the digest of the week up to now to every subscriber (pm and above), through
         the outbox, so quiet hours and the daily cap still apply at delivery. Sent even when
         there is nothing new (someone asked for it)."""
-        project, rendered, _, _, now = self._render_now(ctx, project_id, "digest.send")
+        project, rendered, _, _, now = self._render_now(ctx, project_id, "digest.send", send=True)
         project.require_writable()
         stamp = Stamp(
             org_id=ctx.principal.org_id,

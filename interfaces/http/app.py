@@ -26,6 +26,7 @@ from interfaces.http.routes import (
     audit,
     auditors,
     content,
+    digest,
     ingest_queue,
     lists,
     marketplace,
@@ -114,6 +115,7 @@ def create_app(
         observability,
         rag,
         marketplace,
+        digest,
     ):
         app.include_router(module.router)
     app.include_router(scheduler.router)
