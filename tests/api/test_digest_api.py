@@ -60,7 +60,7 @@ def test_preview_is_exactly_what_a_send_queues(api: Api) -> None:
     assert (sent["recipients"], sent["queued"], sent["already_queued"]) == (2, 2, 0)
     recipients = set()
     for email_id in sent["email_ids"]:
-        email = api.runtime.app.repository.get(UUID(email_id))
+        email: object = api.runtime.app.repository.get(UUID(email_id))
         assert isinstance(email, Email)
         assert (email.subject, email.text, email.html) == (
             preview["subject"],
