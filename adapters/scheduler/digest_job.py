@@ -17,6 +17,8 @@ from application.digests import JOB_ID, TickResult
 
 log = logging.getLogger("teaim.digests")
 
+DIGEST_JOB = JOB_ID
+
 
 class DigestTick(Protocol):
     """The one service call the job makes."""
@@ -42,7 +44,7 @@ def digest_job(digests: DigestTick, every: timedelta) -> JobSpec:
         return asdict(result)
 
     return JobSpec(
-        id=JOB_ID,
+        id=DIGEST_JOB,
         every=every,
         run=run,
         description="queue the weekly digest of every project whose org-local slot arrived",

@@ -17,6 +17,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 EXPECTED = {
     "audit.seal",
     "blobs.orphans",
+    "comms.digest",
     "idempotency.expiry",
     "rag.backfill",
     "rag.indexes",
