@@ -13,7 +13,7 @@ from uuid import UUID
 import pytest
 
 from application.digests import TickResult
-from domain.org import DigestWhenEmpty
+from domain.org import DigestWhenEmpty, Weekday
 from tests.support.apps import open_app
 from tests.support.catch_up import catch_up
 from tests.support.clocks import SettableClock
@@ -50,6 +50,9 @@ def rigs(database_url: str) -> Iterator[Callable[..., DigestRig]]:
 def _seed(
     database_url: str,
     *,
+    timezone: str = "Europe/Berlin",
+    weekday: Weekday = Weekday.FRI,
+    at: str = "09:00",
     orgs: int = 1,
     projects: int = N_PROJECTS,
     recipients: int = N_RECIPIENTS,
@@ -60,7 +63,9 @@ def _seed(
     try:
         for o in range(orgs):
             org = new_org(app)
-            configure_org(app, org, when_empty=when_empty)
+            configure_org(
+                app, org, timezone=timezone, weekday=weekday, at=at, when_empty=when_empty
+            )
             made[org] = []
             for p in range(projects):
                 project = quiet_project(app, org, f"O{o}P{p}", f"Project {o}-{p}")
@@ -186,3 +191,54 @@ def test_queries_per_tick_do_not_grow_with_projects(
     # those two projects come again and meet their ids in the store).
     assert large.digests.tick(SLOT).projects == 12
     assert large.db.queries.count - before == small_queries
+
+
+@pytest.mark.parametrize(
+    ("at", "ticks", "due_from"),
+    [
+        # Los Angeles, Sunday 8 March 2026: 02:30 does not exist; it is sent at 03:30 PDT.
+        (
+            "02:30",
+            [
+                datetime(2026, 3, 8, 10, 25, tzinfo=UTC),
+                datetime(2026, 3, 8, 10, 30, tzinfo=UTC),
+                datetime(2026, 3, 8, 11, 30, tzinfo=UTC),
+                datetime(2026, 3, 9, 6, 0, tzinfo=UTC),
+            ],
+            1,
+        ),
+        # Los Angeles, Sunday 1 November 2026: 01:30 happens twice (08:30Z and 09:30Z).
+        (
+            "01:30",
+            [
+                datetime(2026, 11, 1, 8, 25, tzinfo=UTC),
+                datetime(2026, 11, 1, 8, 30, tzinfo=UTC),
+                datetime(2026, 11, 1, 9, 30, tzinfo=UTC),
+                datetime(2026, 11, 2, 7, 0, tzinfo=UTC),
+            ],
+            1,
+        ),
+    ],
+    ids=["skipped-hour", "repeated-hour"],
+)
+def test_daylight_saving_neither_skips_nor_doubles_a_digest(
+    database_url: str, rigs: Callable[..., DigestRig], at: str, ticks: list[datetime], due_from: int
+) -> None:
+    _seed(
+        database_url,
+        timezone="America/Los_Angeles",
+        weekday=Weekday.SUN,
+        at=at,
+        projects=1,
+        recipients=2,
+    )
+    rig = rigs()
+    queued = []
+    for now in ticks:
+        queued.append(rig.digests.tick(now).queued)
+        catch_up(database_url)
+    # Nothing before the slot, both recipients at it, nothing again in the same week.
+    assert queued[:due_from] == [0] * due_from
+    assert queued[due_from] == 2
+    assert sum(queued) == 2
+    assert len(queued_digests(database_url)) == 2
