@@ -31,7 +31,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal, Protocol
 from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -44,7 +44,7 @@ from application.ports import Clock
 from application.unsubscribe_tokens import UnsubscribeTarget, unsubscribe_token
 from domain.comms_schedule import digest_due, digest_slot
 from domain.email import EmailKind, digest_email_id, email_id_for, normalise_address
-from domain.errors import InvalidValueError
+from domain.errors import InvalidValueError, RuleViolationError
 from domain.org import DigestSchedule
 from domain.project import Project
 from domain.stamps import Stamp
@@ -61,6 +61,9 @@ DEFAULT_MAX_PROJECTS = 200
 MAX_RECIPIENTS = 500
 # Emails saved per store call: one call per batch, not per email.
 SAVE_BATCH = 200
+# Manual sends of one project in 24 hours (each mails every subscriber, external addresses
+# included: without a bound, one pm could flood them, and the daily cap would only defer it).
+MAX_MANUAL_SENDS_PER_DAY = 10
 
 WhenEmpty = Literal["short", "skip"]
 
@@ -122,6 +125,10 @@ class DigestSource(Protocol):
 
     def recipients(self, org_id: UUID, project_id: UUID) -> list[str]:
         """Every live subscriber of one project (bounded by `MAX_RECIPIENTS`)."""
+        ...
+
+    def manual_emails_since(self, org_id: UUID, project_id: UUID, since: datetime) -> int:
+        """How many manually sent digest emails of one project were queued since `since`."""
         ...
 
 
@@ -415,6 +422,16 @@ class Digests:
         there is nothing new (someone asked for it)."""
         project, rendered, _, _, now = self._render_now(ctx, project_id, "digest.send", send=True)
         project.require_writable()
+        addresses = self._source.recipients(ctx.principal.org_id, project_id)
+        sent = self._source.manual_emails_since(
+            ctx.principal.org_id, project_id, now - timedelta(days=1)
+        )
+        if addresses and sent >= MAX_MANUAL_SENDS_PER_DAY * len(addresses):
+            raise RuleViolationError(
+                f"the digest was sent by hand {MAX_MANUAL_SENDS_PER_DAY} times in the last"
+                " 24 hours; the weekly digest still goes out on schedule",
+                project_id=project_id,
+            )
         stamp = Stamp(
             org_id=ctx.principal.org_id,
             actor=ctx.principal.user_id,
@@ -430,7 +447,7 @@ class Digests:
                 stamp,
                 None,
             )
-            for address in self._source.recipients(ctx.principal.org_id, project_id)
+            for address in addresses
         ]
         outcome = self._outbox.queue_emails(emails) if emails else QueueOutcome(0, 0)
         return SendResult(

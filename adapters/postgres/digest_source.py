@@ -11,6 +11,7 @@ store's version conflict on the deterministic id, where they are counted as alre
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -97,6 +98,14 @@ ORDER BY address LIMIT %s
 """
 
 
+# Manual sends carry `ref` "project:<id>:manual" and no period (application/digests.py).
+_MANUAL_SINCE = f"""
+SELECT count(*) AS n FROM outbox_emails
+WHERE org_id = %s AND project_id = %s AND kind = '{_DIGEST}' AND period IS NULL
+  AND ref = %s AND queued_at >= %s
+"""  # noqa: S608 - a constant
+
+
 def _settings(row: dict[str, Any]) -> OrgDigestSettings:
     weekday, at = row["digest_weekday"], row["digest_at"]
     schedule = None
@@ -167,3 +176,10 @@ class PostgresDigestSource:
         with self._db.transaction() as cur:
             cur.execute(_RECIPIENTS, (org_id, project_id, MAX_RECIPIENTS))
             return [row["address"] for row in cur.fetchall()]
+
+    def manual_emails_since(self, org_id: UUID, project_id: UUID, since: datetime) -> int:
+        """Manually sent digest emails of one project queued since `since`."""
+        with self._db.transaction() as cur:
+            cur.execute(_MANUAL_SINCE, (org_id, project_id, f"project:{project_id}:manual", since))
+            row = cur.fetchone()
+        return 0 if row is None else int(row["n"])

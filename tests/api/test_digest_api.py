@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
+from application.digests import MAX_MANUAL_SENDS_PER_DAY
 from domain.email import Email
 from domain.roles import Role
 from tests.api.conftest import Api, assert_problem, dev
@@ -113,3 +114,17 @@ def test_readers_preview_only_pm_and_above_send(api: Api) -> None:
         f"/api/projects/{project}/digest/preview", headers=dev("mallory", outsider)
     )
     assert_problem(response, 404, "not-found")
+
+
+def test_manual_sends_are_bounded_per_day(api: Api) -> None:
+    org, project = _scene(api)
+    for _ in range(MAX_MANUAL_SENDS_PER_DAY):
+        response = api.client.post(f"/api/projects/{project}/digest/send", headers=dev("pam", org))
+        assert response.status_code == 200, response.text
+    api.catch_up()
+    refused = api.client.post(f"/api/projects/{project}/digest/send", headers=dev("pam", org))
+    assert_problem(refused, 409, "conflict")
+    # A day later the window has moved on.
+    api.clock.advance(timedelta(days=1, minutes=1))
+    again = api.client.post(f"/api/projects/{project}/digest/send", headers=dev("pam", org))
+    assert again.status_code == 200, again.text
