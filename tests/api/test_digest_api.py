@@ -128,3 +128,14 @@ def test_manual_sends_are_bounded_per_day(api: Api) -> None:
     api.clock.advance(timedelta(days=1, minutes=1))
     again = api.client.post(f"/api/projects/{project}/digest/send", headers=dev("pam", org))
     assert again.status_code == 200, again.text
+
+
+def test_an_archived_project_can_be_previewed_but_not_sent(api: Api) -> None:
+    org, project = _scene(api)
+    archived = api.client.post(f"/api/projects/{project}/archive", headers=dev("olive", org))
+    assert archived.status_code == 200, archived.text
+    assert _preview(api, org, project)["recipients"] == 2
+    start = api.max_position()
+    refused = api.client.post(f"/api/projects/{project}/digest/send", headers=dev("olive", org))
+    assert_problem(refused, 409, "conflict")
+    assert api.rows_after(start) == []

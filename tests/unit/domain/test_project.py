@@ -352,6 +352,10 @@ NOT_PROJECT_WRITES = {
     "artifact_events_after",
     "change_artifact",
     "request_reingest_as_service",
+    # Weekly digests: a guard (a manual send refuses an archived project itself, tested in
+    # tests/api/test_digest_api.py) and the outbox's save (the tick reads active projects only).
+    "authorize_digest",
+    "queue_emails",
 }
 
 
