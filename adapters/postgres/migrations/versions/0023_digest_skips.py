@@ -7,6 +7,12 @@ other projects waiting. A skip is not a fact anyone audits or replays (the conte
 recomputed at will): it is the tick's own memo, written by the owner and pruned after five
 weeks, like the scheduler's run log.
 
+The tick also asks, for every subscriber of every due project, whether the outbox already
+holds this period's digest for that address. `outbox_emails`' own index leads with the
+project and its time order, so each such probe would walk all of a project's mail of every
+week; a partial index on (org, project, period, recipient) of the digests makes it one lookup
+whatever the history.
+
 Revision ID: 0023_digest_skips
 Revises: 0019_review_queue
 Create Date: 2026-11-26
@@ -19,7 +25,8 @@ from alembic import op
 revision: str = "0023_digest_skips"
 down_revision: str | None = "0019_review_queue"
 branch_labels: str | None = None
-depends_on: str | None = None
+# The outbox read model must exist first (it gets an index here).
+depends_on: str | None = "0020_comms_read_models"
 
 
 def upgrade() -> None:
@@ -37,7 +44,12 @@ def upgrade() -> None:
     # Pruning walks by age.
     op.execute("CREATE INDEX digest_skips_recorded ON digest_skips (recorded_at)")
     op.execute("SELECT teaim_secure_table('digest_skips')")
+    op.execute(
+        "CREATE INDEX outbox_emails_digest_period ON outbox_emails"
+        " (org_id, project_id, period, recipient) WHERE kind = 'digest'"
+    )
 
 
 def downgrade() -> None:
+    op.execute("DROP INDEX IF EXISTS outbox_emails_digest_period")
     op.execute("DROP TABLE IF EXISTS digest_skips")
