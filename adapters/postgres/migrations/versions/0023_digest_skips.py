@@ -14,7 +14,7 @@ week; a partial index on (org, project, period, recipient) of the digests makes 
 whatever the history.
 
 Revision ID: 0023_digest_skips
-Revises: 0019_review_queue
+Revises: 0020_comms_read_models
 Create Date: 2026-11-26
 """
 
@@ -23,10 +23,10 @@ from __future__ import annotations
 from alembic import op
 
 revision: str = "0023_digest_skips"
-down_revision: str | None = "0019_review_queue"
+# After 0020, not 0019 as the numbering plan said: it indexes 0020's outbox table.
+down_revision: str | None = "0020_comms_read_models"
 branch_labels: str | None = None
-# The outbox read model must exist first (it gets an index here).
-depends_on: str | None = "0020_comms_read_models"
+depends_on: str | None = None
 
 
 def upgrade() -> None:
