@@ -7,6 +7,7 @@ from application.auditing import AuditingCommands
 from application.comms_reads import CommsReads
 from application.content import ContentCommands
 from application.digest_subscriptions import DigestSubscriptionCommands
+from application.digest_commands import DigestCommands
 from application.documents import DocumentCommands
 from application.inbox import InboxCommands
 from application.ingestion_commands import IngestionCommands
@@ -33,6 +34,7 @@ class Teaim(
     SignoffPackageCommands,
     CommsReads,
     OutboxCommands,
+    DigestCommands,
 ):
     """Orgs, projects, members, stages, sign-offs, artifacts, RAID items, memories, audit reads.
 

@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from adapters.metrics import record_job_run
 from adapters.postgres.audit_log import PostgresAuditLog
 from adapters.postgres.database import DatabaseUrl, make_engine
+from adapters.postgres.digest_db import DigestDatabase
 from adapters.postgres.embedded import EmbeddedPostgres
 from adapters.postgres.embedding_cache import PostgresEmbeddingCaches
 from adapters.postgres.idempotency import PostgresIdempotencyStore
@@ -25,6 +26,7 @@ from adapters.postgres.read_db import READ_ROLE, ReadDatabase
 from adapters.postgres.scheduler_runs import PostgresSchedulerRuns
 from adapters.scheduler.blob_sweep_job import blob_sweep_job
 from adapters.scheduler.comms_jobs import comms_release_job
+from adapters.scheduler.digest_job import digest_job
 from adapters.scheduler.jobs import JobSpec
 from adapters.scheduler.rag_jobs import rag_backfill_job, rag_indexes_job
 from adapters.scheduler.scheduler import ClusterScheduler, JobFinishedHook
@@ -32,10 +34,12 @@ from adapters.scheduler.standard_jobs import housekeeping_job, seal_job, usage_r
 from adapters.system import OsSecrets, SystemClock
 from application.app import Teaim
 from application.config import AppConfig
+from application.digests import Digests
 from application.ingestion import IngestionPipeline
 from application.ingestion_jobs import IngestHandler
 from application.ports import BlobStore, Clock
 from interfaces.blob_store import build_blob_store
+from interfaces.digests import build_digests
 from interfaces.embedding import shared_embedder
 from interfaces.extraction import build_extractor
 from interfaces.settings import Settings
@@ -97,6 +101,8 @@ class Runtime:
     # The ingestion queue (enqueues, status) and, when started here, its worker threads.
     ingest_queue: PostgresIngestQueue | None = None
     ingest: IngestHost | None = None
+    # The weekly digest service (issue 9): the `comms.digest` job and the digest routes.
+    digests: Digests | None = None
     _closed: bool = field(default=False, repr=False)
 
     def close(self) -> None:
@@ -182,6 +188,16 @@ def build_runtime(
         )
         ingest_queue = PostgresIngestQueue(db.url, max_attempts=settings.ingest_max_attempts)
         lifecycle.callback(ingest_queue.close)
+        digest_db = DigestDatabase(db.url)
+        lifecycle.callback(digest_db.close)
+        digests = build_digests(
+            app,
+            digest_db,
+            read_db,
+            app.clock,
+            max_projects=settings.digest_max_projects_per_tick,
+        )
+        jobs.append(digest_job(digests, timedelta(seconds=settings.digest_tick_seconds)))
         return Runtime(
             settings=settings,
             database=db,
@@ -195,6 +211,7 @@ def build_runtime(
             blobs=blobs,
             url_fetch=UrlFetchSetup(total_seconds=settings.url_fetch_seconds),
             ingest_queue=ingest_queue,
+            digests=digests,
             # Handed over: from here on the runtime's close() runs these steps.
             lifecycle=lifecycle.pop_all(),
         )

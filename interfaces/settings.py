@@ -620,6 +620,20 @@ class Settings(BaseSettings):
         le=86_400,
         description="How often projects past RAG_EXACT_MAX_CHUNKS get their vector index.",
     )
+    # Weekly digests (issue 9): how often the tick looks for projects whose org-local slot
+    # arrived, and how many projects one run handles at most (the rest next run).
+    digest_tick_seconds: float = Field(
+        default=300.0,
+        ge=10,
+        le=3600,
+        description="How often the weekly digest tick runs (comms.digest).",
+    )
+    digest_max_projects_per_tick: int = Field(
+        default=200,
+        ge=1,
+        le=10_000,
+        description="Most projects one digest tick renders and queues (fair across orgs).",
+    )
 
     @field_validator("rate_limits")
     @classmethod

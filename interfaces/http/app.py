@@ -29,6 +29,7 @@ from interfaces.http.routes import (
     comms_status,
     content,
     digest_subscriptions,
+    digest,
     ingest_queue,
     lists,
     marketplace,
@@ -119,6 +120,7 @@ def create_app(
         rag,
         marketplace,
         signoff_package,
+        digest,
     ):
         app.include_router(module.router)
     app.include_router(scheduler.router)

@@ -18,6 +18,7 @@ EXPECTED = {
     "audit.seal",
     "blobs.orphans",
     "comms.release",
+    "comms.digest",
     "idempotency.expiry",
     "rag.backfill",
     "rag.indexes",

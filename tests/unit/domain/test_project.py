@@ -382,6 +382,10 @@ NOT_PROJECT_WRITES = {
     "digest_subscriptions",
     "read_unsubscribe_link",
     "unsubscribe_by_link",
+    # Weekly digests: a guard (a manual send refuses an archived project itself, tested in
+    # tests/api/test_digest_api.py) and the outbox's save (the tick reads active projects only).
+    "authorize_digest",
+    "queue_emails",
 }
 
 

@@ -1,0 +1,459 @@
+"""Weekly digests: the scheduler's tick, the preview and the manual send.
+
+A service over ports (like `application/retrieval.py`), not a command module: it reads the
+read models through `DigestSource` and `DigestContentQuery`, renders with the email templates
+and queues `Email` aggregates through `EmailOutbox` (the application's store). Delivery,
+quiet hours and the daily cap belong to the outbox reactor: a digest is only queued here.
+
+The tick, run every few minutes by any number of schedulers:
+
+1. reads the orgs with digests on and finds, in each org's own timezone, whether this week's
+   slot has arrived (`domain.comms_schedule.digest_due`: the period is the org-local ISO
+   week, so a daylight-saving change neither skips nor doubles a week, and a scheduler that
+   was down catches up within the week but never for an older one);
+2. reads at most `max_projects` active projects of those orgs that still have a subscriber
+   without this period's digest, taken round-robin over the orgs so one huge org cannot keep
+   the others waiting (the rest come next run);
+3. reads those projects' pending recipients, and every content section of all of them at
+   once (a constant number of queries per tick, whatever the number of projects);
+4. renders each project's digest once and queues one Email per recipient under
+   `digest_email_id(project, recipient, period)`. A second scheduler, a restart or a retry
+   that gets there too hits the store's version conflict on that id: counted as already
+   queued, never an error and never a second email.
+
+The content covers the week before the period's slot (not before the tick), so every
+scheduler renders the same digest whenever in the week it runs. A manual send covers the
+week before the moment of the request and has ids of its own (see `manual_email_id`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Literal, Protocol
+from uuid import UUID
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from application.config import AppConfig
+from application.context import CommandContext
+from application.digest_content import DigestContentQuery, DigestKey, DigestSections, DigestWindow
+from application.digest_render import DigestProject, RenderedDigest, render_digest
+from application.ports import Clock
+from application.unsubscribe_tokens import UnsubscribeTarget, unsubscribe_token
+from domain.comms_schedule import digest_due, digest_slot
+from domain.email import EmailKind, digest_email_id, email_id_for, normalise_address
+from domain.errors import InvalidValueError, RuleViolationError
+from domain.org import DigestSchedule
+from domain.project import Project
+from domain.stamps import Stamp
+
+log = logging.getLogger("teaim.digests")
+
+JOB_ID = "comms.digest"
+# The actor the scheduled digests' events name.
+SCHEDULER_ACTOR = "scheduler:comms.digest"
+# Projects one tick handles at most (the rest next run); a setting overrides it.
+DEFAULT_MAX_PROJECTS = 200
+# Recipients one project's digest goes to at most per tick (subscriptions are bounded by
+# their owner too; this keeps one tick's work bounded whatever the read model holds).
+MAX_RECIPIENTS = 500
+# Emails saved per store call: one call per batch, not per email.
+SAVE_BATCH = 200
+# Manual sends of one project in 24 hours (each mails every subscriber, external addresses
+# included: without a bound, one pm could flood them, and the daily cap would only defer it).
+MAX_MANUAL_SENDS_PER_DAY = 10
+
+WhenEmpty = Literal["short", "skip"]
+
+
+@dataclass(frozen=True, slots=True)
+class OrgDigestSettings:
+    """One org's digest settings (its `org_comms` row)."""
+
+    org_id: UUID
+    timezone: str
+    schedule: DigestSchedule | None
+    when_empty: WhenEmpty
+
+
+@dataclass(frozen=True, slots=True)
+class PendingProject:
+    """An active project that still owes some subscriber this period's digest."""
+
+    org_id: UUID
+    project_id: UUID
+    code: str
+    name: str
+    period: str
+
+
+@dataclass(frozen=True, slots=True)
+class DigestTarget:
+    """A project and period whose recipients to read (or whose skip to record)."""
+
+    org_id: UUID
+    project_id: UUID
+    period: str
+
+
+class DigestSource(Protocol):
+    """What the digest reads besides the content: settings, due projects, recipients."""
+
+    def digest_orgs(self) -> list[OrgDigestSettings]:
+        """Every org with a digest schedule (digests on)."""
+        ...
+
+    def pending_projects(self, due: Sequence[tuple[UUID, str]], limit: int) -> list[PendingProject]:
+        """Up to `limit` active projects of the (org, period) pairs `due` with a subscriber
+        who has no digest of that period queued and no recorded skip, round-robin over the
+        orgs (each org's first project, then each org's second, ...)."""
+        ...
+
+    def pending_recipients(self, targets: Sequence[DigestTarget]) -> dict[UUID, list[str]]:
+        """Per project of `targets`: subscribers with no digest of the period queued yet."""
+        ...
+
+    def record_skips(self, targets: Sequence[DigestTarget]) -> None:
+        """Remember that these projects' digests of these periods were skipped (empty)."""
+        ...
+
+    def org_settings(self, org_id: UUID) -> OrgDigestSettings | None:
+        """One org's settings (None: the org has no comms settings row yet)."""
+        ...
+
+    def recipients(self, org_id: UUID, project_id: UUID) -> list[str]:
+        """Every live subscriber of one project (bounded by `MAX_RECIPIENTS`)."""
+        ...
+
+    def manual_emails_since(self, org_id: UUID, project_id: UUID, since: datetime) -> int:
+        """How many manually sent digest emails of one project were queued since `since`."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class EmailDraft:
+    """Everything `Email.queue` takes: the outbox builds the aggregate itself, so a batch
+    that lost a race can be built and saved again email by email."""
+
+    email_id: UUID
+    kind: EmailKind
+    to: str
+    subject: str
+    text: str
+    html: str
+    stamp: Stamp
+    list_unsubscribe: str | None
+    period: str | None
+    ref: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class QueueOutcome:
+    """What queueing a batch of emails did."""
+
+    queued: int
+    already: int
+
+
+class EmailOutbox(Protocol):
+    """Queues emails: saves new `Email` aggregates; an id already saved is not an error."""
+
+    def queue_emails(self, drafts: Sequence[EmailDraft]) -> QueueOutcome:
+        """Save each email; one whose id exists already counts as `already`."""
+        ...
+
+
+class DigestGuard(Protocol):
+    """The application's guard for a project's digest (recorded refusals)."""
+
+    def authorize_digest(
+        self, *, ctx: CommandContext, project_id: UUID, action: str, send: bool
+    ) -> Project:
+        """The project, if the caller holds `read` in it and, with `send`, is its pm, admin
+        or owner (else a recorded 404 or 403)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class TickResult:
+    """What one tick did (the scheduler's run log keeps it)."""
+
+    due_orgs: int = 0
+    projects: int = 0
+    queued: int = 0
+    already_queued: int = 0
+    skipped_empty: int = 0
+    bad_addresses: int = 0
+    # More projects were pending than the bound allowed: the next run takes them.
+    more_pending: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DigestPreview:
+    """What a manual send would queue now: the same subject and bodies for every recipient."""
+
+    project_id: UUID
+    subject: str
+    text: str
+    html: str
+    empty: bool
+    window: DigestWindow
+    timezone: str
+    recipients: int
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """What a manual send queued."""
+
+    project_id: UUID
+    recipients: int
+    queued: int
+    already_queued: int
+    email_ids: list[UUID] = field(default_factory=list)
+
+
+def manual_email_id(project_id: UUID, correlation_id: str, recipient: str) -> UUID:
+    """A manual send's email to one recipient: its own id per request, so it never uses up
+    the week's scheduled digest, while a retried request (same Idempotency-Key, hence the
+    same correlation id) names the same emails and queues nothing twice."""
+    address = normalise_address(recipient)
+    return email_id_for(f"project:{project_id}:digest-manual:{correlation_id}:to:{address}")
+
+
+def _zone(name: str) -> ZoneInfo | None:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+DEFAULT_SETTINGS_TIMEZONE = "UTC"
+
+
+class Digests:
+    """The weekly digest: scheduled tick, preview and manual send."""
+
+    def __init__(
+        self,
+        *,
+        source: DigestSource,
+        content: DigestContentQuery,
+        request_content: DigestContentQuery | None = None,
+        outbox: EmailOutbox,
+        guard: DigestGuard,
+        clock: Clock,
+        config: AppConfig,
+        max_projects: int = DEFAULT_MAX_PROJECTS,
+    ) -> None:
+        # `content` reads many orgs at once (the tick); `request_content` reads one caller's
+        # org under row-level security (preview and manual send).
+        if max_projects < 1:
+            raise ValueError("max_projects must be at least 1")
+        self._source = source
+        self._content = content
+        self._request_content = request_content or content
+        self._outbox = outbox
+        self._guard = guard
+        self._clock = clock
+        self._config = config
+        self._max_projects = max_projects
+
+    # The scheduled tick -------------------------------------------------------------
+
+    def tick(self, now: datetime) -> TickResult:
+        """Queue this period's digest of every due project (bounded per run; idempotent)."""
+        due: dict[UUID, tuple[OrgDigestSettings, ZoneInfo, str]] = {}
+        for settings in self._source.digest_orgs():
+            zone = _zone(settings.timezone)
+            if zone is None or settings.schedule is None:
+                log.warning(
+                    "org %s: no usable digest schedule (timezone %r)",
+                    settings.org_id,
+                    settings.timezone,
+                    extra={"org_id": str(settings.org_id)},
+                )
+                continue
+            period = digest_due(now, settings.schedule, zone)
+            if period is not None:
+                due[settings.org_id] = (settings, zone, period)
+        if not due:
+            return TickResult()
+        pending = self._source.pending_projects(
+            [(org_id, period) for org_id, (_, _, period) in due.items()], self._max_projects + 1
+        )
+        more = len(pending) > self._max_projects
+        pending = pending[: self._max_projects]
+        if not pending:
+            return TickResult(due_orgs=len(due))
+        targets = [DigestTarget(p.org_id, p.project_id, p.period) for p in pending]
+        recipients = self._source.pending_recipients(targets)
+        keys = []
+        for project in pending:
+            settings, zone, period = due[project.org_id]
+            assert settings.schedule is not None  # filtered above
+            slot = digest_slot(period, settings.schedule, zone)
+            keys.append(
+                DigestKey(project.org_id, project.project_id, DigestWindow.week_ending(slot, zone))
+            )
+        sections = self._content.sections(keys)
+        emails: list[EmailDraft] = []
+        skips: list[DigestTarget] = []
+        bad = 0
+        for project, key, target in zip(pending, keys, targets, strict=True):
+            settings, zone, period = due[project.org_id]
+            found = sections.get(project.project_id, DigestSections())
+            if found.empty and settings.when_empty == "skip":
+                skips.append(target)
+                continue
+            rendered = render_digest(
+                DigestProject(project.org_id, project.project_id, project.code, project.name),
+                found,
+                key.window,
+                zone,
+                base_url=self._config.public_base_url,
+                period=period,
+            )
+            addresses = recipients.get(project.project_id, [])[:MAX_RECIPIENTS]
+            stamp = Stamp(
+                org_id=project.org_id,
+                actor=SCHEDULER_ACTOR,
+                correlation_id=f"{JOB_ID}:{period}",
+                at=self._clock.now(),
+                project_id=project.project_id,
+            )
+            for address in addresses:
+                try:
+                    email_id = digest_email_id(project.project_id, address, period)
+                    emails.append(self._email(email_id, address, rendered, stamp, period))
+                except InvalidValueError:
+                    bad += 1
+                    log.warning(
+                        "project %s: digest recipient refused as an address",
+                        project.project_id,
+                        extra={"org_id": str(project.org_id)},
+                    )
+        outcome = self._outbox.queue_emails(emails) if emails else QueueOutcome(0, 0)
+        if skips:
+            self._source.record_skips(skips)
+        return TickResult(
+            due_orgs=len(due),
+            projects=len(pending),
+            queued=outcome.queued,
+            already_queued=outcome.already,
+            skipped_empty=len(skips),
+            bad_addresses=bad,
+            more_pending=more,
+        )
+
+    def _email(
+        self,
+        email_id: UUID,
+        address: str,
+        rendered: RenderedDigest,
+        stamp: Stamp,
+        period: str | None,
+    ) -> EmailDraft:
+        assert stamp.project_id is not None  # a digest is a project's
+        token = unsubscribe_token(
+            self._config.unsubscribe_key,
+            UnsubscribeTarget(stamp.org_id, stamp.project_id, address),
+        )
+        return EmailDraft(
+            email_id=email_id,
+            kind=EmailKind.DIGEST,
+            to=normalise_address(address),
+            subject=rendered.subject,
+            text=rendered.text,
+            html=rendered.html,
+            stamp=stamp,
+            list_unsubscribe=f"{self._config.public_base_url.rstrip('/')}/api/unsubscribe/{token}",
+            period=period,
+            ref=f"project:{stamp.project_id}" + ("" if period else ":manual"),
+        )
+
+    # Preview and manual send ----------------------------------------------------------
+
+    def _render_now(
+        self, ctx: CommandContext, project_id: UUID, action: str, *, send: bool
+    ) -> tuple[Project, RenderedDigest, DigestWindow, str, datetime]:
+        project = self._guard.authorize_digest(
+            ctx=ctx, project_id=project_id, action=action, send=send
+        )
+        org_id = ctx.principal.org_id
+        settings = self._source.org_settings(org_id)
+        zone_name = settings.timezone if settings is not None else DEFAULT_SETTINGS_TIMEZONE
+        zone = _zone(zone_name) or ZoneInfo(DEFAULT_SETTINGS_TIMEZONE)
+        now = self._clock.now()
+        window = DigestWindow.week_ending(now, zone)
+        found = self._request_content.sections([DigestKey(org_id, project_id, window)])
+        rendered = render_digest(
+            DigestProject(org_id, project_id, project.code, project.name),
+            found.get(project_id, DigestSections()),
+            window,
+            zone,
+            base_url=self._config.public_base_url,
+            period=None,
+        )
+        return project, rendered, window, zone.key, now
+
+    def preview(self, *, ctx: CommandContext, project_id: UUID) -> DigestPreview:
+        """Exactly what `send_now` would queue at this moment (members with `read`)."""
+        _, rendered, window, zone, _ = self._render_now(
+            ctx, project_id, "digest.preview", send=False
+        )
+        recipients = self._source.recipients(ctx.principal.org_id, project_id)
+        return DigestPreview(
+            project_id=project_id,
+            subject=rendered.subject,
+            text=rendered.text,
+            html=rendered.html,
+            empty=rendered.empty,
+            window=window,
+            timezone=zone,
+            recipients=len(recipients),
+        )
+
+    def send_now(self, *, ctx: CommandContext, project_id: UUID) -> SendResult:
+        """Queue the digest of the week up to now to every subscriber (pm and above), through
+        the outbox, so quiet hours and the daily cap still apply at delivery. Sent even when
+        there is nothing new (someone asked for it)."""
+        project, rendered, _, _, now = self._render_now(ctx, project_id, "digest.send", send=True)
+        project.require_writable()
+        addresses = self._source.recipients(ctx.principal.org_id, project_id)
+        sent = self._source.manual_emails_since(
+            ctx.principal.org_id, project_id, now - timedelta(days=1)
+        )
+        if addresses and sent >= MAX_MANUAL_SENDS_PER_DAY * len(addresses):
+            raise RuleViolationError(
+                f"the digest was sent by hand {MAX_MANUAL_SENDS_PER_DAY} times in the last"
+                " 24 hours; the weekly digest still goes out on schedule",
+                project_id=project_id,
+            )
+        stamp = Stamp(
+            org_id=ctx.principal.org_id,
+            actor=ctx.principal.user_id,
+            correlation_id=ctx.correlation_id,
+            at=now,
+            project_id=project_id,
+        )
+        emails = [
+            self._email(
+                manual_email_id(project_id, ctx.correlation_id, address),
+                address,
+                rendered,
+                stamp,
+                None,
+            )
+            for address in addresses
+        ]
+        outcome = self._outbox.queue_emails(emails) if emails else QueueOutcome(0, 0)
+        return SendResult(
+            project_id=project_id,
+            recipients=len(emails),
+            queued=outcome.queued,
+            already_queued=outcome.already,
+            email_ids=[e.email_id for e in emails],
+        )

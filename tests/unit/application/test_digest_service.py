@@ -1,0 +1,116 @@
+"""The digest tick's own logic over in-memory ports: due orgs only, one render per project,
+bounded runs, unusable settings and addresses skipped without stopping the others."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from uuid import uuid4
+
+import pytest
+
+from application.config import AppConfig
+from application.digest_content import DigestSections
+from application.digests import Digests, OrgDigestSettings, PendingProject, manual_email_id
+from domain.email import digest_email_id
+from domain.org import DigestSchedule, Weekday
+from tests.support.clocks import SettableClock
+from tests.support.digest_fakes import FakeContent, FakeOutbox, FakeSource, NoGuard
+
+SLOT = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)  # Fri 09:00 Berlin
+CONFIG = AppConfig(public_base_url="https://t.example", unsubscribe_key=b"u" * 32)
+FRIDAY = DigestSchedule(Weekday.FRI, "09:00")
+
+
+def _service(
+    source: FakeSource, max_projects: int = 100
+) -> tuple[Digests, FakeContent, FakeOutbox]:
+    content, outbox = FakeContent(), FakeOutbox(source)
+    digests = Digests(
+        source=source,
+        content=content,
+        outbox=outbox,
+        guard=NoGuard(),
+        clock=SettableClock(SLOT),
+        config=CONFIG,
+        max_projects=max_projects,
+    )
+    return digests, content, outbox
+
+
+def _org(source: FakeSource, tz: str = "Europe/Berlin", projects: int = 1, **kw: object) -> None:
+    org = uuid4()
+    source.orgs.append(OrgDigestSettings(org, tz, kw.get("schedule", FRIDAY), "short"))  # type: ignore[arg-type]
+    for n in range(projects):
+        project = uuid4()
+        source.projects.append(PendingProject(org, project, f"P{n}", f"Project {n}", ""))
+        source.addresses[project] = ["a@example.test", "b@example.test"]
+
+
+def test_only_due_orgs_and_one_content_call_per_tick() -> None:
+    source = FakeSource()
+    _org(source, projects=3)
+    _org(source, tz="Pacific/Auckland", schedule=DigestSchedule(Weekday.SAT, "09:00"))
+    digests, content, outbox = _service(source)
+    result = digests.tick(SLOT)
+    # Auckland's Saturday 09:00 (Fri 20:00Z) is still ahead at the Berlin slot.
+    assert (result.due_orgs, result.projects, result.queued) == (1, 3, 6)
+    assert len(content.calls) == 1
+    draft = next(iter(outbox.drafts.values()))
+    assert draft.period == "2026-W48"
+    assert draft.email_id == digest_email_id(
+        draft.stamp.project_id or uuid4(), draft.to, "2026-W48"
+    )
+    assert draft.list_unsubscribe is not None
+    assert draft.list_unsubscribe.startswith("https://t.example/api/unsubscribe/")
+    # Run again: nothing pending (each recipient has its period's email).
+    assert digests.tick(SLOT + timedelta(minutes=5)).projects == 0
+
+
+def test_unusable_settings_and_addresses_do_not_stop_the_others() -> None:
+    source = FakeSource()
+    _org(source, tz="Not/AZone")
+    _org(source)
+    source.addresses[source.projects[1].project_id].append("not an address")
+    digests, _, _ = _service(source)
+    result = digests.tick(SLOT)
+    assert (result.due_orgs, result.queued, result.bad_addresses) == (1, 2, 1)
+
+
+def test_a_bounded_run_says_more_are_pending() -> None:
+    source = FakeSource()
+    _org(source, projects=5)
+    digests, _, _ = _service(source, max_projects=2)
+    first = digests.tick(SLOT)
+    assert (first.projects, first.more_pending) == (2, True)
+    assert digests.tick(SLOT).projects == 2
+    assert digests.tick(SLOT).more_pending is False
+
+
+def test_empty_and_skip_records_a_skip_instead_of_an_email() -> None:
+    source = FakeSource()
+    _org(source)
+    source.orgs[0] = OrgDigestSettings(source.orgs[0].org_id, "Europe/Berlin", FRIDAY, "skip")
+    digests, content, outbox = _service(source)
+    content.sections_of[source.projects[0].project_id] = DigestSections()
+    result = digests.tick(SLOT)
+    assert (result.skipped_empty, result.queued) == (1, 0)
+    assert outbox.drafts == {}
+    assert digests.tick(SLOT).projects == 0
+
+
+def test_manual_ids_are_per_request_and_per_normalised_address() -> None:
+    project = uuid4()
+    assert manual_email_id(project, "req-1", "Ann@Example.test ") == manual_email_id(
+        project, "req-1", "ann@example.test"
+    )
+    assert manual_email_id(project, "req-1", "ann@example.test") != manual_email_id(
+        project, "req-2", "ann@example.test"
+    )
+    assert manual_email_id(project, "req-1", "ann@example.test") != digest_email_id(
+        project, "ann@example.test", "2026-W48"
+    )
+
+
+def test_max_projects_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="max_projects"):
+        _service(FakeSource(), max_projects=0)
