@@ -8,6 +8,7 @@ from application.content import ContentCommands
 from application.documents import DocumentCommands
 from application.inbox import InboxCommands
 from application.ingestion_commands import IngestionCommands
+from application.integrations import IntegrationCommands
 from application.marketplace import MarketplaceCommands
 from application.orgs import OrgCommands
 from application.projects import ProjectCommands
@@ -25,6 +26,7 @@ class Teaim(
     InboxCommands,
     AuditingCommands,
     MarketplaceCommands,
+    IntegrationCommands,
 ):
     """Orgs, projects, members, stages, sign-offs, artifacts, RAID items, memories, audit reads.
 

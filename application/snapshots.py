@@ -19,6 +19,7 @@ from domain.base import TeaimAggregate
 from domain.denial import SecurityDenial
 from domain.email import Email
 from domain.inbox import Inbox
+from domain.integration import Integration, IntegrationRoster
 from domain.org import Org
 from domain.project import Project, ProjectCodeClaim
 from domain.raid import Memory, RaidItem
@@ -38,6 +39,8 @@ CHANGING: tuple[type[TeaimAggregate], ...] = (
     Memory,
     Inbox,
     Email,
+    Integration,
+    IntegrationRoster,
 )
 
 # Loaded by every sealing pass: snapshotted every `AppConfig.seal_snapshot_interval` events.

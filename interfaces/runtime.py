@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from sqlalchemy import Engine
 
+from adapters.fetch.connectivity import GuardedConnectivityChecker
 from adapters.metrics import record_job_run
 from adapters.postgres.audit_log import PostgresAuditLog
 from adapters.postgres.database import DatabaseUrl, make_engine
@@ -24,6 +25,7 @@ from adapters.postgres.rag_backfill import use_index_model
 from adapters.postgres.read_db import READ_ROLE, ReadDatabase
 from adapters.postgres.scheduler_runs import PostgresSchedulerRuns
 from adapters.scheduler.blob_sweep_job import blob_sweep_job
+from adapters.scheduler.integration_jobs import CheckRunLimits, integrations_check_job
 from adapters.scheduler.jobs import JobSpec
 from adapters.scheduler.rag_jobs import rag_backfill_job, rag_indexes_job
 from adapters.scheduler.scheduler import ClusterScheduler, JobFinishedHook
@@ -33,6 +35,7 @@ from application.app import Teaim
 from application.config import AppConfig
 from application.ingestion import IngestionPipeline
 from application.ingestion_jobs import IngestHandler
+from application.integrations import IntegrationChecks
 from application.ports import BlobStore, Clock
 from interfaces.blob_store import build_blob_store
 from interfaces.embedding import shared_embedder
@@ -177,7 +180,7 @@ def build_runtime(
         )
         ingest_queue = PostgresIngestQueue(db.url, max_attempts=settings.ingest_max_attempts)
         lifecycle.callback(ingest_queue.close)
-        return Runtime(
+        runtime = Runtime(
             settings=settings,
             database=db,
             app=app,
@@ -193,6 +196,9 @@ def build_runtime(
             # Handed over: from here on the runtime's close() runs these steps.
             lifecycle=lifecycle.pop_all(),
         )
+        # Built after the runtime: its checks read `runtime.url_fetch` when they run.
+        runtime.jobs.append(integrations_job(runtime))
+        return runtime
 
 
 def scheduled_jobs(
@@ -233,6 +239,34 @@ def scheduled_jobs(
         )
     )
     return jobs
+
+
+def integration_checks(runtime: Runtime) -> IntegrationChecks:
+    """Integration checks under the URL fetcher's SSRF guard (policy, resolver, trust store)."""
+    setup = runtime.url_fetch
+    checker = GuardedConnectivityChecker(
+        policy=setup.policy,
+        resolve=setup.resolve,
+        tls=setup.tls,
+        timeout_seconds=runtime.settings.integrations_check_timeout_seconds,
+    )
+    return IntegrationChecks(runtime.app, checker)
+
+
+def integrations_job(runtime: Runtime) -> JobSpec:
+    """`integrations.check`: the due integrations of every org, every minute (fair share)."""
+    settings = runtime.settings
+    return integrations_check_job(
+        runtime.database.url,
+        lambda: integration_checks(runtime),
+        runtime.app.clock.now,
+        CheckRunLimits(
+            batch=settings.integrations_check_batch,
+            per_org=settings.integrations_check_per_org,
+            concurrency=settings.integrations_check_concurrency,
+            budget_seconds=settings.integrations_check_budget_seconds,
+        ),
+    )
 
 
 def start_projections(runtime: Runtime) -> ProjectionHost:

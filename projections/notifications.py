@@ -24,6 +24,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from domain.artifact import Artifact
 from domain.base import TeaimAggregate
 from domain.inbox import Inbox, Mark, NoticeState, next_state
+from domain.integration import Integration
 from domain.project import Project
 from domain.raid import RaidItem
 from domain.roles import Role
@@ -186,6 +187,25 @@ class NotificationsProjection(EventHandlers):
         self, event: RaidItem.Created, record: EventRecord, out: Batch, _lookup: Lookup
     ) -> None:
         _add_subject(record, out, _raid_subject(event))
+
+    @handles(Integration.Registered)
+    def _integration_registered(
+        self, event: Integration.Registered, record: EventRecord, out: Batch, _lookup: Lookup
+    ) -> None:
+        # An integration belongs to its owner (told of its failures with the pms).
+        _add_subject(record, out, Subject("integration", event.name or "?", event.owner))
+
+    @handles(Integration.Updated)
+    def _integration_updated(
+        self, event: Integration.Updated, record: EventRecord, out: Batch, _lookup: Lookup
+    ) -> None:
+        out.add(
+            Patch(
+                SUBJECTS,
+                {"subject_id": record.originator_id},
+                {"label": event.name, "person": event.owner},
+            )
+        )
 
     @handles(Project.Renamed)
     def _project_renamed(

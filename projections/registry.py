@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from projections.audit import AuditProjection
 from projections.base import Projection
+from projections.integrations import IntegrationsProjection
 from projections.lists import ProjectListsProjection
 from projections.notifications import NotificationsProjection
 from projections.rag_chunks import RagChunksProjection
@@ -20,4 +21,5 @@ def all_projections() -> list[Projection]:
         NotificationsProjection(),
         ReviewQueueProjection(),
         RagChunksProjection(),
+        IntegrationsProjection(),
     ]

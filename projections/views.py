@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from projections.audit_view import AuditView
 from projections.documents_view import DocumentsView
+from projections.integrations_view import IntegrationsView
 from projections.lists_view import ProjectListsView
 from projections.notifications_view import NotificationsView
 from projections.raid_view import RaidView
@@ -26,3 +27,4 @@ class Views:
     telemetry: TelemetryView
     status: ProjectionStatusView
     review_queue: ReviewQueueView
+    integrations: IntegrationsView

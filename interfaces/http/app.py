@@ -27,6 +27,7 @@ from interfaces.http.routes import (
     auditors,
     content,
     ingest_queue,
+    integrations,
     lists,
     marketplace,
     meta,
@@ -114,6 +115,7 @@ def create_app(
         observability,
         rag,
         marketplace,
+        integrations,
     ):
         app.include_router(module.router)
     app.include_router(scheduler.router)

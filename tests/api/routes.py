@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from interfaces.http import models
 from interfaces.http.app import create_app
 from interfaces.http.models.artifacts import FromUrlIn
+from interfaces.http.models.integrations import IntegrationIn, IntegrationPatch
 from interfaces.http.models.rag import AskIn
 from interfaces.http.models.review_queue import ReviewResolveIn
 from interfaces.runtime import Runtime
@@ -113,6 +114,9 @@ SAMPLE_BODIES: dict[type[BaseModel], dict[str, Any]] = {
     models.MemoryPatch: {"body": "for demos and reviews"},
     AskIn: {"question": "What did the client decide?", "k": 5},
     ReviewResolveIn: {"action": "text", "text": "the corrected text"},
+    # The loopback sample site again: a check of it succeeds from the API tests' apps.
+    IntegrationIn: {"name": "ERP", "kind": "http", "target": sample_url("/status")},
+    IntegrationPatch: {"name": "ERP (prod)", "interval_minutes": 30},
 }
 
 

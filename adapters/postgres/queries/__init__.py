@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from adapters.postgres.database import DatabaseUrl
 from adapters.postgres.queries.audit import PostgresAuditFeed
 from adapters.postgres.queries.documents import PostgresDocuments
+from adapters.postgres.queries.integrations import PostgresIntegrations
 from adapters.postgres.queries.lists import PostgresProjectLists
 from adapters.postgres.queries.notifications import PostgresNotifications
 from adapters.postgres.queries.raid_items import PostgresRaidLog
@@ -28,4 +29,5 @@ def postgres_views(read_db: ReadDatabase, owner: DatabaseUrl, projections: Seque
         telemetry=PostgresTelemetry(read_db),
         status=PostgresProjectionStatus(owner, projections, read_db),
         review_queue=PostgresReviewQueue(read_db),
+        integrations=PostgresIntegrations(read_db),
     )

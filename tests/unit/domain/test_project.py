@@ -9,6 +9,7 @@ import pytest
 
 from application.app import Teaim
 from application.context import PublicContext
+from application.integrations import IntegrationFields
 from domain.artifact import Content, ContentSource
 from domain.blob_keys import blob_key
 from domain.errors import (
@@ -17,6 +18,7 @@ from domain.errors import (
     PermissionDeniedError,
     RuleViolationError,
 )
+from domain.integration import IntegrationKind
 from domain.project import Membership, Project, validate_code
 from domain.raid import RaidKind
 from domain.roles import Role
@@ -174,6 +176,13 @@ class Busy:
         self.memory = app.create_memory(
             ctx=alice, project_id=pid, title="Fact", body="b", tags=[]
         ).id
+        self.integration = app.register_integration(
+            ctx=alice,
+            project_id=pid,
+            fields=IntegrationFields(
+                name="CRM", kind=IntegrationKind.HTTP, target="https://crm.example.com/health"
+            ),
+        ).id
         app.archive_project(ctx=alice, project_id=pid)
 
 
@@ -268,6 +277,23 @@ def write_commands(busy: Busy) -> dict[str, Callable[[], object]]:
         "publish_artifact": lambda: app.publish_artifact(
             ctx=alice, project_id=pid, artifact_id=busy.artifact
         ),
+        "register_integration": lambda: app.register_integration(
+            ctx=alice,
+            project_id=pid,
+            fields=IntegrationFields(name="ERP", kind=IntegrationKind.TCP, target="erp.test:443"),
+        ),
+        "update_integration": lambda: app.update_integration(
+            ctx=alice,
+            project_id=pid,
+            integration_id=busy.integration,
+            fields=IntegrationFields(name="Renamed"),
+        ),
+        "remove_integration": lambda: app.remove_integration(
+            ctx=alice, project_id=pid, integration_id=busy.integration
+        ),
+        "integration_to_check": lambda: app.integration_to_check(
+            ctx=alice, project_id=pid, integration_id=busy.integration
+        ),
     }
 
 
@@ -302,6 +328,10 @@ WRITE_COMMANDS = (
     "update_memory",
     "close_memory",
     "publish_artifact",
+    "register_integration",
+    "update_integration",
+    "remove_integration",
+    "integration_to_check",
 )
 
 # Public methods of the application that are not writes to an existing project.
@@ -352,6 +382,10 @@ NOT_PROJECT_WRITES = {
     "artifact_events_after",
     "change_artifact",
     "request_reingest_as_service",
+    # The monitor's system side: an archived project's integrations are not due (None) and
+    # a check that finishes after archiving is dropped, not recorded (also None).
+    "due_integration",
+    "record_integration_check",
 }
 
 
