@@ -239,7 +239,7 @@ class Facts:
 
 def recipients(rule: Rule, facts: Facts) -> list[str]:
     """Who the rule notifies, sorted, never the actor."""
-    if not all(facts.payload.get(c.field, _ABSENT) == c.value for c in rule.when):
+    if not applies(rule, facts.payload):
         return []
     members = {m.user_id: m for m in facts.members}
     audience = rule.audience
@@ -271,6 +271,11 @@ def recipients(rule: Rule, facts: Facts) -> list[str]:
         chosen = set(members)
     chosen.discard(facts.actor)
     return sorted(chosen)
+
+
+def applies(rule: Rule, payload: Mapping[str, Any]) -> bool:
+    """Whether the event meets every condition of the rule (always, for most rules)."""
+    return all(payload.get(c.field, _ABSENT) == c.value for c in rule.when)
 
 
 def raid_owner(payload: Mapping[str, Any]) -> str | None:

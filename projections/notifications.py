@@ -37,6 +37,7 @@ from projections.notification_rules import (
     Facts,
     Member,
     Rule,
+    applies,
     link_for,
     message_values,
     recipients,
@@ -243,7 +244,8 @@ def _notify_by_rule(
 ) -> None:
     """Insert one notification per recipient the rule names (none outside a project)."""
     project_id = record.project_id
-    if project_id is None:
+    # Most integration checks change nothing anyone must hear of: decided before any lookup.
+    if project_id is None or not applies(rule, record.payload):
         return
     # The rule names the payload fields it reads (checked against the event class).
     payload = record.payload
