@@ -182,3 +182,21 @@ def test_a_project_holds_at_most_the_bound() -> None:
     roster.drop(ids[0], stamp=_stamp())
     roster.add(uuid4(), stamp=_stamp())
     assert len(roster.members) == MAX_PER_PROJECT
+
+
+@given(st.lists(st.booleans(), max_size=30))
+def test_every_check_names_the_status_the_one_before_left(outcomes: list[bool]) -> None:
+    integration = _integration()
+    for n, ok in enumerate(outcomes):
+        reason = None if ok else CheckReason.REFUSED
+        integration.record_check(ok=ok, reason=reason, latency_ms=n, stamp=_stamp(n))
+    checks = [e for e in integration.collect_events() if isinstance(e, Integration.Checked)]
+    expected_before = (["unknown"] + ["ok" if ok else "failing" for ok in outcomes])[
+        : len(outcomes)
+    ]
+    assert [c.previous_status for c in checks] == expected_before
+    # So "failing after ok" can be read from each event alone: one per outage.
+    outages = sum(1 for c in checks if not c.ok and c.previous_status == "ok")
+    assert outages == sum(
+        1 for before, now in zip([None, *outcomes], outcomes, strict=False) if before and not now
+    )
