@@ -4,15 +4,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
 
+from application.app import Teaim
+from application.config import AppConfig
 from application.connectivity import Probe
 from application.integrations import IntegrationChecks, IntegrationFields
 from domain.errors import PermissionDeniedError
-from domain.integration import CheckReason, Integration, IntegrationKind
+from domain.integration import (
+    CheckReason,
+    Integration,
+    IntegrationKind,
+    IntegrationRoster,
+    IntegrationStatus,
+    integration_roster_id,
+)
 from domain.roles import Role
+from tests.support.clocks import SettableClock
+from tests.support.contexts import service, user
+from tests.support.secrets import TokenSecrets
 from tests.support.stored import events
 from tests.unit.conftest import World
 
@@ -121,3 +133,34 @@ def test_below_pm_may_not_check_now(world: World, role: Role) -> None:
             ctx=caller, project_id=world.project_id, integration_id=iid
         )
     assert _checked(world) == []
+
+
+def test_integrations_and_rosters_come_back_whole_from_their_snapshots() -> None:
+    app = Teaim(
+        {"PERSISTENCE_MODULE": "eventsourcing.popo"},
+        clock=SettableClock(),
+        secrets=TokenSecrets(),
+        audit_log=None,
+        config=AppConfig(snapshot_interval=2),
+    )
+    org = uuid4()
+    app.create_org(ctx=service(org), name="Acme")
+    alice = user("alice", org, Role.ADMIN, "cid")
+    pid = app.create_project(ctx=alice, code="SNAP-1", name="Snap").id
+    fields = IntegrationFields(name="CRM", kind=IntegrationKind.HTTP, target="https://a.example/")
+    ids = [app.register_integration(ctx=alice, project_id=pid, fields=fields).id for _ in range(3)]
+    checks = IntegrationChecks(app, EditingChecker(answer=Probe.failed(CheckReason.TLS, 9)))
+    for _ in range(3):
+        checks.check_now(ctx=alice, project_id=pid, integration_id=ids[0])
+    assert app.snapshots is not None
+    assert list(app.snapshots.get(ids[0]))
+    roster_id = integration_roster_id(pid)
+    assert list(app.snapshots.get(roster_id))
+    # Without a cache, every load starts from the newest snapshot.
+    integration: object = app.repository.get(ids[0])
+    assert isinstance(integration, Integration)
+    assert integration.status is IntegrationStatus.FAILING
+    assert integration.reason == "tls"
+    roster: object = app.repository.get(roster_id)
+    assert isinstance(roster, IntegrationRoster)
+    assert roster.members == ids
