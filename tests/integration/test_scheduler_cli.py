@@ -18,6 +18,7 @@ EXPECTED = {
     "audit.seal",
     "blobs.orphans",
     "idempotency.expiry",
+    "integrations.check",
     "rag.backfill",
     "rag.indexes",
     "scheduler.housekeeping",
