@@ -6,8 +6,11 @@ hold one org's checks hanging and watch what happens to another org's, determini
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from uuid import UUID
+
+import pytest
 
 from adapters.postgres.queries.integrations import due_integrations
 from adapters.scheduler.integration_jobs import (
@@ -142,3 +145,17 @@ def test_failures_are_counted_and_recorded_with_their_reason(api: Api) -> None:
     assert run_job(api, checker, CheckRunLimits()) == {"due": 0}
     api.clock.advance(timedelta(minutes=15))
     assert run_job(api, checker, CheckRunLimits())["due"] == 2
+
+
+def test_every_line_the_job_logs_names_the_org(api: Api, caplog: pytest.LogCaptureFixture) -> None:
+    org = api.new_org()
+    ids = populate(api, org, 2, "logged")
+    checker = ScriptedChecker(failing=dict.fromkeys(ids.values(), CheckReason.TIMEOUT))
+    with caplog.at_level(logging.INFO, logger="teaim.integrations"):
+        result = run_job(api, checker, CheckRunLimits())
+    assert result["failing"] == 2
+    lines = [r for r in caplog.records if r.name == "teaim.integrations"]
+    assert len(lines) == 3  # one per failing integration, one summary for the org
+    for record in lines:
+        assert str(org) in record.getMessage()
+        assert getattr(record, "org_id", None) == str(org)
