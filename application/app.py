@@ -6,11 +6,12 @@ from application.audit import AuditCommands
 from application.auditing import AuditingCommands
 from application.comms_reads import CommsReads
 from application.content import ContentCommands
-from application.digest_subscriptions import DigestSubscriptionCommands
 from application.digest_commands import DigestCommands
+from application.digest_subscriptions import DigestSubscriptionCommands
 from application.documents import DocumentCommands
 from application.inbox import InboxCommands
 from application.ingestion_commands import IngestionCommands
+from application.integrations import IntegrationCommands
 from application.marketplace import MarketplaceCommands
 from application.orgs import OrgCommands
 from application.outbox import OutboxCommands
@@ -35,6 +36,7 @@ class Teaim(
     CommsReads,
     OutboxCommands,
     DigestCommands,
+    IntegrationCommands,
 ):
     """Orgs, projects, members, stages, sign-offs, artifacts, RAID items, memories, audit reads.
 

@@ -20,6 +20,7 @@ from domain.denial import SecurityDenial
 from domain.digest_subscription import DigestSubscriptions
 from domain.email import Email
 from domain.inbox import Inbox
+from domain.integration import Integration, IntegrationRoster
 from domain.mail_quota import MailQuota
 from domain.org import Org
 from domain.project import Project, ProjectCodeClaim
@@ -42,6 +43,8 @@ CHANGING: tuple[type[TeaimAggregate], ...] = (
     Email,
     DigestSubscriptions,
     MailQuota,
+    Integration,
+    IntegrationRoster,
 )
 
 # Loaded by every sealing pass: snapshotted every `AppConfig.seal_snapshot_interval` events.

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from sqlalchemy import Engine
 
+from adapters.fetch.connectivity import GuardedConnectivityChecker
 from adapters.metrics import record_job_run
 from adapters.postgres.audit_log import PostgresAuditLog
 from adapters.postgres.database import DatabaseUrl, make_engine
@@ -27,6 +28,7 @@ from adapters.postgres.scheduler_runs import PostgresSchedulerRuns
 from adapters.scheduler.blob_sweep_job import blob_sweep_job
 from adapters.scheduler.comms_jobs import comms_release_job
 from adapters.scheduler.digest_job import digest_job
+from adapters.scheduler.integration_jobs import CheckRunLimits, integrations_check_job
 from adapters.scheduler.jobs import JobSpec
 from adapters.scheduler.rag_jobs import rag_backfill_job, rag_indexes_job
 from adapters.scheduler.scheduler import ClusterScheduler, JobFinishedHook
@@ -37,6 +39,7 @@ from application.config import AppConfig
 from application.digests import Digests
 from application.ingestion import IngestionPipeline
 from application.ingestion_jobs import IngestHandler
+from application.integrations import IntegrationChecks
 from application.ports import BlobStore, Clock
 from interfaces.blob_store import build_blob_store
 from interfaces.digests import build_digests
@@ -198,7 +201,7 @@ def build_runtime(
             max_projects=settings.digest_max_projects_per_tick,
         )
         jobs.append(digest_job(digests, timedelta(seconds=settings.digest_tick_seconds)))
-        return Runtime(
+        runtime = Runtime(
             settings=settings,
             database=db,
             app=app,
@@ -215,6 +218,9 @@ def build_runtime(
             # Handed over: from here on the runtime's close() runs these steps.
             lifecycle=lifecycle.pop_all(),
         )
+        # Built after the runtime: its checks read `runtime.url_fetch` when they run.
+        runtime.jobs.append(integrations_job(runtime))
+        return runtime
 
 
 def scheduled_jobs(
@@ -257,6 +263,34 @@ def scheduled_jobs(
     # The outbox's waits (quiet hours, cap, retry backoff) end here (docs/decisions/0026).
     jobs.append(comms_release_job(database, app, app.clock, timedelta(minutes=1)))
     return jobs
+
+
+def integration_checks(runtime: Runtime) -> IntegrationChecks:
+    """Integration checks under the URL fetcher's SSRF guard (policy, resolver, trust store)."""
+    setup = runtime.url_fetch
+    checker = GuardedConnectivityChecker(
+        policy=setup.policy,
+        resolve=setup.resolve,
+        tls=setup.tls,
+        timeout_seconds=runtime.settings.integrations_check_timeout_seconds,
+    )
+    return IntegrationChecks(runtime.app, checker)
+
+
+def integrations_job(runtime: Runtime) -> JobSpec:
+    """`integrations.check`: the due integrations of every org, every minute (fair share)."""
+    settings = runtime.settings
+    return integrations_check_job(
+        runtime.database.url,
+        lambda: integration_checks(runtime),
+        runtime.app.clock.now,
+        CheckRunLimits(
+            batch=settings.integrations_check_batch,
+            per_org=settings.integrations_check_per_org,
+            concurrency=settings.integrations_check_concurrency,
+            budget_seconds=settings.integrations_check_budget_seconds,
+        ),
+    )
 
 
 def start_projections(runtime: Runtime) -> ProjectionHost:

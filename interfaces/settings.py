@@ -634,6 +634,28 @@ class Settings(BaseSettings):
         le=10_000,
         description="Most projects one digest tick renders and queues (fair across orgs).",
     )
+    # Integrations monitor (adapters/scheduler/integration_jobs.py; issue 9) ---------------
+    integrations_check_batch: int = Field(
+        default=100, ge=1, le=2000, description="Most integrations one monitor run checks."
+    )
+    integrations_check_per_org: int = Field(
+        default=20,
+        ge=1,
+        le=2000,
+        description="Most integrations of one org one monitor run checks (the rest wait).",
+    )
+    integrations_check_concurrency: int = Field(
+        default=8, ge=1, le=64, description="Integration checks one monitor run makes at once."
+    )
+    integrations_check_budget_seconds: float = Field(
+        default=40.0,
+        gt=0,
+        le=600,
+        description="After this long, a monitor run starts no more checks (they stay due).",
+    )
+    integrations_check_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=60, description="Longest one integration check may take."
+    )
 
     @field_validator("rate_limits")
     @classmethod

@@ -16,12 +16,16 @@ from typing import Any
 from uuid import UUID
 
 from domain.artifact import Artifact
+from domain.integration import Integration
 from domain.project import Project
 from domain.raid import RaidItem
 from domain.roles import RANK, Permission, Role, allows
 from domain.signoff import SignOff
 from domain.stage import Stage
 from projections.events import EventClass, action_of
+
+# A payload value no event holds (a condition on a missing field never holds).
+_ABSENT = object()
 
 # Long free text (a rejection reason) is cut to this many characters in a message body.
 MAX_QUOTE = 300
@@ -42,6 +46,8 @@ class Audience(StrEnum):
     NEW_RAID_OWNER = "new_raid_owner"
     # Everyone in the project.
     ALL_MEMBERS = "all_members"
+    # Members ranked pm or higher, and the integration's owner (while a member).
+    OWNER_AND_PMS = "owner_and_pms"
 
 
 class LinkKind(StrEnum):
@@ -51,7 +57,16 @@ class LinkKind(StrEnum):
     STAGE = "stage"
     ARTIFACT = "artifact"
     RAID = "raid"
+    INTEGRATION = "integration"
     NONE = "none"
+
+
+@dataclass(frozen=True, slots=True)
+class When:
+    """A rule fires only for events whose payload `field` equals `value` (a transition)."""
+
+    field: str
+    value: Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +83,9 @@ class Rule:
     body: str
     link: LinkKind
     subject_field: str | None = None
+    # Every condition must hold, or nobody is told (an integration check tells only when it
+    # turns failing after ok, read from the event's own `previous_status`).
+    when: tuple[When, ...] = ()
 
 
 # The rule table, keyed by the domain event class each rule is about.
@@ -146,6 +164,15 @@ EVENT_RULES: Mapping[EventClass, Rule] = {
         "{artifact} in {project} is a scan: its text must be recognised before it can be searched.",
         LinkKind.ARTIFACT,
     ),
+    # Once per outage: ok -> failing tells; failing -> failing (still down) and unknown ->
+    # failing (never seen up) do not; recovery shows on the list, not on the bell.
+    Integration.Checked: Rule(
+        Audience.OWNER_AND_PMS,
+        "Integration failing: {integration}",
+        "{integration} in {project} stopped answering ({reason}).",
+        LinkKind.INTEGRATION,
+        when=(When("ok", False), When("previous_status", "ok")),
+    ),
 }
 
 # Rules written ahead of their event, keyed by the action it will have (none today: the
@@ -186,6 +213,7 @@ def payload_reads(rule: Rule) -> frozenset[str]:
     reads |= AUDIENCE_FIELDS.get(rule.audience, frozenset())
     if rule.subject_field is not None:
         reads.add(rule.subject_field)
+    reads |= {condition.field for condition in rule.when}
     return frozenset(reads)
 
 
@@ -211,6 +239,8 @@ class Facts:
 
 def recipients(rule: Rule, facts: Facts) -> list[str]:
     """Who the rule notifies, sorted, never the actor."""
+    if not applies(rule, facts.payload):
+        return []
     members = {m.user_id: m for m in facts.members}
     audience = rule.audience
     chosen: set[str]
@@ -225,6 +255,10 @@ def recipients(rule: Rule, facts: Facts) -> list[str]:
         # Only members hear about project content: an uploader who left is not told.
         if facts.subject_person in members:
             chosen.add(facts.subject_person)
+    elif audience is Audience.OWNER_AND_PMS:
+        chosen = {m.user_id for m in facts.members if RANK[m.role] >= RANK[Role.PM]}
+        if facts.subject_person in members:
+            chosen.add(facts.subject_person)
     elif audience is Audience.SUBJECT_MEMBER:
         user = facts.payload.get("user_id")
         chosen = {user} if isinstance(user, str) and user else set()
@@ -237,6 +271,11 @@ def recipients(rule: Rule, facts: Facts) -> list[str]:
         chosen = set(members)
     chosen.discard(facts.actor)
     return sorted(chosen)
+
+
+def applies(rule: Rule, payload: Mapping[str, Any]) -> bool:
+    """Whether the event meets every condition of the rule (always, for most rules)."""
+    return all(payload.get(c.field, _ABSENT) == c.value for c in rule.when)
 
 
 def raid_owner(payload: Mapping[str, Any]) -> str | None:
@@ -267,6 +306,7 @@ def message_values(
         "stage": subject,
         "artifact": subject,
         "raid": subject,
+        "integration": subject,
         "role": str(payload.get("role", "")),
         "round": str(payload.get("round", "")),
         "reason": reason or "no reason given",
@@ -299,4 +339,6 @@ def link_for(kind: LinkKind, project_id: UUID, subject_id: UUID | None) -> str |
         return f"{base}/stages/{subject_id}"
     if kind is LinkKind.ARTIFACT:
         return f"{base}/artifacts/{subject_id}"
+    if kind is LinkKind.INTEGRATION:
+        return f"{base}/integrations/{subject_id}"
     return f"{base}/raid/{subject_id}"

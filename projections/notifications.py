@@ -24,6 +24,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from domain.artifact import Artifact
 from domain.base import TeaimAggregate
 from domain.inbox import Inbox, Mark, NoticeState, next_state
+from domain.integration import Integration
 from domain.project import Project
 from domain.raid import RaidItem
 from domain.roles import Role
@@ -36,6 +37,7 @@ from projections.notification_rules import (
     Facts,
     Member,
     Rule,
+    applies,
     link_for,
     message_values,
     recipients,
@@ -187,6 +189,25 @@ class NotificationsProjection(EventHandlers):
     ) -> None:
         _add_subject(record, out, _raid_subject(event))
 
+    @handles(Integration.Registered)
+    def _integration_registered(
+        self, event: Integration.Registered, record: EventRecord, out: Batch, _lookup: Lookup
+    ) -> None:
+        # An integration belongs to its owner (told of its failures with the pms).
+        _add_subject(record, out, Subject("integration", event.name or "?", event.owner))
+
+    @handles(Integration.Updated)
+    def _integration_updated(
+        self, event: Integration.Updated, record: EventRecord, out: Batch, _lookup: Lookup
+    ) -> None:
+        out.add(
+            Patch(
+                SUBJECTS,
+                {"subject_id": record.originator_id},
+                {"label": event.name, "person": event.owner},
+            )
+        )
+
     @handles(Project.Renamed)
     def _project_renamed(
         self, event: Project.Renamed, record: EventRecord, out: Batch, _lookup: Lookup
@@ -223,7 +244,8 @@ def _notify_by_rule(
 ) -> None:
     """Insert one notification per recipient the rule names (none outside a project)."""
     project_id = record.project_id
-    if project_id is None:
+    # Most integration checks change nothing anyone must hear of: decided before any lookup.
+    if project_id is None or not applies(rule, record.payload):
         return
     # The rule names the payload fields it reads (checked against the event class).
     payload = record.payload

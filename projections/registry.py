@@ -6,6 +6,7 @@ from projections.audit import AuditProjection
 from projections.base import Projection
 from projections.comms import CommsProjection
 from projections.digest_recipients import DigestRecipientsProjection
+from projections.integrations import IntegrationsProjection
 from projections.lists import ProjectListsProjection
 from projections.notifications import NotificationsProjection
 from projections.rag_chunks import RagChunksProjection
@@ -24,4 +25,5 @@ def all_projections() -> list[Projection]:
         RagChunksProjection(),
         CommsProjection(),
         DigestRecipientsProjection(),
+        IntegrationsProjection(),
     ]

@@ -8,6 +8,7 @@ from projections.audit_view import AuditView
 from projections.comms_view import CommsView
 from projections.digest_recipients_view import DigestRecipientsView
 from projections.documents_view import DocumentsView
+from projections.integrations_view import IntegrationsView
 from projections.lists_view import ProjectListsView
 from projections.notifications_view import NotificationsView
 from projections.raid_view import RaidView
@@ -30,3 +31,4 @@ class Views:
     review_queue: ReviewQueueView
     comms: CommsView
     digest_recipients: DigestRecipientsView
+    integrations: IntegrationsView

@@ -28,9 +28,10 @@ from interfaces.http.routes import (
     comms_settings,
     comms_status,
     content,
-    digest_subscriptions,
     digest,
+    digest_subscriptions,
     ingest_queue,
+    integrations,
     lists,
     marketplace,
     meta,
@@ -121,6 +122,7 @@ def create_app(
         marketplace,
         signoff_package,
         digest,
+        integrations,
     ):
         app.include_router(module.router)
     app.include_router(scheduler.router)

@@ -21,6 +21,7 @@ from interfaces.http.app import create_app
 from interfaces.http.models.artifacts import FromUrlIn
 from interfaces.http.models.comms import CommsSettingsIn
 from interfaces.http.models.digest_subscriptions import DigestRecipientIn, MyDigestSubscriptionIn
+from interfaces.http.models.integrations import IntegrationIn, IntegrationPatch
 from interfaces.http.models.rag import AskIn
 from interfaces.http.models.review_queue import ReviewResolveIn
 from interfaces.http.models.signoff_package import PackageIn, PackageSendIn
@@ -160,6 +161,9 @@ SAMPLE_BODIES: dict[type[BaseModel], dict[str, Any]] = {
         "digest": {"weekday": "fri", "at": "09:00"},
         "digest_when_empty": "short",
     },
+    # The loopback sample site again: a check of it succeeds from the API tests' apps.
+    IntegrationIn: {"name": "ERP", "kind": "http", "target": sample_url("/status")},
+    IntegrationPatch: {"name": "ERP (prod)", "interval_minutes": 30},
 }
 
 

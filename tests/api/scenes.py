@@ -11,6 +11,7 @@ from tests.api.conftest import Api, dev
 from tests.api.routes import RouteSpec
 from tests.support.ingest_doubles import needs_ocr_artifact
 from tests.support.retrieval import give_content
+from tests.support.sample_site import sample_url
 from tests.support.uploads import upload
 
 
@@ -34,6 +35,8 @@ class Scene:
     member: str
     # A document in the review queue (needs OCR): what resolve and reingest act on.
     review_artifact: UUID
+    # A monitored integration whose target the API tests' apps may reach (sample_site).
+    integration: UUID
 
     def params(self, route: RouteSpec, *, project: UUID | None = None) -> dict[str, object]:
         """Path values that make `route` succeed for the owner (project id overridable).
@@ -64,6 +67,8 @@ class Scene:
                 values[name] = self.external_request
             elif name == "user_id":
                 values[name] = self.member
+            elif name == "integration_id":
+                values[name] = self.integration
             elif name == "notification_id":
                 # Inbox routes check ownership themselves: any id exercises the guard.
                 values[name] = uuid4()
@@ -117,6 +122,9 @@ def build_scene(api: Api, org: UUID, owner: str, *, code: str | None = None) -> 
     )
     assert response.status_code == 200, response.text
     memory = created("/memories", {"title": "A memory"})
+    integration = created(
+        "/integrations", {"name": "CRM", "kind": "http", "target": sample_url("/health")}
+    )
     return Scene(
         org=org,
         owner=owner,
@@ -132,4 +140,5 @@ def build_scene(api: Api, org: UUID, owner: str, *, code: str | None = None) -> 
         memory=memory,
         member=member,
         review_artifact=needs_ocr_artifact(api.runtime.app, org, project, actor=owner),
+        integration=integration,
     )

@@ -11,6 +11,7 @@ from adapters.postgres.idempotency_expiry import IDEMPOTENCY_EXPIRY_JOB
 from adapters.scheduler.blob_sweep_job import BLOB_SWEEP_JOB
 from adapters.scheduler.comms_jobs import COMMS_RELEASE_JOB
 from adapters.scheduler.digest_job import DIGEST_JOB
+from adapters.scheduler.integration_jobs import INTEGRATIONS_CHECK_JOB
 from adapters.scheduler.rag_jobs import RAG_BACKFILL_JOB, RAG_INDEXES_JOB
 from adapters.scheduler.scheduler import ClusterScheduler
 from adapters.scheduler.standard_jobs import HOUSEKEEPING_JOB, SEAL_JOB, USAGE_RETENTION_JOB
@@ -56,6 +57,7 @@ def test_operators_see_every_job_with_last_and_next_run_and_last_error(api: Api)
         RAG_INDEXES_JOB,
         COMMS_RELEASE_JOB,
         DIGEST_JOB,
+        INTEGRATIONS_CHECK_JOB,
     }
     seal = jobs[SEAL_JOB]
     assert seal["every_seconds"] == 3600
@@ -117,6 +119,7 @@ def test_the_cli_lists_the_same_jobs_runs_and_errors(api: Api) -> None:
         RAG_INDEXES_JOB,
         COMMS_RELEASE_JOB,
         DIGEST_JOB,
+        INTEGRATIONS_CHECK_JOB,
     }
     assert "failed (w2:43)" in lines[SEAL_JOB]
     assert SECRET_ERROR in lines[SEAL_JOB]

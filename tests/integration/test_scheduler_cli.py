@@ -20,6 +20,7 @@ EXPECTED = {
     "comms.release",
     "comms.digest",
     "idempotency.expiry",
+    "integrations.check",
     "rag.backfill",
     "rag.indexes",
     "scheduler.housekeeping",

@@ -9,6 +9,7 @@ from adapters.postgres.queries.audit import PostgresAuditFeed
 from adapters.postgres.queries.comms import PostgresComms
 from adapters.postgres.queries.digest_recipients import PostgresDigestRecipients
 from adapters.postgres.queries.documents import PostgresDocuments
+from adapters.postgres.queries.integrations import PostgresIntegrations
 from adapters.postgres.queries.lists import PostgresProjectLists
 from adapters.postgres.queries.notifications import PostgresNotifications
 from adapters.postgres.queries.raid_items import PostgresRaidLog
@@ -32,4 +33,5 @@ def postgres_views(read_db: ReadDatabase, owner: DatabaseUrl, projections: Seque
         review_queue=PostgresReviewQueue(read_db),
         comms=PostgresComms(read_db),
         digest_recipients=PostgresDigestRecipients(read_db),
+        integrations=PostgresIntegrations(read_db),
     )

@@ -62,6 +62,11 @@ UPLOADS = frozenset(
     }
 )
 ROUTE_CLASSES.update(dict.fromkeys(UPLOADS, ORG_UPLOADS))
+# An integration checked on demand reaches out to the web like a URL fetch: the same bucket
+# (the scheduled checks are bounded per run by the monitor job itself).
+ROUTE_CLASSES[("POST", "/api/projects/{project_id}/integrations/{integration_id}/check")] = (
+    ORG_UPLOADS
+)
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 

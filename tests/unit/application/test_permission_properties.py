@@ -13,8 +13,10 @@ from hypothesis import strategies as st
 
 from application.app import Teaim
 from application.context import CommandContext, Principal
+from application.integrations import IntegrationFields
 from application.results import IssuedLink
 from domain.errors import DomainError, NotFoundError, PermissionDeniedError
+from domain.integration import IntegrationKind
 from domain.org import Weekday
 from domain.raid import RaidKind
 from domain.roles import OrgPermission, Permission, Role, allows, may_assign, org_allows
@@ -56,6 +58,7 @@ class Scene:
     closed_raid: UUID
     memory: UUID
     archived: UUID
+    integration: UUID
 
     @property
     def app(self) -> Teaim:
@@ -112,6 +115,13 @@ def build_scene(
     ).id
     app.close_raid_item(ctx=alice, project_id=pid, item_id=closed_raid, resolution="ok")
     memory = app.create_memory(ctx=alice, project_id=pid, title="Fact", body="", tags=[]).id
+    integration = app.register_integration(
+        ctx=alice,
+        project_id=pid,
+        fields=IntegrationFields(
+            name="CRM", kind=IntegrationKind.HTTP, target="https://crm.example.com/health"
+        ),
+    ).id
     if kind is Kind.OTHER_ORG:
         principal = Principal("eve", other_org, org_role)
     elif kind is Kind.SERVICE:
@@ -134,6 +144,7 @@ def build_scene(
         closed_raid,
         memory,
         archived,
+        integration,
     )
 
 
@@ -171,6 +182,42 @@ COMMANDS: dict[str, Command] = {
     "get_memory": Command(
         Permission.READ,
         lambda s: s.app.get_memory(ctx=s.eve, project_id=s.pid, memory_id=s.memory),
+    ),
+    "get_integration": Command(
+        Permission.READ,
+        lambda s: s.app.get_integration(ctx=s.eve, project_id=s.pid, integration_id=s.integration),
+    ),
+    # Integrations are project configuration: lifecycle (pm and above).
+    "register_integration": Command(
+        Permission.LIFECYCLE,
+        lambda s: s.app.register_integration(
+            ctx=s.eve,
+            project_id=s.pid,
+            fields=IntegrationFields(
+                name="ERP", kind=IntegrationKind.TCP, target="erp.example.com:443", owner="tina"
+            ),
+        ),
+    ),
+    "update_integration": Command(
+        Permission.LIFECYCLE,
+        lambda s: s.app.update_integration(
+            ctx=s.eve,
+            project_id=s.pid,
+            integration_id=s.integration,
+            fields=IntegrationFields(interval_minutes=60),
+        ),
+    ),
+    "remove_integration": Command(
+        Permission.LIFECYCLE,
+        lambda s: s.app.remove_integration(
+            ctx=s.eve, project_id=s.pid, integration_id=s.integration
+        ),
+    ),
+    "integration_to_check": Command(
+        Permission.LIFECYCLE,
+        lambda s: s.app.integration_to_check(
+            ctx=s.eve, project_id=s.pid, integration_id=s.integration
+        ),
     ),
     # Lifecycle.
     "rename_project": Command(

@@ -9,6 +9,7 @@ import pytest
 
 from application.app import Teaim
 from application.context import PublicContext
+from application.integrations import IntegrationFields
 from application.signoff_package import PackageRequest
 from domain.artifact import Content, ContentSource
 from domain.blob_keys import blob_key
@@ -18,6 +19,7 @@ from domain.errors import (
     PermissionDeniedError,
     RuleViolationError,
 )
+from domain.integration import IntegrationKind
 from domain.project import Membership, Project, validate_code
 from domain.raid import RaidKind
 from domain.roles import Role
@@ -175,6 +177,13 @@ class Busy:
         self.memory = app.create_memory(
             ctx=alice, project_id=pid, title="Fact", body="b", tags=[]
         ).id
+        self.integration = app.register_integration(
+            ctx=alice,
+            project_id=pid,
+            fields=IntegrationFields(
+                name="CRM", kind=IntegrationKind.HTTP, target="https://crm.example.com/health"
+            ),
+        ).id
         app.archive_project(ctx=alice, project_id=pid)
 
 
@@ -283,6 +292,23 @@ def write_commands(busy: Busy) -> dict[str, Callable[[], object]]:
         "remove_digest_recipient": lambda: app.remove_digest_recipient(
             ctx=alice, project_id=pid, address="client@example.com"
         ),
+        "register_integration": lambda: app.register_integration(
+            ctx=alice,
+            project_id=pid,
+            fields=IntegrationFields(name="ERP", kind=IntegrationKind.TCP, target="erp.test:443"),
+        ),
+        "update_integration": lambda: app.update_integration(
+            ctx=alice,
+            project_id=pid,
+            integration_id=busy.integration,
+            fields=IntegrationFields(name="Renamed"),
+        ),
+        "remove_integration": lambda: app.remove_integration(
+            ctx=alice, project_id=pid, integration_id=busy.integration
+        ),
+        "integration_to_check": lambda: app.integration_to_check(
+            ctx=alice, project_id=pid, integration_id=busy.integration
+        ),
     }
 
 
@@ -321,6 +347,10 @@ WRITE_COMMANDS = (
     "set_my_digest_subscription",
     "add_digest_recipient",
     "remove_digest_recipient",
+    "register_integration",
+    "update_integration",
+    "remove_integration",
+    "integration_to_check",
 )
 
 # Public methods of the application that are not writes to an existing project.
@@ -386,6 +416,10 @@ NOT_PROJECT_WRITES = {
     # tests/api/test_digest_api.py) and the outbox's save (the tick reads active projects only).
     "authorize_digest",
     "queue_emails",
+    # The monitor's system side: an archived project's integrations are not due (None) and
+    # a check that finishes after archiving is dropped, not recorded (also None).
+    "due_integration",
+    "record_integration_check",
 }
 
 

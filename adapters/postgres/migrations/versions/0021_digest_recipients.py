@@ -1,7 +1,7 @@
 """The digest recipients read model: who receives each project's weekly digest.
 
 Revision ID: 0021_digest_recipients
-Revises: 0019_review_queue
+Revises: 0020_comms_read_models
 Create Date: 2026-11-26
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 from alembic import op
 
 revision: str = "0021_digest_recipients"
-down_revision: str | None = "0019_review_queue"
+down_revision: str | None = "0020_comms_read_models"
 branch_labels: str | None = None
 depends_on: str | None = None
 

@@ -13,8 +13,8 @@ project and its time order, so each such probe would walk all of a project's mai
 week; a partial index on (org, project, period, recipient) of the digests makes it one lookup
 whatever the history.
 
-Revision ID: 0023_digest_skips
-Revises: 0020_comms_read_models
+Revision ID: 0022_digest_skips
+Revises: 0021_digest_recipients
 Create Date: 2026-11-26
 """
 
@@ -22,9 +22,9 @@ from __future__ import annotations
 
 from alembic import op
 
-revision: str = "0023_digest_skips"
+revision: str = "0022_digest_skips"
 # After 0020, not 0019 as the numbering plan said: it indexes 0020's outbox table.
-down_revision: str | None = "0020_comms_read_models"
+down_revision: str | None = "0021_digest_recipients"
 branch_labels: str | None = None
 depends_on: str | None = None
 
