@@ -19,9 +19,11 @@ from eventsourcing.persistence import IntegrityError
 
 from application.base import TeaimBase
 from domain.base import TeaimAggregate
-from domain.email import Email, EmailStatus
+from domain.digest_subscription import DigestSubscriptions, digest_subscriptions_id
+from domain.email import Email, EmailKind, EmailStatus
 from domain.mail_quota import MailQuota, mail_quota_id
 from domain.org import Org, QuietHours
+from domain.project import Project
 from domain.stamps import Stamp
 
 # Who records the outbox's outcomes (a reserved prefix: no user can take this id).
@@ -63,6 +65,47 @@ class OutboxCommands(TeaimBase):
         """Emails of the org delivered to `address` on the org-local `day`."""
         quota = self._find(MailQuota, mail_quota_id(org_id, address, day), for_update=False)
         return 0 if quota is None or quota.org_id != org_id else quota.delivered
+
+    def digest_withdrawn(self, org_id: UUID, project_id: UUID | None, email: Email) -> str | None:
+        """Why a digest may no longer go to its recipient, checked at send time (None: it
+        may). A digest queued, then deferred past quiet hours, must not reach someone who
+        unsubscribed, left the project, or whose project was archived in the meantime."""
+        if email.kind is not EmailKind.DIGEST or project_id is None:
+            return None
+        project = self._find(Project, project_id, for_update=False)
+        if project is None or project.org_id != org_id:
+            return "project_gone"
+        if project.archived:
+            return "project_archived"
+        subs = self._find(
+            DigestSubscriptions, digest_subscriptions_id(project_id), for_update=False
+        )
+        entry = None if subs is None or subs.org_id != org_id else subs.of_address(email.to)
+        if entry is None:
+            return "unsubscribed"
+        if entry.user_id is not None and project.membership(entry.user_id) is None:
+            return "left_project"
+        return None
+
+    def cancel_email(
+        self,
+        *,
+        org_id: UUID,
+        email_id: UUID,
+        project_id: UUID | None,
+        version: int,
+        reason: str,
+        cause: str,
+    ) -> int:
+        """Withdraw the email (if it still stands where it was decided)."""
+
+        def change(email: Email, stamp: Stamp) -> tuple[TeaimAggregate, ...]:
+            if email.final or email.version != version:
+                return ()
+            email.cancel(reason=reason, stamp=stamp)
+            return (email,)
+
+        return self._change_email(org_id, email_id, project_id, cause, change)
 
     def defer_email(
         self,

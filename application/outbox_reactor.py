@@ -4,6 +4,8 @@ It reacts to `Email.Queued` and `Email.Released` (the end of a deferral or a ret
 recorded by the `comms.release` job). For each, at send time:
 
 1. an email that is final, or that moved on since the event, needs nothing (`outcome_recorded`);
+   a digest whose recipient unsubscribed or left, or whose project was archived, since it
+   was queued is cancelled (`Cancelled(reason)`), never sent;
 2. quiet hours and the daily cap are checked in the org's timezone (`domain.comms_schedule`);
    if either applies, `Deferred(until, reason)` is recorded and nothing is sent;
 3. otherwise the exact bytes (`application.mime_message`) go to the mailer, and the result is
@@ -84,7 +86,14 @@ class Refused:
     retry_at: datetime | None
 
 
-Outcome = Wait | Accepted | Refused | None
+@dataclass(frozen=True, slots=True)
+class Withdrawn:
+    """A digest whose recipient no longer wants it (unsubscribed, left, archived project)."""
+
+    reason: str
+
+
+Outcome = Wait | Accepted | Refused | Withdrawn | None
 
 
 class OutboxApp(Protocol):
@@ -96,6 +105,21 @@ class OutboxApp(Protocol):
     def email_of_org(self, org_id: UUID, email_id: UUID) -> Email | None: ...
 
     def send_rules(self, org_id: UUID) -> SendRules: ...
+
+    def digest_withdrawn(
+        self, org_id: UUID, project_id: UUID | None, email: Email
+    ) -> str | None: ...
+
+    def cancel_email(
+        self,
+        *,
+        org_id: UUID,
+        email_id: UUID,
+        project_id: UUID | None,
+        version: int,
+        reason: str,
+        cause: str,
+    ) -> int: ...
 
     def delivered_on(self, org_id: UUID, address: str, day: date) -> int: ...
 
@@ -172,6 +196,10 @@ class OutboxReactor:
         if email is None:
             return None
         org_id = reaction.org_id
+        withdrawn = self.app.digest_withdrawn(org_id, reaction.event.project_id, email)
+        if withdrawn is not None:
+            log.info("email %s of org %s withdrawn (%s)", email.id, org_id, withdrawn)
+            return Withdrawn(reason=withdrawn)
         rules = self.app.send_rules(org_id)
         now = self.app.clock.now()
         day = local_day(now, rules.timezone)
@@ -225,6 +253,15 @@ class OutboxReactor:
                 project_id=project_id,
                 version=event.originator_version,
                 until=outcome.until,
+                reason=outcome.reason,
+                cause=cause,
+            )
+        elif isinstance(outcome, Withdrawn):
+            self.app.cancel_email(
+                org_id=org_id,
+                email_id=email_id,
+                project_id=project_id,
+                version=event.originator_version,
                 reason=outcome.reason,
                 cause=cause,
             )

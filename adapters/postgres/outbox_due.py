@@ -38,12 +38,6 @@ class DueEmail:
     not_before: datetime
 
 
-def outbox_table_exists(conn: Connection[Any]) -> bool:
-    """Whether the read model is there (it comes with the comms settings migration)."""
-    row = conn.execute("SELECT to_regclass('outbox_emails') IS NOT NULL").fetchone()
-    return bool(row and row[0])
-
-
 def due_emails(
     conn: Connection[Any], now: datetime, *, limit: int, after: DueEmail | None = None
 ) -> list[DueEmail]:

@@ -16,7 +16,7 @@ from tests.support.apps import open_app, seed_org
 from tests.support.clocks import SettableClock
 from tests.support.contexts import service
 from tests.support.outbox import Outbox
-from tests.support.outbox_rows import create_outbox_table, mirror
+from tests.support.outbox_rows import mirror
 from tests.support.smtp_server import SmtpRelay, smtp_relay
 
 LATE = datetime(2026, 11, 26, 23, 0, tzinfo=UTC)  # inside 22:00-07:00 UTC quiet hours
@@ -34,7 +34,6 @@ def quiet_outbox(database_url: str, relay: SmtpRelay) -> Iterator[Outbox]:
     clock = SettableClock(LATE)
     app = open_app(database_url, clock=clock)
     mailer = SmtpMailer(parse_smtp_url(relay.url(), timeout=5.0), relay.client_context)
-    create_outbox_table(database_url)
     try:
         org, project, _owner = seed_org(app)
         app.update_org_settings(ctx=service(org), quiet_hours=("22:00", "07:00"), daily_email_cap=0)
@@ -91,12 +90,3 @@ def test_a_stale_row_or_a_repeat_run_releases_nothing_twice(quiet_outbox: Outbox
     # The read model still says "deferred" (its projection has not run): the aggregate decides.
     assert job.run(run) == {"released": 0, "failed": 0, "seen": 1}
     assert outbox.events(email.id) == ["Queued", "Deferred", "Released"]
-
-
-def test_without_the_read_model_the_job_skips(database_url: str) -> None:
-    app = open_app(database_url)
-    try:
-        result = release_due_emails(DatabaseUrl.parse(database_url), app, MORNING)
-    finally:
-        app.close()
-    assert result == {"released": 0, "skipped": "no outbox_emails table"}

@@ -11,12 +11,14 @@ import ssl
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from uuid import UUID
 
 import pytest
 from pydantic import SecretStr
 
 from adapters.mail.file_sink import FileSinkMailer
 from adapters.mail.smtp import SmtpMailer, parse_smtp_url
+from application.signoff_package import PackageRequest
 from domain.email import EmailStatus
 from domain.mail_quota import MailQuota, mail_quota_id
 from interfaces.mailer import build_mailer
@@ -312,3 +314,104 @@ def test_a_private_ca_from_smtp_ca_file_is_trusted(
     finally:
         mailer.close()
     assert relay.sink.message_ids() == [email.message_id]
+
+
+# Withdrawn digests, and the package email under quiet hours and the cap ------------------
+
+
+def _defer_by_quiet_hours(outbox: Outbox) -> None:
+    outbox.app.update_org_settings(
+        ctx=service(outbox.org), timezone="Europe/Berlin", quiet_hours=("22:00", "07:00")
+    )
+    outbox.clock.set(datetime(2026, 11, 26, 22, 30, tzinfo=UTC))  # 23:30 in Berlin
+
+
+def _release(outbox: Outbox, email_id: UUID) -> None:
+    outbox.clock.set(datetime(2026, 11, 27, 6, 0, tzinfo=UTC))  # 07:00 in Berlin
+    outbox.app.release_email(
+        org_id=outbox.org,
+        email_id=email_id,
+        project_id=outbox.project,
+        now=outbox.clock.at,
+        cause="t",
+    )
+    outbox.run()
+
+
+def test_a_digest_waiting_out_quiet_hours_is_withdrawn_when_its_recipient_leaves_the_list(
+    outbox: Outbox, relay: SmtpRelay
+) -> None:
+    _defer_by_quiet_hours(outbox)
+    gone, kept = outbox.queue("gone@example.com"), outbox.queue("kept@example.com")
+    outbox.run()
+    assert outbox.email(gone.id).status is EmailStatus.DEFERRED
+    outbox.app.remove_digest_recipient(
+        ctx=service(outbox.org), project_id=outbox.project, address="gone@example.com"
+    )
+    _release(outbox, gone.id)
+    _release(outbox, kept.id)
+
+    assert outbox.email(gone.id).status is EmailStatus.CANCELLED
+    assert "Cancelled" in outbox.events(gone.id)
+    assert relay.sink.message_ids() == [kept.message_id]
+
+
+def test_a_digest_of_a_project_archived_meanwhile_is_withdrawn(
+    outbox: Outbox, relay: SmtpRelay
+) -> None:
+    _defer_by_quiet_hours(outbox)
+    email = outbox.queue()
+    outbox.run()
+    outbox.app.archive_project(ctx=service(outbox.org), project_id=outbox.project)
+    _release(outbox, email.id)
+
+    assert outbox.email(email.id).status is EmailStatus.CANCELLED
+    assert relay.sink.accepted == []
+
+
+def _send_package(outbox: Outbox, recipient: str) -> UUID:
+    ctx = service(outbox.org)
+    stage = outbox.app.create_stage(ctx=ctx, project_id=outbox.project, title="Design", order=1)
+    sent = outbox.app.send_signoff_package(
+        ctx=ctx,
+        project_id=outbox.project,
+        request=PackageRequest(stage_id=stage.id, message="Please sign", recipient=recipient),
+    )
+    return sent.email_id
+
+
+def test_the_sign_off_package_email_waits_out_quiet_hours_and_carries_its_link(
+    outbox: Outbox, relay: SmtpRelay
+) -> None:
+    _defer_by_quiet_hours(outbox)
+    email_id = _send_package(outbox, "client@example.com")  # not on any digest list
+    outbox.run()
+
+    waiting = outbox.email(email_id)
+    assert (waiting.status, waiting.defer_reason) == (EmailStatus.DEFERRED, "quiet_hours")
+    assert waiting.not_before == datetime(2026, 11, 27, 6, 0, tzinfo=UTC)
+    assert relay.sink.accepted == []
+
+    _release(outbox, email_id)
+    assert relay.sink.message_ids() == [waiting.message_id]
+    text = relay.sink.messages[0].get_body(("plain",))
+    assert text is not None
+    assert "/sign#token=" in text.get_content()
+
+
+def test_the_sign_off_package_email_counts_against_the_daily_cap(
+    outbox: Outbox, relay: SmtpRelay
+) -> None:
+    outbox.app.update_org_settings(
+        ctx=service(outbox.org), timezone="America/Los_Angeles", daily_email_cap=1
+    )
+    outbox.clock.set(datetime(2026, 11, 26, 20, 0, tzinfo=UTC))  # noon in Los Angeles
+    digest = outbox.queue("client@example.com")
+    outbox.run()
+    package = _send_package(outbox, "client@example.com")
+    outbox.run()
+
+    assert relay.sink.message_ids() == [digest.message_id]
+    capped = outbox.email(package)
+    assert (capped.status, capped.defer_reason) == (EmailStatus.DEFERRED, "daily_cap")
+    assert capped.not_before == datetime(2026, 11, 27, 8, 0, tzinfo=UTC)  # midnight in LA

@@ -18,6 +18,7 @@ from domain.email import Email, EmailKind
 from domain.stamps import Stamp
 from tests.support.catch_up import run_to_head
 from tests.support.clocks import SettableClock
+from tests.support.contexts import service
 from tests.support.reactors import Crash
 
 SENDER = Sender.parse("TEAIM <teaim@teaim.localhost>")
@@ -79,6 +80,9 @@ class Outbox:
         return self.run()
 
     def queue(self, to: str = "pat@example.com", *, unsubscribe: str | None = UNSUBSCRIBE) -> Email:
+        """A digest to `to`, who is put on the project's digest list first (the outbox
+        withdraws a digest whose recipient is not on it)."""
+        self.app.add_digest_recipient(ctx=service(self.org), project_id=self.project, address=to)
         stamp = Stamp(self.org, "service:test", "test", self.clock.at, project_id=self.project)
         email = Email.queue(
             email_id=uuid4(),

@@ -1,10 +1,6 @@
-"""The `outbox_emails` read model for tests, before its migration is on this branch.
-
-The table is created EXACTLY as the comms briefing defines it (helper "settings" owns it,
-migration 0020), with `IF NOT EXISTS` so it is a no-op once that migration has run; rows are
-written from the aggregates the way its projection would, so the `comms.release` job's query
-can be tested on the real database without the projection.
-"""
+"""`outbox_emails` rows written from the aggregates the way the comms projection would, so
+the `comms.release` job's query is tested on the real database at a chosen moment of each
+email's life without running the projection (a stale row is one of the cases tested)."""
 
 from __future__ import annotations
 
@@ -13,27 +9,6 @@ from uuid import UUID
 import psycopg
 
 from domain.email import Email
-
-_TABLE = """
-CREATE TABLE IF NOT EXISTS outbox_emails (
-    org_id uuid NOT NULL,
-    email_id uuid PRIMARY KEY,
-    project_id uuid NULL,
-    kind text NOT NULL,
-    recipient text NOT NULL,
-    subject text NOT NULL,
-    status text NOT NULL,
-    reason text NULL,
-    not_before timestamptz NULL,
-    attempts int NOT NULL,
-    period text NULL,
-    ref text NULL,
-    queued_at timestamptz NOT NULL,
-    delivered_at timestamptz NULL,
-    updated_at timestamptz NOT NULL,
-    position bigint NOT NULL
-)
-"""
 
 _UPSERT = """
 INSERT INTO outbox_emails (org_id, email_id, project_id, kind, recipient, subject, status,
@@ -45,11 +20,6 @@ ON CONFLICT (email_id) DO UPDATE SET status = EXCLUDED.status, reason = EXCLUDED
     not_before = EXCLUDED.not_before, attempts = EXCLUDED.attempts,
     delivered_at = EXCLUDED.delivered_at, updated_at = EXCLUDED.updated_at
 """
-
-
-def create_outbox_table(url: str) -> None:
-    with psycopg.connect(url) as conn:
-        conn.execute(_TABLE)
 
 
 def mirror(url: str, email: Email, project_id: UUID | None) -> None:
