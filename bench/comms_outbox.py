@@ -16,7 +16,7 @@ import argparse
 import smtplib
 import time
 from datetime import UTC, datetime
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 from adapters.mail.smtp import SmtpMailer, parse_smtp_url
 from adapters.postgres.database import DatabaseUrl
@@ -27,34 +27,57 @@ from application.mime_message import Sender, build_message
 from application.outbox_reactor import OutboxReactor
 from bench._support import scratch_database
 from domain.email import Email, EmailKind
+from domain.roles import Role
 from domain.stamps import Stamp
 from tests.support.catch_up import run_to_head
-from tests.support.contexts import service
+from tests.support.contexts import service, user
 from tests.support.smtp_server import PASSWORD, USER, SmtpRelay, smtp_relay
 
 SENDER = Sender.parse("TEAIM <teaim@teaim.localhost>")
 _BATCH = 100
+# Readers per project (a project's digest list holds at most 500).
+_PER_PROJECT = 100
 
 
-def _emails(org: object, count: int) -> list[Email]:
-    assert isinstance(org, type(uuid4()))
-    project = uuid4()
-    stamp = Stamp(org, "service:bench", "bench", datetime.now(UTC), project_id=project)
+def _address(n: int) -> str:
+    return f"reader{n}@example.com"
+
+
+def _emails(org: UUID, count: int, projects: list[UUID] | None = None) -> list[Email]:
+    """Digests to `reader<n>@example.com`, `_PER_PROJECT` readers per project."""
+    projects = projects or [uuid4() for _ in range(0, count, _PER_PROJECT)]
     body = "Week 48: 3 documents updated, 1 sign-off waiting on Pat.\n" * 20
-    return [
-        Email.queue(
-            email_id=uuid4(),
-            kind=EmailKind.DIGEST,
-            to=f"reader{n}@example.com",
-            subject=f"Weekly digest {n}",
-            text=body,
-            html=f"<p>{body}</p>",
-            mail_domain="teaim.localhost",
-            stamp=stamp,
-            list_unsubscribe=f"https://teaim.example.com/api/unsubscribe/{uuid4().hex}",
+    emails = []
+    for n in range(count):
+        project = projects[n // _PER_PROJECT]
+        stamp = Stamp(org, "service:bench", "bench", datetime.now(UTC), project_id=project)
+        emails.append(
+            Email.queue(
+                email_id=uuid4(),
+                kind=EmailKind.DIGEST,
+                to=_address(n),
+                subject=f"Weekly digest {n}",
+                text=body,
+                html=f"<p>{body}</p>",
+                mail_domain="teaim.localhost",
+                stamp=stamp,
+                list_unsubscribe=f"https://teaim.example.com/api/unsubscribe/{uuid4().hex}",
+            )
         )
-        for n in range(count)
-    ]
+    return emails
+
+
+def _subscribed_projects(app: Teaim, org: UUID, count: int) -> list[UUID]:
+    """Projects whose digest lists hold the readers (the outbox withdraws a digest whose
+    recipient is not on its project's list, and checks that on every send)."""
+    owner = user("owner", org, Role.ADMIN, "bench")
+    projects = []
+    for first in range(0, count, _PER_PROJECT):
+        project = app.create_project(ctx=owner, code=f"B{uuid4().hex[:8]}", name="Bench").id
+        for n in range(first, min(count, first + _PER_PROJECT)):
+            app.add_digest_recipient(ctx=owner, project_id=project, address=_address(n))
+        projects.append(project)
+    return projects
 
 
 def _baseline(relay: SmtpRelay, emails: list[Email]) -> float:
@@ -77,8 +100,8 @@ def _outbox(app: Teaim, url: DatabaseUrl, relay: SmtpRelay, count: int) -> float
         app.create_org(ctx=service(org), name="Bench")
         app.update_org_settings(ctx=service(org), daily_email_cap=0)
         runner = ReactorRunner(OutboxReactor(app, mailer, SENDER), url, app.mapper.to_domain_event)
+        emails = _emails(org, count, _subscribed_projects(app, org, count))
         run_to_head(url.libpq(), runner)  # past every earlier event
-        emails = _emails(org, count)
         start = time.perf_counter()
         for first in range(0, count, _BATCH):
             app.save(*emails[first : first + _BATCH])

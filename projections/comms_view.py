@@ -50,9 +50,10 @@ class OutboxEmail:
 
 @dataclass(frozen=True, slots=True)
 class LastDigest:
-    """The latest digest period of a project with at least one delivery."""
+    """The latest digest of a project with at least one delivery."""
 
-    period: str
+    # The org-local week of a scheduled digest; None for one sent by hand.
+    period: str | None
     # The latest delivery of that period, and to how many recipients it was delivered.
     delivered_at: datetime
     recipients: int

@@ -177,6 +177,33 @@ def test_the_status_shows_last_digest_next_window_waits_failures_and_counts(team
     assert body["recipients_shown"] is True
 
 
+def test_a_digest_sent_by_hand_after_the_weeks_one_is_the_last_digest(team: Team) -> None:
+    _scene(team)
+    team.api.clock.set(_at(3))
+    # A manual send: no period, its emails queued by one command (one instant).
+    stamp = team.stamp()
+    manual = [
+        Email.queue(
+            email_id=uuid4(),
+            kind=EmailKind.DIGEST,
+            to=f"{to}@example.com",
+            subject="Digest",
+            text="body",
+            html="<p>body</p>",
+            mail_domain="teaim.test",
+            stamp=stamp,
+        )
+        for to in ("ann", "bob", "cat")
+    ]
+    team.api.clock.set(_at(3.5))
+    for email in manual:
+        email.delivered(reply="250 ok", stamp=team.stamp())
+    team.api.runtime.app.save(*manual)
+
+    last = team.status("pam")["digest"]["last"]
+    assert last == {"period": None, "sent_at": "2030-01-07T12:30:00Z", "recipients": 3}
+
+
 def test_members_below_pm_see_counts_but_no_addresses(team: Team) -> None:
     _scene(team)
     pm, member = team.status("pam"), team.status("max")

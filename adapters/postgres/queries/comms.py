@@ -89,14 +89,17 @@ class PostgresComms:
         )
 
     def last_digest(self, org_id: UUID, project_id: UUID) -> LastDigest | None:
-        """The latest digest period with a delivery, or None if none was ever delivered."""
+        """The latest digest with a delivery (a week's, or one sent by hand), or None."""
+        # A week's digest is its period's emails; one sent by hand has no period, and its
+        # emails share the instant they were queued (one command queues them all).
         with self._db.tenant(org_id) as cur:
             cur.execute(
                 "SELECT period, max(delivered_at) AS delivered_at, count(*) AS recipients"
                 " FROM outbox_emails"
                 " WHERE org_id = %s AND project_id = %s AND kind = 'digest'"
-                " AND status = 'delivered' AND period IS NOT NULL"
-                " GROUP BY period ORDER BY max(delivered_at) DESC LIMIT 1",
+                " AND status = 'delivered'"
+                " GROUP BY period, CASE WHEN period IS NULL THEN queued_at END"
+                " ORDER BY max(delivered_at) DESC LIMIT 1",
                 (org_id, project_id),
             )
             row = cur.fetchone()

@@ -122,9 +122,9 @@ def comms_settings_out(
 
 
 class LastDigestOut(BaseModel):
-    """The latest digest period with a delivery."""
+    """The latest digest with a delivery: a week's, or one sent by hand."""
 
-    period: str
+    period: str | None = Field(description="The org-local ISO week; null: sent by hand.")
     sent_at: datetime = Field(description="Its latest delivery.")
     recipients: int = Field(description="How many recipients it was delivered to.")
 
