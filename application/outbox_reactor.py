@@ -219,7 +219,15 @@ class OutboxReactor:
             # which this outbox does not speak: say so once, never try it.
             unsupported = "internationalised addresses (SMTPUTF8) are not supported"
             return self._refused(email, MailSendError(SendErrorKind.PERMANENT, unsupported), now)
-        message = build_message(email, self.sender)
+        try:
+            message = build_message(email, self.sender)
+        except Exception as error:
+            # The message cannot be built from what was queued (an address the email library
+            # cannot parse): it never will be. Failed for good, recorded, and the log moves
+            # on; an exception here would halt the org's mail behind this one email.
+            log.warning("email %s of org %s cannot be built: %r", email.id, org_id, error)
+            unbuildable = f"the message cannot be built: {type(error).__name__}"
+            return self._refused(email, MailSendError(SendErrorKind.PERMANENT, unbuildable), now)
         try:
             reply = self.mailer.send(message)
         except MailSendError as failure:

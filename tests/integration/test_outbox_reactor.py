@@ -415,3 +415,19 @@ def test_the_sign_off_package_email_counts_against_the_daily_cap(
     capped = outbox.email(package)
     assert (capped.status, capped.defer_reason) == (EmailStatus.DEFERRED, "daily_cap")
     assert capped.not_before == datetime(2026, 11, 27, 8, 0, tzinfo=UTC)  # midnight in LA
+
+
+def test_an_address_the_email_library_cannot_parse_fails_without_halting_the_org(
+    outbox: Outbox, relay: SmtpRelay
+) -> None:
+    # `a@[b.com` passed the address check of its time and made building the message raise;
+    # the email behind it must still go.
+    poison = outbox.queue("a@[b.com")
+    good = outbox.queue()
+    outbox.run()
+
+    failed = outbox.email(poison.id)
+    assert failed.status is EmailStatus.FAILED
+    assert failed.last_error is not None
+    assert "cannot be built" in failed.last_error
+    assert relay.sink.message_ids() == [good.message_id]
