@@ -69,6 +69,10 @@ class Scene:
                 values[name] = self.member
             elif name == "integration_id":
                 values[name] = self.integration
+            elif name == "token":
+                # An unsubscribe link's token: a forged one (genuine ones are tested in
+                # tests/api/test_digest_subscriptions.py); a sweep varies it from here.
+                values[name] = "Zm9yZ2Vk.bm90LWEtdGFn"
             elif name == "notification_id":
                 # Inbox routes check ownership themselves: any id exercises the guard.
                 values[name] = uuid4()

@@ -416,6 +416,17 @@ NOT_PROJECT_WRITES = {
     # tests/api/test_digest_api.py) and the outbox's save (the tick reads active projects only).
     "authorize_digest",
     "queue_emails",
+    # The outbox (the system, not a person): its reads and outcome records are on emails, and
+    # must go on for an archived project (its waiting digests are cancelled, not stuck).
+    "email_of_org",
+    "send_rules",
+    "delivered_on",
+    "digest_withdrawn",
+    "cancel_email",
+    "defer_email",
+    "record_email_failure",
+    "record_email_delivered",
+    "release_email",
     # The monitor's system side: an archived project's integrations are not due (None) and
     # a check that finishes after archiving is dropped, not recorded (also None).
     "due_integration",
