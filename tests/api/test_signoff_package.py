@@ -370,7 +370,8 @@ def test_the_token_is_nowhere_in_the_feed_or_the_package_record(api: Api) -> Non
     assert "text" not in email_row
     assert "html" not in email_row
     # The feed keeps what identifies the email, never its bodies.
-    assert email_row["subject"] and email_row["message_id"]
+    assert email_row["subject"]
+    assert email_row["message_id"]
     # Through the API as well.
     listed = api.client.get(
         "/api/audit/list", params={"project_id": str(s.project)}, headers=s.h
