@@ -17,7 +17,10 @@ import pytest
 
 import domain.email
 from application.digest_render import BODY_BOUND
+from application.digests import EmailDraft
+from domain.email import EmailKind, digest_email_id
 from domain.roles import Role
+from domain.stamps import Stamp
 from tests.support.apps import open_app
 from tests.support.catch_up import catch_up
 from tests.support.clocks import SettableClock
@@ -184,3 +187,39 @@ def test_emails_per_tick_are_bounded_and_a_big_org_does_not_starve_a_small_one(
         catch_up(database_url)
     assert total == 16
     assert rig.digests.tick(WEEK_END + timedelta(minutes=25)).queued == 0
+
+
+def test_a_batch_whose_save_fails_is_saved_again_email_by_email(database_url: str) -> None:
+    # An email that `Email.queue` accepts but the store cannot write (a lone surrogate cannot
+    # be encoded): its batch's save fails as a whole, then every other email is saved alone.
+    app = open_app(database_url)
+    try:
+        org = new_org(app)
+        project = quiet_project(app, org, "BATCH", "Batch project")
+        stamp = Stamp(org, "scheduler", "t", WEEK_END, project_id=project)
+
+        def draft(n: int, subject: str) -> EmailDraft:
+            address = f"r{n}@example.test"
+            return EmailDraft(
+                email_id=digest_email_id(project, address, "2026-W48"),
+                kind=EmailKind.DIGEST,
+                to=address,
+                subject=subject,
+                text="text",
+                html="<p>html</p>",
+                stamp=stamp,
+                list_unsubscribe=None,
+                period="2026-W48",
+                ref=None,
+            )
+
+        drafts = [draft(n, "Digest") for n in range(5)]
+        drafts.insert(2, draft(99, "Digest \ud800"))
+        outcome = app.queue_emails(drafts)
+        assert (outcome.queued, outcome.already, outcome.failed) == (5, 0, (drafts[2].email_id,))
+        # Again: the five are already queued, the bad one still fails alone.
+        again = app.queue_emails(drafts)
+        assert (again.queued, again.already, len(again.failed)) == (0, 5, 1)
+    finally:
+        app.close()
+    assert len(queued_digests(database_url)) == 5
