@@ -8,10 +8,11 @@ conflict on an email's deterministic id means "already queued", never an error.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from uuid import UUID
 
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError
 
 from application.base import TeaimBase
 from application.context import CommandContext
@@ -20,6 +21,11 @@ from domain.email import Email
 from domain.errors import PermissionDeniedError
 from domain.project import Project
 from domain.roles import RANK, Permission, Role
+
+log = logging.getLogger("teaim.digests")
+
+# The store as a whole is unavailable: the run stops (nothing is any one email's fault).
+_UNAVAILABLE = (OperationalError, InterfaceError)
 
 # Sending mails every subscriber, external addresses included: for the people who drive the
 # project. The preview shows only what `read` already shows through the project's routes.
@@ -51,24 +57,65 @@ class DigestCommands(TeaimBase):
 
     def queue_emails(self, drafts: Sequence[EmailDraft]) -> QueueOutcome:
         """Save new emails in batches; an id saved already (another scheduler, a retry) is
-        counted, not raised. A batch with a conflict is built and saved again one email at
-        a time (a failed save has consumed the aggregates' pending events)."""
+        counted, not raised. An email that cannot be built (`Email.queue` refuses it) is
+        listed as failed and left out of its batch; a batch whose save fails for any other
+        reason (a conflict, one bad email) is built and saved again one email at a time (a
+        failed save has consumed the aggregates' pending events), so one email's error
+        never loses the rest of the batch, other orgs' emails included. Only a store that
+        is unavailable as a whole (`OperationalError`, `InterfaceError`: connection lost,
+        server shutting down) raises: that is nobody's email's fault, what was saved stays
+        saved and the next run takes the rest."""
         queued = already = 0
+        failed: list[UUID] = []
         for start in range(0, len(drafts), SAVE_BATCH):
-            batch = drafts[start : start + SAVE_BATCH]
+            batch = self._buildable(drafts[start : start + SAVE_BATCH], failed)
+            if not batch:
+                continue
             try:
-                self._commit(*(self._email(d) for d in batch))
+                self._commit(*(email for _, email in batch))
                 queued += len(batch)
                 continue
-            except IntegrityError:
+            except _UNAVAILABLE:
+                raise
+            except Exception:  # noqa: S110 - saved again one by one just below
                 pass
-            for draft in batch:
+            for draft, _ in batch:
                 try:
                     self._commit(self._email(draft))
                     queued += 1
                 except IntegrityError:
                     already += 1
-        return QueueOutcome(queued=queued, already=already)
+                except _UNAVAILABLE:
+                    raise
+                except Exception as error:  # this email only; logged
+                    failed.append(draft.email_id)
+                    self._log_failed(draft, error)
+        return QueueOutcome(queued=queued, already=already, failed=tuple(failed))
+
+    def _buildable(
+        self, drafts: Sequence[EmailDraft], failed: list[UUID]
+    ) -> list[tuple[EmailDraft, Email]]:
+        built: list[tuple[EmailDraft, Email]] = []
+        for draft in drafts:
+            try:
+                built.append((draft, self._email(draft)))
+            except Exception as error:  # this email only; logged
+                failed.append(draft.email_id)
+                self._log_failed(draft, error)
+        return built
+
+    @staticmethod
+    def _log_failed(draft: EmailDraft, error: Exception) -> None:
+        log.error(
+            "org %s project %s: email %s (%s) not queued: %s",
+            draft.stamp.org_id,
+            draft.stamp.project_id,
+            draft.email_id,
+            draft.kind.value,
+            type(error).__name__,
+            exc_info=error,
+            extra={"org_id": str(draft.stamp.org_id)},
+        )
 
     def _email(self, draft: EmailDraft) -> Email:
         return Email.queue(

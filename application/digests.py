@@ -61,6 +61,10 @@ DEFAULT_MAX_PROJECTS = 200
 MAX_RECIPIENTS = 500
 # Emails saved per store call: one call per batch, not per email.
 SAVE_BATCH = 200
+# Emails one tick queues at most (a setting overrides it): the outbox reactor delivers in log
+# order, so one tick's flood would otherwise hold every other org's mail (sign-off packages)
+# behind it. Taken round-robin over the orgs like the projects; the rest come next run.
+DEFAULT_MAX_EMAILS = 2000
 # Manual sends of one project in 24 hours (each mails every subscriber, external addresses
 # included: without a bound, one pm could flood them, and the daily cap would only defer it).
 MAX_MANUAL_SENDS_PER_DAY = 10
@@ -155,13 +159,18 @@ class QueueOutcome:
 
     queued: int
     already: int
+    # Emails that could not be built or saved (a bad body, a store error of that email):
+    # the others were saved all the same.
+    failed: tuple[UUID, ...] = ()
 
 
 class EmailOutbox(Protocol):
     """Queues emails: saves new `Email` aggregates; an id already saved is not an error."""
 
     def queue_emails(self, drafts: Sequence[EmailDraft]) -> QueueOutcome:
-        """Save each email; one whose id exists already counts as `already`."""
+        """Save each email; one whose id exists already counts as `already`, one that cannot
+        be built or saved is listed in `failed` and never stops the others (only a store
+        that is unavailable as a whole raises)."""
         ...
 
 
@@ -186,7 +195,11 @@ class TickResult:
     already_queued: int = 0
     skipped_empty: int = 0
     bad_addresses: int = 0
-    # More projects were pending than the bound allowed: the next run takes them.
+    # Projects whose digest could not be rendered or queued (logged with org and project,
+    # recorded so this period's digest of them is not tried again), and their emails lost.
+    failed_projects: int = 0
+    failed_emails: int = 0
+    # More projects or emails were pending than the bounds allowed: the next run takes them.
     more_pending: bool = False
 
 
@@ -247,11 +260,14 @@ class Digests:
         clock: Clock,
         config: AppConfig,
         max_projects: int = DEFAULT_MAX_PROJECTS,
+        max_emails: int = DEFAULT_MAX_EMAILS,
     ) -> None:
         # `content` reads many orgs at once (the tick); `request_content` reads one caller's
         # org under row-level security (preview and manual send).
         if max_projects < 1:
             raise ValueError("max_projects must be at least 1")
+        if max_emails < 1:
+            raise ValueError("max_emails must be at least 1")
         self._source = source
         self._content = content
         self._request_content = request_content or content
@@ -260,6 +276,7 @@ class Digests:
         self._clock = clock
         self._config = config
         self._max_projects = max_projects
+        self._max_emails = max_emails
 
     # The scheduled tick -------------------------------------------------------------
 
@@ -288,8 +305,10 @@ class Digests:
         pending = pending[: self._max_projects]
         if not pending:
             return TickResult(due_orgs=len(due))
-        targets = [DigestTarget(p.org_id, p.project_id, p.period) for p in pending]
-        recipients = self._source.pending_recipients(targets)
+        recipients = self._source.pending_recipients(
+            [DigestTarget(p.org_id, p.project_id, p.period) for p in pending]
+        )
+        pending, recipients, cut = self._within_email_budget(pending, recipients)
         keys = []
         for project in pending:
             settings, zone, period = due[project.org_id]
@@ -301,43 +320,40 @@ class Digests:
         sections = self._content.sections(keys)
         emails: list[EmailDraft] = []
         skips: list[DigestTarget] = []
+        failed: dict[UUID, DigestTarget] = {}
+        # Which project each email is of, to record a project whose emails failed to save.
+        owner: dict[UUID, DigestTarget] = {}
         bad = 0
-        for project, key, target in zip(pending, keys, targets, strict=True):
+        for project, key in zip(pending, keys, strict=True):
             settings, zone, period = due[project.org_id]
+            target = DigestTarget(project.org_id, project.project_id, period)
             found = sections.get(project.project_id, DigestSections())
             if found.empty and settings.when_empty == "skip":
                 skips.append(target)
                 continue
-            rendered = render_digest(
-                DigestProject(project.org_id, project.project_id, project.code, project.name),
-                found,
-                key.window,
-                zone,
-                base_url=self._config.public_base_url,
-                period=period,
-            )
-            addresses = recipients.get(project.project_id, [])[:MAX_RECIPIENTS]
-            stamp = Stamp(
-                org_id=project.org_id,
-                actor=SCHEDULER_ACTOR,
-                correlation_id=f"{JOB_ID}:{period}",
-                at=self._clock.now(),
-                project_id=project.project_id,
-            )
-            for address in addresses:
-                try:
-                    email_id = digest_email_id(project.project_id, address, period)
-                    emails.append(self._email(email_id, address, rendered, stamp, period))
-                except InvalidValueError:
-                    bad += 1
-                    log.warning(
-                        "project %s: digest recipient refused as an address",
-                        project.project_id,
-                        extra={"org_id": str(project.org_id)},
-                    )
+            # One project's digest failing (whatever the reason) never costs another
+            # project its digest: its drafts are dropped, the project recorded below.
+            try:
+                drafts, refused = self._project_drafts(
+                    project, key, found, zone, recipients.get(project.project_id, [])
+                )
+            except Exception as error:  # isolated, logged and recorded
+                self._log_failure(target, "render", error)
+                failed[project.project_id] = target
+                continue
+            bad += refused
+            emails.extend(drafts)
+            owner.update((d.email_id, target) for d in drafts)
         outcome = self._outbox.queue_emails(emails) if emails else QueueOutcome(0, 0)
-        if skips:
-            self._source.record_skips(skips)
+        for email_id in outcome.failed:
+            target = owner[email_id]
+            if target.project_id not in failed:
+                self._log_failure(target, "queue", None)
+                failed[target.project_id] = target
+        # Skips and failures are one memo (`record_skips`): this period's digest of those
+        # projects is done, so no later run gathers them again.
+        if skips or failed:
+            self._source.record_skips([*skips, *failed.values()])
         return TickResult(
             due_orgs=len(due),
             projects=len(pending),
@@ -345,7 +361,84 @@ class Digests:
             already_queued=outcome.already,
             skipped_empty=len(skips),
             bad_addresses=bad,
-            more_pending=more,
+            failed_projects=len(failed),
+            failed_emails=len(outcome.failed),
+            more_pending=more or cut,
+        )
+
+    def _within_email_budget(
+        self, pending: list[PendingProject], recipients: dict[UUID, list[str]]
+    ) -> tuple[list[PendingProject], dict[UUID, list[str]], bool]:
+        """The first projects (in their round-robin order over the orgs) whose recipients fit
+        `max_emails`, the last one possibly with only its first recipients (the rest stay
+        pending for the next run); and whether anything was left out."""
+        taken: list[PendingProject] = []
+        kept: dict[UUID, list[str]] = {}
+        budget = self._max_emails
+        for project in pending:
+            if budget <= 0:
+                return taken, kept, True
+            addresses = recipients.get(project.project_id, [])[:MAX_RECIPIENTS]
+            taken.append(project)
+            kept[project.project_id] = addresses[:budget]
+            budget -= len(kept[project.project_id])
+            if len(addresses) > len(kept[project.project_id]):
+                return taken, kept, True
+        return taken, kept, False
+
+    def _project_drafts(
+        self,
+        project: PendingProject,
+        key: DigestKey,
+        found: DigestSections,
+        zone: ZoneInfo,
+        addresses: Sequence[str],
+    ) -> tuple[list[EmailDraft], int]:
+        """One project's digest, rendered once, as a draft per recipient; and how many
+        recipients were refused as addresses."""
+        period = project.period
+        rendered = render_digest(
+            DigestProject(project.org_id, project.project_id, project.code, project.name),
+            found,
+            key.window,
+            zone,
+            base_url=self._config.public_base_url,
+            period=period,
+        )
+        drafts: list[EmailDraft] = []
+        bad = 0
+        stamp = Stamp(
+            org_id=project.org_id,
+            actor=SCHEDULER_ACTOR,
+            correlation_id=f"{JOB_ID}:{period}",
+            at=self._clock.now(),
+            project_id=project.project_id,
+        )
+        for address in addresses:
+            try:
+                email_id = digest_email_id(project.project_id, address, period)
+                drafts.append(self._email(email_id, address, rendered, stamp, period))
+            except InvalidValueError:
+                bad += 1
+                log.warning(
+                    "project %s: digest recipient refused as an address",
+                    project.project_id,
+                    extra={"org_id": str(project.org_id)},
+                )
+        return drafts, bad
+
+    @staticmethod
+    def _log_failure(target: DigestTarget, step: str, error: Exception | None) -> None:
+        log.error(
+            "org %s project %s: the %s digest failed to %s%s; recorded, not tried again"
+            " this period",
+            target.org_id,
+            target.project_id,
+            target.period,
+            step,
+            f" ({type(error).__name__})" if error is not None else "",
+            exc_info=error,
+            extra={"org_id": str(target.org_id), "project_id": str(target.project_id)},
         )
 
     def _email(

@@ -14,7 +14,7 @@ from adapters.postgres.digest_source import PostgresDigestSource
 from adapters.postgres.queries.digest_content import PostgresDigestContent
 from adapters.postgres.read_db import ReadDatabase
 from application.app import Teaim
-from application.digests import Digests
+from application.digests import DEFAULT_MAX_EMAILS, Digests
 from application.ports import Clock
 
 
@@ -25,6 +25,7 @@ def build_digests(
     clock: Clock,
     *,
     max_projects: int,
+    max_emails: int = DEFAULT_MAX_EMAILS,
 ) -> Digests:
     """The digest service: the tick reads many orgs through `digest_db` (owner, every query
     naming its tenants); a request reads its own org through `read_db` (row-level security)."""
@@ -48,4 +49,5 @@ def build_digests(
         clock=clock,
         config=app.config,
         max_projects=max_projects,
+        max_emails=max_emails,
     )

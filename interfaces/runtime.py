@@ -199,6 +199,7 @@ def build_runtime(
             read_db,
             app.clock,
             max_projects=settings.digest_max_projects_per_tick,
+            max_emails=settings.digest_max_emails_per_tick,
         )
         jobs.append(digest_job(digests, timedelta(seconds=settings.digest_tick_seconds)))
         runtime = Runtime(

@@ -634,6 +634,14 @@ class Settings(BaseSettings):
         le=10_000,
         description="Most projects one digest tick renders and queues (fair across orgs).",
     )
+    # One tick's emails wait in the outbox ahead of everything queued after them (sign-off
+    # packages of other orgs included): bounded per run, round-robin over orgs.
+    digest_max_emails_per_tick: int = Field(
+        default=2000,
+        ge=1,
+        le=100_000,
+        description="Most digest emails one tick queues (fair across orgs; the rest next run).",
+    )
     # Integrations monitor (adapters/scheduler/integration_jobs.py; issue 9) ---------------
     integrations_check_batch: int = Field(
         default=100, ge=1, le=2000, description="Most integrations one monitor run checks."

@@ -41,6 +41,13 @@ def digest_job(digests: DigestTick, every: timedelta) -> JobSpec:
                 result.skipped_empty,
                 result.projects,
             )
+        if result.failed_projects:
+            # Each failed project was logged with its org; this is the run's summary.
+            log.warning(
+                "digests: %d project(s) failed (%d email(s)); recorded for this period",
+                result.failed_projects,
+                result.failed_emails,
+            )
         return asdict(result)
 
     return JobSpec(

@@ -97,10 +97,16 @@ class FakeOutbox:
 
     source: FakeSource
     drafts: dict[UUID, EmailDraft] = field(default_factory=dict)
+    # Projects whose emails the store refuses (listed as failed, as `queue_emails` does).
+    refuse: set[UUID] = field(default_factory=set)
 
     def queue_emails(self, drafts: Sequence[EmailDraft]) -> QueueOutcome:
         queued = already = 0
+        failed: list[UUID] = []
         for draft in drafts:
+            if draft.stamp.project_id in self.refuse:
+                failed.append(draft.email_id)
+                continue
             if draft.email_id in self.drafts:
                 already += 1
                 continue
@@ -109,7 +115,7 @@ class FakeOutbox:
             if draft.period is not None:
                 self.source.queued.add((draft.stamp.project_id, draft.to, draft.period))
             queued += 1
-        return QueueOutcome(queued=queued, already=already)
+        return QueueOutcome(queued=queued, already=already, failed=tuple(failed))
 
 
 class NoGuard:

@@ -184,7 +184,9 @@ class DigestRig:
         self.app.close()
 
 
-def digest_rig(database_url: str, clock: Clock, *, max_projects: int = 200) -> DigestRig:
+def digest_rig(
+    database_url: str, clock: Clock, *, max_projects: int = 200, max_emails: int = 2000
+) -> DigestRig:
     """A digest service as a process would build it (owner reads for tick and requests)."""
     app = Teaim(
         DatabaseUrl.parse(database_url).eventsourcing_env(),
@@ -203,6 +205,7 @@ def digest_rig(database_url: str, clock: Clock, *, max_projects: int = 200) -> D
         clock=clock,
         config=CONFIG,
         max_projects=max_projects,
+        max_emails=max_emails,
     )
     return DigestRig(app=app, db=db, digests=digests)
 

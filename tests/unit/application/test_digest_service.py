@@ -9,7 +9,7 @@ from uuid import uuid4
 import pytest
 
 from application.config import AppConfig
-from application.digest_content import DigestSections
+from application.digest_content import DigestSections, Section, StageDecision
 from application.digests import Digests, OrgDigestSettings, PendingProject, manual_email_id
 from domain.email import digest_email_id
 from domain.org import DigestSchedule, Weekday
@@ -22,7 +22,7 @@ FRIDAY = DigestSchedule(Weekday.FRI, "09:00")
 
 
 def _service(
-    source: FakeSource, max_projects: int = 100
+    source: FakeSource, max_projects: int = 100, max_emails: int = 10_000
 ) -> tuple[Digests, FakeContent, FakeOutbox]:
     content, outbox = FakeContent(), FakeOutbox(source)
     digests = Digests(
@@ -33,6 +33,7 @@ def _service(
         clock=SettableClock(SLOT),
         config=CONFIG,
         max_projects=max_projects,
+        max_emails=max_emails,
     )
     return digests, content, outbox
 
@@ -114,3 +115,52 @@ def test_manual_ids_are_per_request_and_per_normalised_address() -> None:
 def test_max_projects_must_be_positive() -> None:
     with pytest.raises(ValueError, match="max_projects"):
         _service(FakeSource(), max_projects=0)
+
+
+def test_a_project_whose_digest_cannot_be_rendered_costs_no_other_project_its_digest() -> None:
+    source = FakeSource()
+    _org(source, projects=2)
+    _org(source)
+    broken = source.projects[0]
+    digests, content, outbox = _service(source)
+    # Any exception while rendering (here a title that is not text) is isolated.
+    bad = StageDecision(broken.project_id, uuid4(), None, "rejected", None, SLOT)  # type: ignore[arg-type]
+    content.sections_of[broken.project_id] = DigestSections(decisions=Section((bad,), 1))
+    result = digests.tick(SLOT)
+    assert (result.projects, result.queued, result.failed_projects) == (3, 4, 1)
+    assert {d.stamp.project_id for d in outbox.drafts.values()} == {
+        p.project_id for p in source.projects[1:]
+    }
+    # Recorded for the period: the next runs do not try it again.
+    assert [s.project_id for s in source.skips] == [broken.project_id]
+    assert digests.tick(SLOT).projects == 0
+
+
+def test_a_project_whose_emails_the_store_refuses_is_recorded_and_the_rest_queued() -> None:
+    source = FakeSource()
+    _org(source)
+    _org(source)
+    digests, _, outbox = _service(source)
+    outbox.refuse.add(source.projects[0].project_id)
+    result = digests.tick(SLOT)
+    assert (result.queued, result.failed_projects, result.failed_emails) == (2, 1, 2)
+    assert [s.project_id for s in source.skips] == [source.projects[0].project_id]
+    assert digests.tick(SLOT).projects == 0
+
+
+def test_emails_per_run_are_bounded_and_a_project_may_be_finished_next_run() -> None:
+    source = FakeSource()
+    _org(source, projects=3)  # two recipients each
+    digests, _, outbox = _service(source, max_emails=3)
+    first = digests.tick(SLOT)
+    # The first project whole, the second's first recipient; the rest next run.
+    assert (first.projects, first.queued, first.more_pending) == (2, 3, True)
+    second = digests.tick(SLOT)
+    assert (second.projects, second.queued, second.more_pending) == (2, 3, False)
+    assert len(outbox.drafts) == 6
+    assert digests.tick(SLOT).projects == 0
+
+
+def test_max_emails_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="max_emails"):
+        _service(FakeSource(), max_emails=0)
