@@ -197,3 +197,22 @@ def test_every_send_of_a_package_is_the_same_bytes_with_its_link(text: str, html
     assert plain is not None
     received = plain.get_content().replace("\r\n", "\n").rstrip("\n")
     assert received.endswith(LINKS.signing_url(link, email.to))
+
+
+@given(
+    parts=st.lists(
+        st.sampled_from([UNSUBSCRIBE, SIGNING, "[[teaim-link:", "]]", "x", "\n"]), max_size=12
+    )
+)
+def test_user_text_spelling_placeholders_fills_only_the_emails_own_link(parts: list[str]) -> None:
+    text = "".join(parts)
+    item = queued(text=text, html=text)
+    own = LINKS.urls(item)[LinkName.UNSUBSCRIBE_URL]
+    message = parsed(build_message(item, SENDER, LINKS).data)
+    plain = message.get_body(("plain",))
+    assert plain is not None
+    received = plain.get_content()
+    # Each unsubscribe placeholder became this recipient's own link; nothing else came in.
+    assert received.count(own) == text.count(UNSUBSCRIBE)
+    assert received.count("/api/unsubscribe/") == text.count(UNSUBSCRIBE)
+    assert "#token=" not in received
