@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 # A seal key shorter than SHA-256's output would be the weakest link of the MAC.
 MIN_SEAL_KEY_BYTES = 32
+# The link key (unsubscribe and signing links, application.email_links): the same floor.
+MIN_LINK_KEY_BYTES = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,9 +40,13 @@ class AppConfig:
     mail_domain: str = "teaim.localhost"
     # Where links in emails point (the public API/UI base URL, no trailing slash).
     public_base_url: str = "http://127.0.0.1:8000"
-    # The key that signs unsubscribe links (application.unsubscribe_tokens); the composition
-    # root always sets one (a generated key kept under DATA_DIR when none is configured).
-    unsubscribe_key: bytes = field(default=b"", repr=False)
+    # The link key: signs unsubscribe links and derives the sign-off package's signing links
+    # (application.email_links). The composition root always sets the deployment's one (a
+    # generated key kept under DATA_DIR when none is configured); an application built
+    # without one gets a random key of its own, never an empty, public one.
+    unsubscribe_key: bytes = field(
+        default_factory=lambda: secrets.token_bytes(MIN_LINK_KEY_BYTES), repr=False
+    )
 
     def __post_init__(self) -> None:
         # The library takes a snapshot when `version % interval == 0`: zero would fail at the
@@ -49,3 +56,5 @@ class AppConfig:
                 raise ValueError(f"{name} must be at least 1")
         if self.seal_key is not None and len(self.seal_key) < MIN_SEAL_KEY_BYTES:
             raise ValueError(f"the seal key must be at least {MIN_SEAL_KEY_BYTES} bytes")
+        if len(self.unsubscribe_key) < MIN_LINK_KEY_BYTES:
+            raise ValueError(f"the link key must be at least {MIN_LINK_KEY_BYTES} bytes")

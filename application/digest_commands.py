@@ -127,7 +127,7 @@ class DigestCommands(TeaimBase):
             html=draft.html,
             mail_domain=self.config.mail_domain,
             stamp=draft.stamp,
-            list_unsubscribe=draft.list_unsubscribe,
+            links=draft.links,
             period=draft.period,
             ref=draft.ref,
         )

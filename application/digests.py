@@ -29,7 +29,7 @@ week before the moment of the request and has ids of its own (see `manual_email_
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal, Protocol
@@ -41,9 +41,16 @@ from application.context import CommandContext
 from application.digest_content import DigestContentQuery, DigestKey, DigestSections, DigestWindow
 from application.digest_render import DigestProject, RenderedDigest, render_digest
 from application.ports import Clock
-from application.unsubscribe_tokens import UnsubscribeTarget, unsubscribe_token
 from domain.comms_schedule import digest_due, digest_slot
-from domain.email import EmailKind, digest_email_id, email_id_for, normalise_address
+from domain.email import (
+    EmailKind,
+    LinkName,
+    LinkRef,
+    UnsubscribeLink,
+    digest_email_id,
+    email_id_for,
+    normalise_address,
+)
 from domain.errors import InvalidValueError, RuleViolationError
 from domain.org import DigestSchedule
 from domain.project import Project
@@ -148,7 +155,8 @@ class EmailDraft:
     text: str
     html: str
     stamp: Stamp
-    list_unsubscribe: str | None
+    # The secret links the email carries, as references (filled at send time, never stored).
+    links: Mapping[LinkName, LinkRef]
     period: str | None
     ref: str | None
 
@@ -450,10 +458,6 @@ class Digests:
         period: str | None,
     ) -> EmailDraft:
         assert stamp.project_id is not None  # a digest is a project's
-        token = unsubscribe_token(
-            self._config.unsubscribe_key,
-            UnsubscribeTarget(stamp.org_id, stamp.project_id, address),
-        )
         return EmailDraft(
             email_id=email_id,
             kind=EmailKind.DIGEST,
@@ -462,7 +466,8 @@ class Digests:
             text=rendered.text,
             html=rendered.html,
             stamp=stamp,
-            list_unsubscribe=f"{self._config.public_base_url.rstrip('/')}/api/unsubscribe/{token}",
+            # The recipient's own unsubscribe link, derived at send time (email_links).
+            links={LinkName.UNSUBSCRIBE_URL: UnsubscribeLink(stamp.project_id)},
             period=period,
             ref=f"project:{stamp.project_id}" + ("" if period else ":manual"),
         )

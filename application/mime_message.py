@@ -5,7 +5,10 @@ sender, so every send of one email (a retry, a restart, the repeat after a crash
 relay's acceptance and the record) carries the same headers and bodies: the `Message-ID`
 (derived from the email id) is what a relay or a mail client deduplicates on, and `Date` is
 the time the email was queued, not the time of the attempt. Even the MIME boundary is derived
-from the content, so the bytes are identical.
+from the content, so the bytes are identical. Secret links (a signing link, the one-click
+unsubscribe link) are not in the aggregate: its bodies hold placeholders that are filled here
+from the key (`EmailLinks`), derived for the email's own recipient, so they are the same on
+every send too.
 
 Headers are written under `policy.SMTP` with `max_line_length=998` (RFC 5322's hard limit):
 under the default 78 columns, a long `List-Unsubscribe` is folded into RFC 2047 encoded-words,
@@ -23,8 +26,9 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 
+from application.email_links import EmailLinks, fill
 from application.mail_ports import OutgoingMessage
-from domain.email import Email
+from domain.email import Email, LinkName
 from domain.errors import InvalidValueError
 from domain.signoff import validate_email
 
@@ -67,20 +71,25 @@ def _boundary(email: Email) -> str:
     return f"==teaim-{digest[:40]}"
 
 
-def build_message(email: Email, sender: Sender) -> OutgoingMessage:
-    """The message for `email`: multipart/alternative, plain text first, then HTML."""
+def build_message(email: Email, sender: Sender, links: EmailLinks | None = None) -> OutgoingMessage:
+    """The message for `email`: multipart/alternative, plain text first, then HTML, its
+    links filled from `links` (required when the email carries any)."""
+    if email.links and links is None:
+        raise ValueError("this email carries links: the message needs the link key")
+    urls = {} if links is None else links.urls(email)
     message = EmailMessage(policy=POLICY)
     message["From"] = sender.header
     message["To"] = email.to
     message["Subject"] = email.subject
     message["Date"] = format_datetime(email.created_on.astimezone(UTC))
     message["Message-ID"] = email.message_id
-    if email.list_unsubscribe is not None:
+    unsubscribe = urls.get(LinkName.UNSUBSCRIBE_URL)
+    if unsubscribe is not None:
         # RFC 8058: one HTTPS URI in angle brackets, and the one-click POST body.
-        message["List-Unsubscribe"] = f"<{email.list_unsubscribe}>"
+        message["List-Unsubscribe"] = f"<{unsubscribe}>"
         message["List-Unsubscribe-Post"] = ONE_CLICK
-    message.set_content(email.text)
-    message.add_alternative(email.html, subtype="html")
+    message.set_content(fill(email.text, urls))
+    message.add_alternative(fill(email.html, urls), subtype="html")
     message.set_boundary(_boundary(email))
     return OutgoingMessage(
         email_id=email.id,

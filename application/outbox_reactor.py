@@ -32,6 +32,8 @@ from datetime import date, datetime, timedelta
 from typing import ClassVar, Protocol
 from uuid import UUID
 
+from application.config import AppConfig
+from application.email_links import EmailLinks
 from application.mail_ports import Mailer, MailSendError, SendErrorKind
 from application.mime_message import Sender, build_message
 from application.outbox import SendRules
@@ -101,6 +103,9 @@ class OutboxApp(Protocol):
 
     @property
     def clock(self) -> Clock: ...
+
+    @property
+    def config(self) -> AppConfig: ...
 
     def email_of_org(self, org_id: UUID, email_id: UUID) -> Email | None: ...
 
@@ -220,7 +225,7 @@ class OutboxReactor:
             unsupported = "internationalised addresses (SMTPUTF8) are not supported"
             return self._refused(email, MailSendError(SendErrorKind.PERMANENT, unsupported), now)
         try:
-            message = build_message(email, self.sender)
+            message = build_message(email, self.sender, EmailLinks.from_config(self.app.config))
         except Exception as error:
             # The message cannot be built from what was queued (an address the email library
             # cannot parse): it never will be. Failed for good, recorded, and the log moves

@@ -5,7 +5,9 @@ Preview and ZIP only read. Sending is one command: it opens the stage's sign-off
 is open, issues an external link for the recipient (as `invite_external_signer` does: only the
 token's hash is kept), queues the email through the outbox (`Email`, deterministic id from the
 request's correlation id, so a retried request queues nothing new) and records `PackageSent`
-on the round, all in one atomic save. The token is in the email and the answer, nowhere else.
+on the round, all in one atomic save. The token is in the answer and in the message the outbox
+sends, nowhere else: the stored email holds a placeholder and a reference to the request, and
+the token is derived from the link key at send time (application/email_links.py).
 """
 
 from __future__ import annotations
@@ -17,9 +19,18 @@ from uuid import UUID, uuid4
 
 from application.base import TeaimBase
 from application.context import CommandContext
+from application.email_links import EmailLinks
 from application.email_templates import render_email, render_html
 from domain.artifact import Artifact, IngestionState
-from domain.email import Email, EmailKind, email_id_for, normalise_address
+from domain.email import (
+    Email,
+    EmailKind,
+    LinkName,
+    SigningLink,
+    email_id_for,
+    link_placeholder,
+    normalise_address,
+)
 from domain.errors import InvalidValueError, NotFoundError
 from domain.project import Project
 from domain.raid import RaidItem, RaidKind
@@ -230,9 +241,13 @@ class SignoffPackageCommands(TeaimBase):
         if superseded is not None:
             superseded.cancel(reason="superseded by a newer sign-off package", stamp=stamp)
             touched.append(superseded)
-        # As invite_external_signer: the round's id prefixes the secret; only the hash is kept.
-        token = f"{signoff.id.hex}.{self.secrets.token(self.config.signing_token_bytes)}"
+        # As invite_external_signer, the round's id prefixes the token and only its hash is
+        # kept; the token itself is derived from the link key (application.email_links), so
+        # the email stores a placeholder and the outbox fills the same link on every send.
         request_id = uuid4()
+        link = SigningLink(signoff_id=signoff.id, request_id=request_id)
+        links = EmailLinks.from_config(self.config)
+        token = links.signing_token(link, recipient)
         expires_at = stamp.at + ttl
         signoff.request_external(
             request_id=request_id,
@@ -241,12 +256,15 @@ class SignoffPackageCommands(TeaimBase):
             expires_at=expires_at,
             stamp=stamp,
         )
-        signing_url = f"{self.config.public_base_url.rstrip('/')}/sign#token={token}"
+        signing_url = links.signing_url(link, recipient)
         email_id = package_email_id(
             stamp.org_id, project.id, stage.id, recipient, ctx.correlation_id
         )
         rendered = render_email(
-            TEMPLATE, package.context(signing_url=signing_url, expires_at=expires_at)
+            TEMPLATE,
+            package.context(
+                signing_url=link_placeholder(LinkName.SIGNING_URL), expires_at=expires_at
+            ),
         )
         email = Email.queue(
             email_id=email_id,
@@ -260,6 +278,7 @@ class SignoffPackageCommands(TeaimBase):
             html=rendered.html,
             mail_domain=self.config.mail_domain,
             stamp=stamp,
+            links={LinkName.SIGNING_URL: link},
             ref=f"stage:{stage.id}",
         )
         signoff.record_package_sent(

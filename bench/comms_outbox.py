@@ -23,10 +23,11 @@ from adapters.postgres.database import DatabaseUrl
 from adapters.postgres.reactor_runner import ReactorRunner
 from adapters.system import OsSecrets, SystemClock
 from application.app import Teaim
+from application.email_links import EmailLinks
 from application.mime_message import Sender, build_message
 from application.outbox_reactor import OutboxReactor
 from bench._support import scratch_database
-from domain.email import Email, EmailKind
+from domain.email import Email, EmailKind, LinkName, UnsubscribeLink
 from domain.roles import Role
 from domain.stamps import Stamp
 from tests.support.catch_up import run_to_head
@@ -61,7 +62,7 @@ def _emails(org: UUID, count: int, projects: list[UUID] | None = None) -> list[E
                 html=f"<p>{body}</p>",
                 mail_domain="teaim.localhost",
                 stamp=stamp,
-                list_unsubscribe=f"https://teaim.example.com/api/unsubscribe/{uuid4().hex}",
+                links={LinkName.UNSUBSCRIBE_URL: UnsubscribeLink(project)},
             )
         )
     return emails
@@ -80,9 +81,10 @@ def _subscribed_projects(app: Teaim, org: UUID, count: int) -> list[UUID]:
     return projects
 
 
-def _baseline(relay: SmtpRelay, emails: list[Email]) -> float:
+def _baseline(relay: SmtpRelay, emails: list[Email], links: EmailLinks) -> float:
     """Seconds smtplib takes to send the messages over one session."""
-    messages = [build_message(email, SENDER) for email in emails]
+    # The same bytes the outbox builds, unsubscribe links derived from the same key.
+    messages = [build_message(email, SENDER, links) for email in emails]
     start = time.perf_counter()
     with smtplib.SMTP("localhost", relay.port, timeout=30) as conn:
         conn.starttls(context=relay.client_context)
@@ -132,7 +134,9 @@ def main() -> None:
         try:
             # Taking turns, so load from elsewhere on the machine falls on both sides.
             for _ in range(rounds):
-                baselines.append(_baseline(relay, _emails(uuid4(), count)))
+                baselines.append(
+                    _baseline(relay, _emails(uuid4(), count), EmailLinks.from_config(app.config))
+                )
                 outboxes.append(_outbox(app, url, relay, count))
         finally:
             app.close()

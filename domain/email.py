@@ -1,8 +1,12 @@
 """Email: one message to one recipient, from queued to delivered or failed (the outbox).
 
 Every email is an event before it is anything else: `Queued` holds everything needed to build
-the exact bytes sent (subject, text and HTML bodies, unsubscribe link, the deterministic
-`Message-ID`), so a retry, a restart or a second process sends the same message. The outbox
+the exact bytes sent (subject, text and HTML bodies, the deterministic `Message-ID`), so a
+retry, a restart or a second process sends the same message. No secret is ever in it: where a
+body needs a secret link (an external signing link, a one-click unsubscribe link), it holds a
+placeholder, and `links` names, by a non-secret reference, the one link each placeholder
+stands for; the message builder derives the link from the server's key at send time
+(application/email_links.py, decision 0026). The outbox
 reactor delivers it and records the outcome here; once `Delivered` or `Failed` is recorded the
 email is never sent again. The aggregate id is deterministic for emails that must not be
 duplicated (a digest: project, recipient, period), so queueing the same email twice is a
@@ -11,7 +15,8 @@ version conflict at the store, not a second email.
 
 from __future__ import annotations
 
-from dataclasses import field
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -57,6 +62,66 @@ class EmailStatus(StrEnum):
     CANCELLED = "cancelled"  # withdrawn before delivery, e.g. the recipient unsubscribed (final)
 
 
+class LinkName(StrEnum):
+    """A secret link an email may carry (each filled at send time, never stored)."""
+
+    SIGNING_URL = "signing_url"  # the external signer's one-time link (sign-off package)
+    UNSUBSCRIBE_URL = "unsubscribe_url"  # RFC 8058 one-click unsubscribe (digests)
+
+
+# Which kind of email may carry which link: a digest never carries a signing link.
+_LINKS_OF_KIND = {
+    LinkName.SIGNING_URL: "signoff_package",
+    LinkName.UNSUBSCRIBE_URL: "digest",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SigningLink:
+    """The signing link of one external request of one sign-off round (for `Email.to`)."""
+
+    signoff_id: UUID
+    request_id: UUID
+
+
+@dataclass(frozen=True, slots=True)
+class UnsubscribeLink:
+    """The unsubscribe link of `Email.to`'s digest subscription to one project."""
+
+    project_id: UUID
+
+
+LinkRef = SigningLink | UnsubscribeLink
+
+
+def link_ref(link: LinkRef) -> str:
+    """The stored, non-secret reference of a link ("signing:<signoff>:<request>",
+    "unsubscribe:<project>")."""
+    if isinstance(link, SigningLink):
+        return f"signing:{link.signoff_id}:{link.request_id}"
+    return f"unsubscribe:{link.project_id}"
+
+
+def parse_link_ref(name: str, ref: str) -> LinkRef:
+    """The link a stored reference names, checked against the placeholder it fills."""
+    kind, _, rest = ref.partition(":")
+    try:
+        if name == LinkName.SIGNING_URL and kind == "signing":
+            signoff, _, request = rest.partition(":")
+            return SigningLink(signoff_id=UUID(signoff), request_id=UUID(request))
+        if name == LinkName.UNSUBSCRIBE_URL and kind == "unsubscribe":
+            return UnsubscribeLink(project_id=UUID(rest))
+    except ValueError:
+        pass
+    raise InvalidValueError(f"not a reference to a {name} link", ref=ref[:80])
+
+
+def link_placeholder(name: LinkName) -> str:
+    """What a body holds where the link goes: letters, digits and `[]-:_` only, so neither
+    HTML autoescaping nor a template changes it."""
+    return f"[[teaim-link:{name.value}]]"
+
+
 FINAL_STATUSES = frozenset({EmailStatus.DELIVERED, EmailStatus.FAILED, EmailStatus.CANCELLED})
 
 
@@ -90,8 +155,9 @@ class Email(TeaimAggregate):
     text: str = field(init=False)
     html: str = field(init=False)
     message_id: str = field(init=False)
-    # RFC 8058 one-click unsubscribe URL (digests), None for other mail.
-    list_unsubscribe: str | None = field(init=False)
+    # Placeholder name -> non-secret reference of the link it stands for ({} for none). The
+    # unsubscribe link is also the RFC 8058 `List-Unsubscribe` header.
+    links: dict[str, str] = field(init=False)
     # The digest period ("2026-W48"), None for other mail.
     period: str | None = field(init=False)
     # What the email is about, for the comms status and the audit feed ("stage:<id>").
@@ -111,7 +177,7 @@ class Email(TeaimAggregate):
         text: str
         html: str
         message_id: str
-        list_unsubscribe: str | None
+        links: dict[str, str]
         period: str | None
         ref: str | None
 
@@ -122,7 +188,7 @@ class Email(TeaimAggregate):
             email.text = self.text
             email.html = self.html
             email.message_id = self.message_id
-            email.list_unsubscribe = self.list_unsubscribe
+            email.links = dict(self.links)
             email.period = self.period
             email.ref = self.ref
             email.status = EmailStatus.QUEUED
@@ -210,23 +276,19 @@ class Email(TeaimAggregate):
         html: str,
         mail_domain: str,
         stamp: Stamp,
-        list_unsubscribe: str | None = None,
+        links: Mapping[LinkName, LinkRef] | None = None,
         period: str | None = None,
         ref: str | None = None,
     ) -> Email:
-        """Queue an email (the stamp names the org and project it is sent for)."""
+        """Queue an email (the stamp names the org and project it is sent for). `links`:
+        the secret links its bodies' placeholders stand for, as references."""
         subject = " ".join(subject.split())  # no CR/LF: a header can never be injected
         if not subject or len(subject) > MAX_SUBJECT_CHARS:
             raise InvalidValueError(f"subject must be 1-{MAX_SUBJECT_CHARS} characters")
         for body in (text, html):
             if len(body) > MAX_BODY_CHARS:
                 raise InvalidValueError(f"an email body is at most {MAX_BODY_CHARS} characters")
-        # RFC 8058 wants an HTTPS one-click URI; plain http is for a loopback development base
-        # URL, which the settings decide.
-        if list_unsubscribe is not None and not list_unsubscribe.startswith(
-            ("https://", "http://")
-        ):
-            raise InvalidValueError("the unsubscribe link must be an http(s) URL")
+        stored = _links(kind, stamp, links or {})
         email: Email = cls._create_stamped(
             cls.Queued,
             id=email_id,
@@ -237,11 +299,21 @@ class Email(TeaimAggregate):
             text=_storable(text),
             html=_storable(html),
             message_id=message_id_for(email_id, mail_domain),
-            list_unsubscribe=list_unsubscribe,
+            links=stored,
             period=period,
             ref=ref,
         )
         return email
+
+    @property
+    def list_unsubscribe(self) -> LinkRef | None:
+        """The one-click unsubscribe link (a reference; digests), None for other mail."""
+        ref = self.links.get(LinkName.UNSUBSCRIBE_URL)
+        return None if ref is None else parse_link_ref(LinkName.UNSUBSCRIBE_URL, ref)
+
+    def link_refs(self) -> dict[LinkName, LinkRef]:
+        """Every link this email's placeholders stand for."""
+        return {LinkName(n): parse_link_ref(n, ref) for n, ref in self.links.items()}
 
     @property
     def final(self) -> bool:
@@ -306,3 +378,20 @@ class Email(TeaimAggregate):
     def _require_open(self) -> None:
         if self.final:
             raise RuleViolationError("the email is already final", status=self.status.value)
+
+
+def _links(kind: EmailKind, stamp: Stamp, links: Mapping[LinkName, LinkRef]) -> dict[str, str]:
+    """The references to store, each checked to be one this email may carry: only its kind's
+    links, and a digest's unsubscribe link only for its own project (the recipient is always
+    the email's own `to`), so a filled placeholder can only ever be this email's own secret."""
+    stored: dict[str, str] = {}
+    for given, link in links.items():
+        name = LinkName(given)
+        if _LINKS_OF_KIND[name] != kind.value:
+            raise InvalidValueError(f"a {kind.value} email carries no {name.value} link")
+        if not isinstance(link, SigningLink if name is LinkName.SIGNING_URL else UnsubscribeLink):
+            raise InvalidValueError(f"not a reference to a {name.value} link")
+        if isinstance(link, UnsubscribeLink) and link.project_id != stamp.project_id:
+            raise InvalidValueError("an unsubscribe link is for the email's own project")
+        stored[name.value] = link_ref(link)
+    return stored

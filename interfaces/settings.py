@@ -529,8 +529,9 @@ class Settings(BaseSettings):
     unsubscribe_key: SecretStr | None = Field(
         default=None,
         description=(
-            "Key (32+ bytes) that signs one-click unsubscribe links. Unset: a random key made"
-            " once and kept at DATA_DIR/keys/unsubscribe.key, shared by every process there."
+            "Link key (32+ bytes): signs one-click unsubscribe links and derives the sign-off"
+            " package's signing links at send time. Unset: a random key made once and kept at"
+            " DATA_DIR/keys/unsubscribe.key, shared by every process there."
         ),
     )
 

@@ -9,7 +9,8 @@ from typing import Any
 from uuid import UUID
 
 from application.digests import MAX_MANUAL_SENDS_PER_DAY
-from domain.email import Email
+from application.email_links import EmailLinks
+from domain.email import Email, LinkName, UnsubscribeLink
 from domain.roles import Role
 from tests.api.conftest import Api, assert_problem, dev
 from tests.support.digests import DURING, configure_org, subscribe
@@ -69,8 +70,9 @@ def test_preview_is_exactly_what_a_send_queues(api: Api) -> None:
             preview["html"],
         )
         assert email.period is None  # a manual send never uses up the week's digest
-        assert email.list_unsubscribe is not None
-        assert "/api/unsubscribe/" in email.list_unsubscribe
+        assert email.list_unsubscribe == UnsubscribeLink(project)
+        url = EmailLinks.from_config(api.runtime.app.config).urls(email)[LinkName.UNSUBSCRIBE_URL]
+        assert "/api/unsubscribe/" in url
         recipients.add(email.to)
     assert recipients == {"ann@example.test", "ben@example.test"}
 

@@ -17,15 +17,18 @@ import psycopg
 import pytest
 from eventsourcing.persistence import IntegrityError
 
+from application.email_links import EmailLinks
+from application.mime_message import build_message
 from application.signoff_package import PackageRequest
 from domain.artifact import Artifact
-from domain.email import Email, EmailKind, EmailStatus
+from domain.email import Email, EmailKind, EmailStatus, LinkName, SigningLink
 from domain.roles import Role
 from domain.signoff import SignOff, SignOffStatus, hash_token
 from domain.stage import Stage, StageState
 from projections.audit import AuditProjection
 from tests.api.conftest import Api, _build, assert_problem, dev, serve
 from tests.support.contexts import user
+from tests.support.outbox import SENDER
 from tests.support.uploads import PDF_BYTES, upload
 
 HOSTILE = '<script>alert("x")</script>&'
@@ -223,8 +226,14 @@ def test_send_opens_the_round_issues_the_link_and_queues_the_email(api: Api) -> 
     assert email.to == "client@example.com"
     assert email.message_id == f"<{email_id}@{api.runtime.app.config.mail_domain}>"
     assert email.ref == f"stage:{s.stage}"
-    assert sent["signing_url"] in email.text
-    assert sent["signing_url"] in email.html
+    # Stored with a placeholder and a reference to the request (decision 0026); the message
+    # the outbox builds carries the link the answer showed.
+    assert sent["signing_url"] not in email.text + email.html
+    assert email.link_refs() == {
+        LinkName.SIGNING_URL: SigningLink(UUID(sent["id"]), UUID(sent["request_id"]))
+    }
+    built = build_message(email, SENDER, EmailLinks.from_config(api.runtime.app.config))
+    assert sent["signing_url"] in built.data.decode("ascii").replace("=\r\n", "")
     assert "spec.pdf" in email.text
     assert "Vendor slips" in email.text
     assert "<script>" not in email.html

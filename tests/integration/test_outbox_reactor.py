@@ -18,15 +18,16 @@ from pydantic import SecretStr
 
 from adapters.mail.file_sink import FileSinkMailer
 from adapters.mail.smtp import SmtpMailer, parse_smtp_url
+from application.email_links import EmailLinks
 from application.signoff_package import PackageRequest
-from domain.email import EmailStatus
+from domain.email import EmailStatus, LinkName
 from domain.mail_quota import MailQuota, mail_quota_id
 from interfaces.mailer import build_mailer
 from interfaces.settings import Settings
 from tests.support.apps import open_app, seed_org
 from tests.support.clocks import SettableClock
 from tests.support.contexts import service
-from tests.support.outbox import MAIL_DOMAIN, UNSUBSCRIBE, Outbox
+from tests.support.outbox import MAIL_DOMAIN, Outbox
 from tests.support.reactors import Crash
 from tests.support.smtp_server import SmtpRelay, smtp_relay
 
@@ -73,7 +74,10 @@ def test_a_queued_email_is_delivered_with_its_headers_and_both_parts(
     assert "<p>Nothing changed this week.</p>" in html.get_content()
     # Unfolded, plain URL headers, exactly as RFC 8058 wants them.
     raw_head = relay.sink.accepted[0].split(b"\r\n\r\n", 1)[0].decode("ascii").split("\r\n")
-    assert f"List-Unsubscribe: <{UNSUBSCRIBE}>" in raw_head
+    # The link is derived from the key at send time (the email stores a reference only).
+    unsubscribe = EmailLinks.from_config(outbox.app.config).urls(email)[LinkName.UNSUBSCRIBE_URL]
+    assert unsubscribe.startswith(f"{outbox.app.config.public_base_url}/api/unsubscribe/")
+    assert f"List-Unsubscribe: <{unsubscribe}>" in raw_head
     assert "List-Unsubscribe-Post: List-Unsubscribe=One-Click" in raw_head
 
     delivered = outbox.email(email.id)

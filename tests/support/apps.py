@@ -10,6 +10,7 @@ from eventsourcing.popo import POPOApplicationRecorder
 
 from adapters.postgres.database import DatabaseUrl
 from application.app import Teaim
+from application.config import AppConfig
 from application.context import CommandContext
 from application.ports import Clock, SecretSource
 from domain.raid import Memory
@@ -25,6 +26,9 @@ IN_MEMORY: dict[str, str] = {"PERSISTENCE_MODULE": "eventsourcing.popo"}
 # Production runs with the repository's aggregate cache on (interfaces/runtime.py), which hands
 # reads the cached instance and commands a copy: application tests run both ways.
 CACHED: dict[str, str] = {**IN_MEMORY, "AGGREGATE_CACHE_MAXSIZE": "1000"}
+# The link key of apps on a test database: every process on one database must derive the same
+# email links (as the runtime's shared key file makes them), or a resend would differ.
+DATABASE_LINK_KEY = b"test-link-key:" + b"l" * 32
 
 
 def make_app(
@@ -52,6 +56,7 @@ def open_app(url: str, *, clock: Clock | None = None, secrets: SecretSource | No
         clock=clock or WallClock(),
         secrets=secrets or TokenSecrets(),
         audit_log=None,
+        config=AppConfig(unsubscribe_key=DATABASE_LINK_KEY),
     )
 
 

@@ -14,7 +14,7 @@ from application.mail_ports import Mailer
 from application.mime_message import Sender
 from application.outbox_reactor import OutboxReactor, Outcome, RetryPolicy
 from application.reactors import Reaction
-from domain.email import Email, EmailKind
+from domain.email import Email, EmailKind, LinkName, UnsubscribeLink
 from domain.stamps import Stamp
 from tests.support.catch_up import run_to_head
 from tests.support.clocks import SettableClock
@@ -23,7 +23,6 @@ from tests.support.reactors import Crash
 
 SENDER = Sender.parse("TEAIM <teaim@teaim.localhost>")
 MAIL_DOMAIN = "mail.teaim.test"
-UNSUBSCRIBE = "https://teaim.example.com/api/unsubscribe/" + "Tk" * 40 + ".c2lnbmF0dXJlLXBhcnQ"
 
 
 class CrashableOutbox(OutboxReactor):
@@ -79,7 +78,7 @@ class Outbox:
             )
         return self.run()
 
-    def queue(self, to: str = "pat@example.com", *, unsubscribe: str | None = UNSUBSCRIBE) -> Email:
+    def queue(self, to: str = "pat@example.com", *, unsubscribe: bool = True) -> Email:
         """A digest to `to`, who is put on the project's digest list first (the outbox
         withdraws a digest whose recipient is not on it)."""
         self.app.add_digest_recipient(ctx=service(self.org), project_id=self.project, address=to)
@@ -93,7 +92,9 @@ class Outbox:
             html="<p>Nothing changed this week.</p>\n",
             mail_domain=MAIL_DOMAIN,
             stamp=stamp,
-            list_unsubscribe=unsubscribe,
+            links={LinkName.UNSUBSCRIBE_URL: UnsubscribeLink(self.project)}
+            if unsubscribe
+            else None,
             period="2026-W48",
         )
         self.app.save(email)

@@ -11,7 +11,7 @@ import pytest
 from application.config import AppConfig
 from application.digest_content import DigestSections, Section, StageDecision
 from application.digests import Digests, OrgDigestSettings, PendingProject, manual_email_id
-from domain.email import digest_email_id
+from domain.email import LinkName, UnsubscribeLink, digest_email_id
 from domain.org import DigestSchedule, Weekday
 from tests.support.clocks import SettableClock
 from tests.support.digest_fakes import FakeContent, FakeOutbox, FakeSource, NoGuard
@@ -61,8 +61,8 @@ def test_only_due_orgs_and_one_content_call_per_tick() -> None:
     assert draft.email_id == digest_email_id(
         draft.stamp.project_id or uuid4(), draft.to, "2026-W48"
     )
-    assert draft.list_unsubscribe is not None
-    assert draft.list_unsubscribe.startswith("https://t.example/api/unsubscribe/")
+    # The recipient's own unsubscribe link, as a reference (derived at send time, not stored).
+    assert draft.links == {LinkName.UNSUBSCRIBE_URL: UnsubscribeLink(draft.stamp.project_id)}  # type: ignore[arg-type]
     # Run again: nothing pending (each recipient has its period's email).
     assert digests.tick(SLOT + timedelta(minutes=5)).projects == 0
 

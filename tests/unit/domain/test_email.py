@@ -16,8 +16,13 @@ from domain.email import (
     Email,
     EmailKind,
     EmailStatus,
+    LinkName,
+    SigningLink,
+    UnsubscribeLink,
     digest_email_id,
+    link_placeholder,
     message_id_for,
+    parse_link_ref,
 )
 from domain.errors import InvalidValueError, RuleViolationError
 from tests.support.clocks import EPOCH
@@ -35,7 +40,7 @@ def queued(**overrides: object) -> Email:
         "html": "<p>hello</p>",
         "mail_domain": "mail.example.test",
         "stamp": make_stamp(project_id=project_id),
-        "list_unsubscribe": "https://teaim.example/api/unsubscribe/tok",
+        "links": {LinkName.UNSUBSCRIBE_URL: UnsubscribeLink(project_id)},
         "period": "2026-W48",
     }
     fields.update(overrides)
@@ -75,10 +80,55 @@ def test_bodies_are_bounded_and_never_hold_nul() -> None:
     assert "\x00" not in queued(html="a\x00b").html
 
 
-@pytest.mark.parametrize("link", ["javascript:alert(1)", "mailto:x@y.z", "ftp://x"])
-def test_the_unsubscribe_link_must_be_http(link: str) -> None:
+def test_the_unsubscribe_link_is_stored_as_a_reference_never_as_a_url() -> None:
+    project_id = uuid4()
+    email = queued(
+        stamp=make_stamp(project_id=project_id),
+        links={LinkName.UNSUBSCRIBE_URL: UnsubscribeLink(project_id)},
+    )
+    assert email.list_unsubscribe == UnsubscribeLink(project_id)
+    assert email.links == {"unsubscribe_url": f"unsubscribe:{project_id}"}
+
+
+@pytest.mark.parametrize(
+    "link", ["https://teaim.example/api/unsubscribe/tok", "javascript:alert(1)", "ftp://x"]
+)
+def test_a_url_or_anything_but_a_link_reference_is_refused(link: str) -> None:
+    # The stored email never holds a secret: a URL (which would carry the token) is refused.
     with pytest.raises(InvalidValueError):
-        queued(list_unsubscribe=link)
+        queued(links={LinkName.UNSUBSCRIBE_URL: link})
+    with pytest.raises(InvalidValueError):
+        parse_link_ref(LinkName.UNSUBSCRIBE_URL, link)
+
+
+def test_an_email_carries_only_its_own_kind_of_link_for_its_own_project() -> None:
+    signing = SigningLink(signoff_id=uuid4(), request_id=uuid4())
+    with pytest.raises(InvalidValueError):
+        queued(links={LinkName.SIGNING_URL: signing})  # a digest carries no signing link
+    with pytest.raises(InvalidValueError):
+        queued(links={LinkName.UNSUBSCRIBE_URL: UnsubscribeLink(uuid4())})  # another project
+    with pytest.raises(InvalidValueError):
+        queued(kind=EmailKind.SIGNOFF_PACKAGE)  # a package carries no unsubscribe link
+    package = queued(kind=EmailKind.SIGNOFF_PACKAGE, links={LinkName.SIGNING_URL: signing})
+    assert package.link_refs() == {LinkName.SIGNING_URL: signing}
+    assert package.list_unsubscribe is None
+
+
+@given(st.uuids(), st.uuids())
+def test_a_link_reference_reads_back_as_the_link_it_names(signoff: object, request: object) -> None:
+    from domain.email import link_ref
+
+    link = SigningLink(signoff_id=signoff, request_id=request)  # type: ignore[arg-type]
+    assert parse_link_ref(LinkName.SIGNING_URL, link_ref(link)) == link
+    with pytest.raises(InvalidValueError):
+        parse_link_ref(LinkName.UNSUBSCRIBE_URL, link_ref(link))
+
+
+def test_a_placeholder_survives_html_escaping() -> None:
+    from markupsafe import escape
+
+    for name in LinkName:
+        assert str(escape(link_placeholder(name))) == link_placeholder(name)
 
 
 def test_a_bad_address_is_refused() -> None:

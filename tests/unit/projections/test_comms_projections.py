@@ -9,7 +9,7 @@ from uuid import uuid4
 
 import orjson
 
-from domain.email import Email, EmailKind
+from domain.email import Email, EmailKind, LinkName, UnsubscribeLink
 from domain.org import DigestWhenEmpty, Org, Weekday
 from domain.stamps import Stamp
 from projections.audit import TABLE as AUDIT
@@ -109,7 +109,7 @@ def _email(org_id: Any, project_id: Any, body: str = "hello") -> Email:
         html=f"<p>{body}</p>",
         mail_domain="teaim.test",
         stamp=Stamp(org_id, "service:digest", "cid", AT, project_id=project_id),
-        list_unsubscribe="https://teaim.test/api/unsubscribe/secret-token",
+        links={LinkName.UNSUBSCRIBE_URL: UnsubscribeLink(project_id)},
         period="2026-W48",
         ref=None,
     )
