@@ -208,7 +208,7 @@ def test_a_batch_whose_save_fails_is_saved_again_email_by_email(database_url: st
                 text="text",
                 html="<p>html</p>",
                 stamp=stamp,
-                list_unsubscribe=None,
+                links={},
                 period="2026-W48",
                 ref=None,
             )
