@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from uuid import uuid4
+
 import pytest
 
 from domain.addresses import MAX_ADDRESS, check_address, is_plain_address
 from domain.email import normalise_address
 from domain.errors import InvalidValueError
-from domain.signoff import validate_email
+from domain.signoff import SignOff, hash_token, validate_email
+from tests.support.clocks import EPOCH
+from tests.unit.conftest import make_stamp
 
 # Each of these passed the earlier rule; each either made building the message raise or was
 # delivered to another mailbox than the one checked (the security review of issue 9).
@@ -96,3 +101,32 @@ def test_the_whole_address_is_at_most_254_characters() -> None:
 def test_an_internationalised_address_is_refused_with_a_clear_reason() -> None:
     with pytest.raises(InvalidValueError, match="non-ASCII"):
         check_address("j\u00f6rg@example.de")
+
+
+def test_a_sign_off_invite_recorded_under_the_older_rule_replays_as_recorded() -> None:
+    stamp = make_stamp(project_id=uuid4())
+    signoff = SignOff.open(stage_id=uuid4(), round_number=1, required_signers=[], stamp=stamp)
+    request_id = uuid4()
+    with pytest.raises(InvalidValueError):
+        signoff.request_external(
+            request_id=uuid4(),
+            email="a:victim@corp.com;",
+            token_hash=hash_token("t"),
+            expires_at=EPOCH + timedelta(days=1),
+            stamp=stamp,
+        )
+    # As the log of that time holds it: events replay without today's rule.
+    signoff._trigger(
+        signoff.ExternalSignerRequested,
+        stamp,
+        request_id=request_id,
+        email="a:victim@corp.com;",
+        token_hash=hash_token("t"),
+        expires_at=EPOCH + timedelta(days=1),
+    )
+    replayed = None
+    for event in signoff.collect_events():
+        replayed = event.mutate(replayed)
+    assert isinstance(replayed, SignOff)
+    assert replayed.external[str(request_id)].email == "a:victim@corp.com;"
+    replayed.revoke_external(request_id=request_id, stamp=stamp)  # still manageable
