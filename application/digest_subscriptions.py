@@ -16,12 +16,12 @@ from application.base import TeaimBase
 from application.context import CommandContext, PublicContext
 from application.results import CommandResult
 from application.unsubscribe_tokens import read_unsubscribe_token
+from domain.addresses import is_plain_address
 from domain.digest_subscription import DigestSubscriptions, Subscriber, digest_subscriptions_id
 from domain.email import normalise_address
 from domain.errors import InvalidValueError, NotFoundError, RuleViolationError
 from domain.project import Project
 from domain.roles import RANK, Permission, Role
-from domain.signoff import EMAIL_PATTERN
 from domain.stamps import Stamp
 
 # The actor of an unsubscribe by link: whoever holds the link, with no account.
@@ -110,6 +110,7 @@ class DigestSubscriptionCommands(TeaimBase):
         self._guard_digest_manager(ctx, project_id, action="digest.recipient.remove")
         subs = self._subscriptions(project_id)
         if subs is None:
+            normalise_address(address)  # a bad address is a 422 whether or not a list exists
             return CommandResult(id=digest_subscriptions_id(project_id), position=0)
         subs.remove_external(address=address, stamp=self._stamp(ctx, project_id))
         return CommandResult(id=subs.id, position=self._commit(subs))
@@ -159,9 +160,14 @@ class DigestSubscriptionCommands(TeaimBase):
             raise NotFoundError("unsubscribe link not found")
         try:
             target = read_unsubscribe_token(key, token)
-            address = normalise_address(target.address)
         except InvalidValueError:
             raise NotFoundError("unsubscribe link not found") from None
+        try:
+            address = normalise_address(target.address)
+        except InvalidValueError:
+            # A genuine link (we signed it) for an address recorded under an older, looser
+            # rule: it still ends that address's subscription.
+            address = target.address
         project = self._find(Project, target.project_id, for_update=False)
         if project is None or project.org_id != target.org_id:
             raise NotFoundError("unsubscribe link not found")
@@ -177,7 +183,7 @@ def _address_of(user_id: str, address: str | None) -> str:
     is not, so then the member must say where they receive mail)."""
     if address is not None:
         return address
-    if EMAIL_PATTERN.fullmatch(user_id.strip().lower()):
+    if is_plain_address(user_id.strip().lower()):
         return user_id
     raise InvalidValueError("give the address to receive the digest at (your user id is not one)")
 

@@ -39,6 +39,7 @@ from application.mime_message import Sender, build_message
 from application.outbox import SendRules
 from application.ports import Clock
 from application.reactors import Reaction, effect_id_for
+from domain.addresses import is_plain_address
 from domain.base import TeaimAggregate
 from domain.comms_schedule import deferral, local_day
 from domain.email import Email
@@ -233,6 +234,11 @@ class OutboxReactor:
             log.warning("email %s of org %s cannot be built: %r", email.id, org_id, error)
             unbuildable = f"the message cannot be built: {type(error).__name__}"
             return self._refused(email, MailSendError(SendErrorKind.PERMANENT, unbuildable), now)
+        if not is_plain_address(message.recipient):
+            # Recorded under an older, looser address rule (the log replays it as it was):
+            # it may name another mailbox once a relay re-parses it. Failed for good, unsent.
+            refused = "the recipient address is not accepted by the address rule"
+            return self._refused(email, MailSendError(SendErrorKind.PERMANENT, refused), now)
         try:
             reply = self.mailer.send(message)
         except MailSendError as failure:

@@ -24,7 +24,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from domain.base import TeaimAggregate
 from domain.email import normalise_address
-from domain.errors import RuleViolationError
+from domain.errors import InvalidValueError, RuleViolationError
 from domain.stamps import Stamp
 
 # Recipients per project: a digest tick sends one email each, so a project may not grow its
@@ -71,8 +71,9 @@ class DigestSubscriptions(TeaimAggregate):
         address: str
 
         def apply(self, subs: DigestSubscriptions) -> None:
-            # The member's previous address, or an external entry for the same address, is
-            # replaced: one entry per member, one per address.
+            # The member's previous address is replaced: one entry per member. (Events recorded
+            # before opt_in refused an external's address also replace that external entry:
+            # one per address.)
             subs._drop(lambda s: s.user_id == self.user_id or s.address == self.address)
             subs.subscribers.append(Subscriber(self.address, self.user_id, self.timestamp))
 
@@ -125,11 +126,20 @@ class DigestSubscriptions(TeaimAggregate):
 
     def opt_in(self, *, user_id: str, address: str, stamp: Stamp) -> None:
         """Subscribe a member at `address` (replacing their previous address; the same
-        address again: nothing happens)."""
+        address again: nothing happens). An address held by another member, or listed as an
+        external recipient, is refused."""
         # `user_id` is the authenticated caller (checked where it was authenticated).
         address = normalise_address(address)
         holder = self.of_address(address)
-        if holder is not None and holder.user_id not in (None, user_id):
+        if holder is not None and holder.user_id is None:
+            # An owner put this address on the list for someone else (a client): a member who
+            # claimed it could then opt out and end that subscription behind the owner's back.
+            raise RuleViolationError(
+                "this address receives the digest as an external recipient: an owner or admin"
+                " must remove it before a member can opt in with it",
+                project_id=self.project_id,
+            )
+        if holder is not None and holder.user_id != user_id:
             raise RuleViolationError(
                 "another member receives the digest at this address", project_id=self.project_id
             )
@@ -160,21 +170,35 @@ class DigestSubscriptions(TeaimAggregate):
 
     def remove_external(self, *, address: str, stamp: Stamp) -> None:
         """Take an external address off the list (not there: nothing happens)."""
-        address = normalise_address(address)
-        holder = self.of_address(address)
+        holder = self._listed(address)
         if holder is not None and holder.user_id is None:
-            self._trigger(self.ExternalRemoved, stamp, address=address)
+            self._trigger(self.ExternalRemoved, stamp, address=holder.address)
 
     def unsubscribe_by_link(self, *, address: str, stamp: Stamp) -> bool:
         """End the address's subscription (a signed link's holder); whether one was ended.
 
         Idempotent: a second click, or a link for an address no longer listed, changes nothing.
         """
-        address = normalise_address(address)
-        if self.of_address(address) is None:
+        holder = self._listed(address)
+        if holder is None:
             return False
-        self._trigger(self.UnsubscribedByLink, stamp, address=address)
+        self._trigger(self.UnsubscribedByLink, stamp, address=holder.address)
         return True
+
+    def _listed(self, address: str) -> Subscriber | None:
+        """The entry `address` names, to take it off the list.
+
+        An entry recorded under an older, looser address rule (still replayed as it was)
+        fails today's rule, yet must still be removable: it is found by its recorded text,
+        trimmed and lower-cased. Any other address that fails the rule is refused as usual.
+        """
+        try:
+            return self.of_address(normalise_address(address))
+        except InvalidValueError:
+            recorded = self.of_address(address.strip().lower())
+            if recorded is None:
+                raise
+            return recorded
 
     def _require_room(self) -> None:
         if len(self.subscribers) >= MAX_RECIPIENTS:

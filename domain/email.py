@@ -21,9 +21,9 @@ from datetime import datetime
 from enum import StrEnum
 from uuid import NAMESPACE_URL, UUID, uuid5
 
+from domain.addresses import check_address
 from domain.base import TeaimAggregate
 from domain.errors import InvalidValueError, RuleViolationError
-from domain.signoff import validate_email
 from domain.stamps import Stamp
 
 MAX_SUBJECT_CHARS = 300
@@ -126,9 +126,10 @@ FINAL_STATUSES = frozenset({EmailStatus.DELIVERED, EmailStatus.FAILED, EmailStat
 
 
 def normalise_address(address: str) -> str:
-    """The address as the outbox keys it: validated, trimmed, lower-cased (a member and an
-    external entry for one address are one recipient)."""
-    return validate_email(address.strip()).lower()
+    """The address as the outbox keys it: validated under the one strict address rule
+    (domain.addresses), trimmed, lower-cased (a member and an external entry for one address
+    are one recipient)."""
+    return check_address(address)
 
 
 def email_id_for(name: str) -> UUID:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from uuid import NAMESPACE_URL, UUID, uuid5
 
+from domain.addresses import check_address
 from domain.base import TeaimAggregate
 from domain.errors import (
     InvalidValueError,
@@ -20,8 +20,6 @@ from domain.errors import (
 from domain.stage import validate_reason
 from domain.stamps import Stamp
 from domain.text import check_line
-
-EMAIL_PATTERN = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{2,63}$")
 
 
 class SignOffStatus(StrEnum):
@@ -84,11 +82,9 @@ def hash_token(token: str) -> str:
 
 
 def validate_email(email: str) -> str:
-    """A normalised email address (lower-cased, trimmed)."""
-    cleaned = check_line(email, what="email").strip().lower()
-    if not EMAIL_PATTERN.fullmatch(cleaned):
-        raise InvalidValueError("not a valid email address", email=email)
-    return cleaned
+    """A normalised email address (lower-cased, trimmed) under the one strict address rule
+    (domain.addresses)."""
+    return check_address(email)
 
 
 def internal_key(user_id: str) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import httpx
 
+from adapters.mail.recipients import require_list_recipient
 from application.mail_ports import MailSendError, OutgoingMessage, SendErrorKind
 
 DEFAULT_BASE_URL = "https://api.mailgun.net"  # EU accounts: https://api.eu.mailgun.net
@@ -50,6 +51,8 @@ class MailgunMailer:
         )
 
     def send(self, message: OutgoingMessage) -> str:
+        # `to` is an address list to Mailgun: exactly one address, read back as itself.
+        require_list_recipient(message.recipient)
         try:
             response = self._client.post(
                 f"/v3/{self.domain}/messages.mime",

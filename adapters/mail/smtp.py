@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from adapters.mail.recipients import require_smtp_recipient
 from application.mail_ports import MailSendError, OutgoingMessage, SendErrorKind
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
@@ -178,6 +179,9 @@ class SmtpMailer:
         self.attempts = 0
 
     def send(self, message: OutgoingMessage) -> str:
+        # Before any session: a recipient smtplib would re-parse into another mailbox is
+        # refused for good, never handed to the relay.
+        require_smtp_recipient(message.recipient)
         with self._lock:
             reused = self._conn is not None
             try:

@@ -233,6 +233,30 @@ INVALID_VALUES: list[tuple[str, dict[str, Any], int]] = [
     ("set_my_digest_subscription", {"subscribed": True, "address": "no-at"}, 422),
     # The owner's user id ("olive") is not an address: they must give one.
     ("set_my_digest_subscription", {"subscribed": True}, 422),
+    # Addresses the email library re-parses as another mailbox (or cannot build a message
+    # for) are refused where they enter (security review of issue 9), and so are addresses
+    # the outbox cannot send to (non-ASCII: no SMTPUTF8).
+    *[
+        (route, {**body, field: bad}, 422)
+        for bad in (
+            "a:victim@corp.com;",
+            "b<victim@corp.com",
+            "(x)victim@corp.com",
+            "a@[b.com",
+            "(@).co]",
+            '"a b"@example.com',
+            "a@1.2.3.4",
+            "=?utf-8?q?x?=@example.com",
+            "j\u00f6rg@example.de",
+        )
+        for route, body, field in (
+            ("add_digest_recipient", {}, "address"),
+            ("set_my_digest_subscription", {"subscribed": True}, "address"),
+            ("invite_external_signer", {}, "email"),
+            ("send_signoff_package", {"stage_id": str(UUID(int=1))}, "recipient"),
+            ("preview_signoff_package", {"stage_id": str(UUID(int=1))}, "recipient"),
+        )
+    ],
 ]
 
 

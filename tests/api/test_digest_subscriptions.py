@@ -230,6 +230,37 @@ def test_owners_and_admins_add_and_remove_external_addresses_others_get_403(
     assert_problem(add(api, org, project, "olive", "not an address"), 422)
 
 
+def test_a_member_cannot_opt_in_with_an_external_address_and_so_cannot_remove_it(
+    api: Api, team: tuple[UUID, UUID]
+) -> None:
+    # (Security review of issue 9: claiming the client's address, then opting out, ended the
+    # client's subscription.)
+    org, project = team
+    assert add(api, org, project, "olive", "client@example.com").status_code == 200
+    start = api.max_position()
+    claimed = me(api, org, project, "max", subscribed=True, address="Client@Example.com")
+    problem = assert_problem(claimed, 409, "conflict")
+    assert "external recipient" in problem["detail"]
+    assert me(api, org, project, "max", subscribed=False).status_code == 200
+    assert api.max_position() == start
+    assert recipients(api, org, project) == [("client@example.com", None, "external")]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["a:victim@corp.com;", "b<victim@corp.com", "(x)victim@corp.com", "a@[b.com", "j\u00f6rg@x.de"],
+)
+def test_addresses_that_would_reach_another_mailbox_are_422_everywhere(
+    api: Api, team: tuple[UUID, UUID], bad: str
+) -> None:
+    org, project = team
+    start = api.max_position()
+    assert_problem(add(api, org, project, "olive", bad), 422)
+    assert_problem(remove(api, org, project, "olive", bad), 422)
+    assert_problem(me(api, org, project, "max", subscribed=True, address=bad), 422)
+    assert api.max_position() == start
+
+
 def test_other_orgs_and_outsiders_get_404_and_an_archived_project_refuses_changes(
     api: Api, team: tuple[UUID, UUID]
 ) -> None:

@@ -57,13 +57,25 @@ def test_an_address_held_by_one_member_cannot_be_taken_by_another_or_added_as_ex
         subs.add_external(address="shared@example.com", stamp=stamp)
 
 
-def test_a_member_may_claim_an_external_address_which_then_is_theirs() -> None:
+def test_a_member_may_not_claim_an_external_address_and_so_cannot_end_it() -> None:
+    # (Was: a member could claim it, then opt out and so remove the client's subscription.)
     subs, stamp = new_list()
     subs.add_external(address="client@example.com", stamp=stamp)
+    with pytest.raises(RuleViolationError, match="external recipient"):
+        subs.opt_in(user_id="carol", address="Client@Example.com", stamp=stamp)
+    subs.opt_out(user_id="carol", stamp=stamp)
+    assert [(s.address, s.source) for s in subs.subscribers] == [("client@example.com", "external")]
+    # Once an owner takes it off, the member may opt in with it.
+    subs.remove_external(address="client@example.com", stamp=stamp)
     subs.opt_in(user_id="carol", address="client@example.com", stamp=stamp)
     assert [(s.address, s.source) for s in subs.subscribers] == [("client@example.com", "member")]
-    subs.remove_external(address="client@example.com", stamp=stamp)  # no longer external
-    assert len(subs.subscribers) == 1
+
+
+def test_a_claim_recorded_before_the_refusal_still_replays_as_the_members() -> None:
+    subs, stamp = new_list()
+    subs.add_external(address="client@example.com", stamp=stamp)
+    subs._trigger(subs.MemberOptedIn, stamp, user_id="carol", address="client@example.com")
+    assert [(s.address, s.source) for s in subs.subscribers] == [("client@example.com", "member")]
 
 
 def test_external_add_and_remove_are_idempotent() -> None:
@@ -100,7 +112,8 @@ def test_bad_addresses_are_refused() -> None:
 
 def test_the_list_is_bounded() -> None:
     subs, stamp = new_list()
-    for i in range(MAX_RECIPIENTS):
+    subs.opt_in(user_id="r0", address="r0@example.com", stamp=stamp)
+    for i in range(1, MAX_RECIPIENTS):
         subs.add_external(address=f"r{i}@example.com", stamp=stamp)
     with pytest.raises(RuleViolationError, match="at most"):
         subs.add_external(address="one-more@example.com", stamp=stamp)
@@ -167,3 +180,27 @@ def _play(actions: list[tuple[str, str, str]], bound: int) -> DigestSubscription
         assert all(a == a.lower() for a in addresses)
         assert len(subs.subscribers) <= bound
     return subs
+
+
+LEGACY = ["a:victim@corp.com;", "(x)victim@corp.com", "a@[b.com", "j\u00f6rg@example.de"]
+
+
+@pytest.mark.parametrize("legacy", LEGACY)
+def test_addresses_recorded_under_the_older_rule_replay_and_can_be_taken_off(legacy: str) -> None:
+    # Events replay as recorded, without today's address rule; such an entry is still
+    # removable by an owner or its link, and nothing else about it is accepted.
+    subs, stamp = new_list()
+    subs._trigger(subs.ExternalAdded, stamp, address=legacy)
+    subs._trigger(subs.MemberOptedIn, stamp, user_id="carol", address="m" + legacy)
+    replayed = None
+    for event in subs.collect_events():
+        replayed = event.mutate(replayed)
+    assert isinstance(replayed, DigestSubscriptions)
+    assert [s.address for s in replayed.subscribers] == [legacy, "m" + legacy]
+    with pytest.raises(InvalidValueError):
+        replayed.add_external(address=legacy, stamp=stamp)
+    replayed.remove_external(address=f" {legacy.upper()} ", stamp=stamp)
+    assert replayed.unsubscribe_by_link(address="m" + legacy, stamp=stamp)
+    assert replayed.subscribers == []
+    with pytest.raises(InvalidValueError):
+        replayed.remove_external(address=legacy, stamp=stamp)  # gone: just a bad address
