@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from application.signoff_package import PackageRequest
 from application.signoff_zip import plan_zip, zip_stream
@@ -17,6 +19,7 @@ from interfaces.http.deps import AppDep, CtxDep, RuntimeDep
 from interfaces.http.middleware import SECRET_FIELDS_HEADER
 from interfaces.http.models.signoff_package import PackageIn, PackageSendIn, PackageSentOut
 from interfaces.http.problems import error_responses
+from interfaces.http.upload_slots import zip_slots
 
 router = APIRouter(prefix="/api/projects/{project_id}/signoff/package", tags=["stages"])
 
@@ -87,23 +90,60 @@ _ZIP: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.post("/zip", response_class=StreamingResponse, responses={**_ZIP, **_ERRORS})
+class _SlotStream(StreamingResponse):
+    """A streamed answer that frees its ZIP slot when the stream ends, however it ends:
+    completed, the client gone (the send fails or the disconnect cancels it), or an error."""
+
+    def __init__(self, *args: Any, release: Callable[[], None], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._release = release
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._release()
+
+
+@router.post(
+    "/zip",
+    response_class=StreamingResponse,
+    responses={**_ZIP, **_ERRORS, **error_responses(429, 503)},
+)
 def zip_signoff_package(
-    project_id: UUID, body: PackageIn, app: AppDep, ctx: CtxDep, runtime: RuntimeDep
+    project_id: UUID,
+    body: PackageIn,
+    app: AppDep,
+    ctx: CtxDep,
+    runtime: RuntimeDep,
+    request: Request,
 ) -> StreamingResponse:
     """The package and its documents as one ZIP, streamed (pm and above). A document whose
-    bytes are missing is a `<name>.MISSING.txt` entry and `missing: true` in the manifest."""
-    # Everything is resolved here, before the first byte: the stream itself only reads blobs
-    # (no database session is held while it runs).
-    package = app.signoff_package(ctx=ctx, project_id=project_id, request=_request(body))
-    plan = plan_zip(ctx.principal.org_id, package, runtime.blobs.exists)
-    name = safe_file_name(f"{package.project_code} {package.stage_title} sign-off package.zip")
-    return StreamingResponse(
-        iter(zip_stream(plan, runtime.blobs)),
-        media_type="application/zip",
-        headers={
-            "Content-Disposition": attachment(name),
-            "X-Content-Type-Options": "nosniff",
-            "Cache-Control": "private, no-store",
-        },
+    bytes are missing is a `<name>.MISSING.txt` entry and `missing: true` in the manifest.
+    Each stream holds a worker thread and reads up to 50 blobs: beyond `ZIP_MAX_PER_ORG`
+    streams of the org at once a 429, beyond `ZIP_MAX_CONCURRENT` of the process a 503, both
+    with Retry-After."""
+    settings = runtime.settings
+    slots = zip_slots(
+        request, max_total=settings.zip_max_concurrent, max_per_org=settings.zip_max_per_org
     )
+    release = slots.acquire(ctx.principal.org_id)
+    try:
+        # Everything is resolved here, before the first byte: the stream itself only reads
+        # blobs (no database session is held while it runs).
+        package = app.signoff_package(ctx=ctx, project_id=project_id, request=_request(body))
+        plan = plan_zip(ctx.principal.org_id, package, runtime.blobs.exists)
+        name = safe_file_name(f"{package.project_code} {package.stage_title} sign-off package.zip")
+        return _SlotStream(
+            iter(zip_stream(plan, runtime.blobs)),
+            release=release,
+            media_type="application/zip",
+            headers={
+                "Content-Disposition": attachment(name),
+                "X-Content-Type-Options": "nosniff",
+                "Cache-Control": "private, no-store",
+            },
+        )
+    except BaseException:
+        release()
+        raise
