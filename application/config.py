@@ -40,6 +40,8 @@ class AppConfig:
     # The key that signs unsubscribe links (application.unsubscribe_tokens); the composition
     # root always sets one (a generated key kept under DATA_DIR when none is configured).
     unsubscribe_key: bytes = field(default=b"", repr=False)
+    # Sign-off package emails one project may send per org-local day (domain.package_quota).
+    signoff_package_daily_cap: int = 20
 
     def __post_init__(self) -> None:
         # The library takes a snapshot when `version % interval == 0`: zero would fail at the

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -14,11 +15,13 @@ from starlette.types import Receive, Scope, Send
 from application.signoff_package import PackageRequest
 from application.signoff_zip import plan_zip, zip_stream
 from domain.blob_keys import safe_file_name
+from domain.package_quota import PackageCapReachedError
 from interfaces.http.byte_ranges import attachment
 from interfaces.http.deps import AppDep, CtxDep, RuntimeDep
 from interfaces.http.middleware import SECRET_FIELDS_HEADER
+from interfaces.http.models.problem import ProblemOut
 from interfaces.http.models.signoff_package import PackageIn, PackageSendIn, PackageSentOut
-from interfaces.http.problems import error_responses
+from interfaces.http.problems import ProblemError, error_responses
 from interfaces.http.upload_slots import zip_slots
 
 router = APIRouter(prefix="/api/projects/{project_id}/signoff/package", tags=["stages"])
@@ -56,20 +59,50 @@ def preview_signoff_package(
     return HTMLResponse(package.html(), headers=_PAGE_HEADERS)
 
 
-@router.post("/send", status_code=201, responses=_ERRORS)
+def _cap_problem(refused: PackageCapReachedError, now: datetime) -> ProblemError:
+    """The project's daily package cap: a 429 saying when the org-local day resets."""
+    wait = max(1, math.ceil((refused.resets_at - now).total_seconds()))
+    return ProblemError(
+        429,
+        "package-daily-cap",
+        "Daily sign-off package cap reached",
+        refused.message,
+        headers={"Retry-After": str(wait)},
+        resets_at=refused.resets_at.isoformat(),
+    )
+
+
+@router.post(
+    "/send",
+    status_code=201,
+    responses={
+        **_ERRORS,
+        429: {
+            "model": ProblemOut,
+            "description": "The project sent its sign-off packages for the org-local day"
+            " (`SIGNOFF_PACKAGE_DAILY_CAP`; the problem's `resets_at` and Retry-After say when"
+            " the day resets), or a rate limit.",
+        },
+    },
+)
 def send_signoff_package(
     project_id: UUID, body: PackageSendIn, app: AppDep, ctx: CtxDep, response: Response
 ) -> PackageSentOut:
     """Request the stage's sign-off if none is open, issue a one-time link for the recipient
     and queue the package email with it (the outbox applies quiet hours and the daily cap).
-    The link is answered here once for a manual copy; the audit feed never holds it."""
+    The link is answered here once for a manual copy; the audit feed never holds it.
+    Bounded: `SIGNOFF_PACKAGE_DAILY_CAP` packages per project per org-local day (429), at
+    most 10 live external links per round (409)."""
     response.headers["Cache-Control"] = "no-store"
     # Never kept for Idempotency-Key replays: only the hash of a token may be stored.
     response.headers[SECRET_FIELDS_HEADER] = "token, signing_url"
     expires_in = None if body.expires_in_hours is None else timedelta(hours=body.expires_in_hours)
-    sent = app.send_signoff_package(
-        ctx=ctx, project_id=project_id, request=_request(body), expires_in=expires_in
-    )
+    try:
+        sent = app.send_signoff_package(
+            ctx=ctx, project_id=project_id, request=_request(body), expires_in=expires_in
+        )
+    except PackageCapReachedError as refused:
+        raise _cap_problem(refused, app.clock.now()) from None
     return PackageSentOut(
         id=sent.id,
         position=sent.position,
