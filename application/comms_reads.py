@@ -3,7 +3,8 @@ are read against.
 
 - the comms status: every member who may read the project (an outsider gets the 404 a missing
   project gets); recipients' addresses are personal data (external clients among them), so
-  only pm and above see them, the others see counts;
+  only pm and above see them and the text of a wait or failure (a relay's reply quotes the
+  address), the others see counts and a reason code;
 - the outbox listing: pm and above (a refusal is a recorded 403).
 
 The schedule comes from the org aggregate, not its read model, so a status read right after
@@ -20,12 +21,37 @@ from zoneinfo import ZoneInfo
 from application.base import TeaimBase
 from application.context import CommandContext
 from domain.comms_schedule import digest_period, next_digest_slot
+from domain.email import EmailStatus
 from domain.errors import NotFoundError, PermissionDeniedError
 from domain.org import CommsSettings, Org
 from domain.roles import RANK, Permission, Role
 
 # The least project role that sees recipients' addresses and lists the outbox.
 ADDRESS_READER = Role.PM
+
+# What the members below pm see of why an email waits or failed: a relay's reply quotes the
+# recipient's address ("550 5.1.1 <client@corp.com>: Recipient address rejected"), so the
+# text itself is for pm and above, the others get one of these codes.
+_DEFER_REASONS = frozenset({"quiet_hours", "daily_cap"})
+# The outbox reactor prefixes a retried failure's text with its kind ("config: ...").
+_KIND_PREFIXES = (("config:", "config"), ("temporary:", "temporary"))
+
+
+def reason_code(status: str, reason: str | None) -> str | None:
+    """The kind of an email's wait or failure, never its text (which may quote addresses)."""
+    if reason is None:
+        return None
+    if reason in _DEFER_REASONS:
+        return reason
+    for prefix, code in _KIND_PREFIXES:
+        if reason.startswith(prefix):
+            return code
+    by_status = {
+        EmailStatus.RETRYING.value: "temporary",
+        EmailStatus.FAILED.value: "permanent",
+        EmailStatus.CANCELLED.value: "cancelled",
+    }
+    return by_status.get(status, "other")
 
 
 @dataclass(frozen=True, slots=True)

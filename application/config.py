@@ -47,6 +47,8 @@ class AppConfig:
     unsubscribe_key: bytes = field(
         default_factory=lambda: secrets.token_bytes(MIN_LINK_KEY_BYTES), repr=False
     )
+    # Sign-off package emails one project may send per org-local day (domain.package_quota).
+    signoff_package_daily_cap: int = 20
 
     def __post_init__(self) -> None:
         # The library takes a snapshot when `version % interval == 0`: zero would fail at the

@@ -16,12 +16,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
+from zoneinfo import ZoneInfo
 
 from application.base import TeaimBase
 from application.context import CommandContext
 from application.email_links import EmailLinks
 from application.email_templates import render_email, render_html
 from domain.artifact import Artifact, IngestionState
+from domain.comms_schedule import local_day, next_local_midnight
 from domain.email import (
     Email,
     EmailKind,
@@ -32,11 +34,14 @@ from domain.email import (
     normalise_address,
 )
 from domain.errors import InvalidValueError, NotFoundError
+from domain.org import Org
+from domain.package_quota import PackageQuota, package_quota_id
 from domain.project import Project
 from domain.raid import RaidItem, RaidKind
 from domain.roles import Permission
 from domain.signoff import SignOff, SignOffStatus, hash_token, signoff_id_for
 from domain.stage import Stage
+from domain.stamps import Stamp
 from domain.text import check_text
 
 # Bounds of one package: every count and text a caller chooses is limited, so neither the
@@ -223,7 +228,7 @@ class SignoffPackageCommands(TeaimBase):
             )
         stamp = self._stamp(ctx, project_id)
         signoff = None if stage.signoff_id is None else self._find(SignOff, stage.signoff_id)
-        touched: list[Stage | SignOff | Email] = []
+        touched: list[Stage | SignOff | Email | PackageQuota] = []
         opened = signoff is None or signoff.status is not SignOffStatus.OPEN
         if opened:
             # A round naming nobody internal: the external link holder is its named signer.
@@ -260,6 +265,7 @@ class SignoffPackageCommands(TeaimBase):
         email_id = package_email_id(
             stamp.org_id, project.id, stage.id, recipient, ctx.correlation_id
         )
+        quota = self._package_quota(email_id, stamp)
         rendered = render_email(
             TEMPLATE,
             package.context(
@@ -289,7 +295,7 @@ class SignoffPackageCommands(TeaimBase):
             message_chars=len(package.message),
             stamp=stamp,
         )
-        touched += [signoff, email]
+        touched += [signoff, email, quota]
         position = self._commit(*touched)
         return SentPackage(
             id=signoff.id,
@@ -303,6 +309,24 @@ class SignoffPackageCommands(TeaimBase):
         )
 
     # Internals -------------------------------------------------------------------------
+
+    def _package_quota(self, email_id: UUID, stamp: Stamp) -> PackageQuota:
+        """The project's package count for the org-local day, with this email counted, or a
+        `PackageCapReachedError` (the cap is `config.signoff_package_daily_cap`)."""
+        assert stamp.project_id is not None
+        org = self._find(Org, stamp.org_id, for_update=False)
+        zone = ZoneInfo("UTC" if org is None else org.timezone)
+        day = local_day(stamp.at, zone)
+        quota = self._find(PackageQuota, package_quota_id(stamp.project_id, day))
+        if quota is None or quota.org_id != stamp.org_id:
+            quota = PackageQuota.open(day=day, stamp=stamp)
+        quota.count(
+            email_id=email_id,
+            cap=self.config.signoff_package_daily_cap,
+            resets_at=next_local_midnight(stamp.at, zone),
+            stamp=stamp,
+        )
+        return quota
 
     def _waiting_package_email(self, signoff: SignOff, recipient: str) -> Email | None:
         """The undelivered package email sent with the address's pending link, if any."""

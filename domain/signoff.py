@@ -21,6 +21,10 @@ from domain.stage import validate_reason
 from domain.stamps import Stamp
 from domain.text import check_line
 
+# Live external links (pending, not expired) one round may hold at once: each is a signer the
+# round waits for and an address mailed under the org's name, so a round is not a mailing list.
+MAX_LIVE_EXTERNAL = 10
+
 
 class SignOffStatus(StrEnum):
     """Where a sign-off round stands."""
@@ -330,6 +334,18 @@ class SignOff(TeaimAggregate):
         if expires_at <= stamp.at:
             raise InvalidValueError("expiry must be in the future")
         previous = self.pending_external(address)
+        # The address's own live link is replaced, not added: it does not count.
+        live = sum(
+            1
+            for r in self.external.values()
+            if r.status is ExternalStatus.PENDING and r.expires_at > stamp.at and r is not previous
+        )
+        if live >= MAX_LIVE_EXTERNAL:
+            raise RuleViolationError(
+                f"a sign-off round holds at most {MAX_LIVE_EXTERNAL} live external links;"
+                " revoke one first",
+                signoff_id=self.id,
+            )
         if previous is not None:
             self._trigger(self.ExternalSignerRevoked, stamp, request_id=previous.request_id)
         self._trigger(

@@ -643,6 +643,25 @@ class Settings(BaseSettings):
         le=100_000,
         description="Most digest emails one tick queues (fair across orgs; the rest next run).",
     )
+    # Sign-off package bounds (docs/decisions/0029-signoff-package.md; issue 9) -----------
+    signoff_package_daily_cap: int = Field(
+        default=20,
+        ge=1,
+        le=1000,
+        description="Package emails one project may send per org-local day (beyond: 429).",
+    )
+    zip_max_concurrent: int = Field(
+        default=8,
+        ge=1,
+        le=256,
+        description="Package ZIPs one API process streams at once; beyond: 503 with Retry-After.",
+    )
+    zip_max_per_org: int = Field(
+        default=2,
+        ge=1,
+        le=256,
+        description="Package ZIPs of one org streaming at once per process; beyond: 429.",
+    )
     # Integrations monitor (adapters/scheduler/integration_jobs.py; issue 9) ---------------
     integrations_check_batch: int = Field(
         default=100, ge=1, le=2000, description="Most integrations one monitor run checks."

@@ -5,6 +5,10 @@ An email deferred by quiet hours or the daily cap, or waiting out a retry backof
 `outbox_emails` read model and records `Email.Released` on each (if the aggregate agrees it
 is due), which the reactor reacts to like a new email. A repeat or an overlapping run is
 harmless: a released email is no longer waiting, so a second release is a no-op.
+
+Fair across orgs: a run takes the due emails round-robin by org and at most `per_org` of one
+org (adapters.postgres.outbox_due), so one org's thousands of deferred emails wait their
+turn behind another org's one instead of filling the run's budget.
 """
 
 from __future__ import annotations
@@ -42,17 +46,18 @@ def release_due_emails(
     *,
     page: int = 500,
     max_pages: int = 20,
+    per_org: int = 2_000,
     cause: str = COMMS_RELEASE_JOB,
 ) -> JobResult:
-    """Release what is due at `now`: at most `page * max_pages` emails per run (the rest
-    next minute), each org's count logged."""
+    """Release what is due at `now`: at most `page * max_pages` emails per run and `per_org`
+    of one org (the rest next minute), round-robin over orgs, each org's count logged."""
     with psycopg.connect(database.libpq(), autocommit=True) as conn:
         released: Counter[UUID] = Counter()
         failed: Counter[UUID] = Counter()
         seen = 0
         after: DueEmail | None = None
         for _ in range(max_pages):
-            rows = due_emails(conn, now, limit=page, after=after)
+            rows = due_emails(conn, now, limit=page, after=after, per_org=per_org)
             for row in rows:
                 try:
                     if app.release_email(

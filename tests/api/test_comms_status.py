@@ -318,3 +318,31 @@ def test_the_audit_feed_shows_email_events_without_bodies(team: Team) -> None:
     assert queued["details"]["to"] == "ann@example.com"
     assert queued["details"]["subject"] == "Weekly digest"
     assert "body body" not in response.text
+
+
+def test_below_pm_a_failure_shows_its_code_never_its_text(team: Team) -> None:
+    # A relay's reply quotes the recipient's address: the text is for pm and above only.
+    team.api.clock.set(_at(1))
+    refused = "550 5.1.1 <client@corp.com>: Recipient address rejected"
+    failed = team.queue("client@corp.com", EmailKind.SIGNOFF_PACKAGE)
+    failed.failed(code=550, error=refused, stamp=team.stamp())
+    team.change(failed)
+    retrying = team.queue("other@corp.com", EmailKind.SIGNOFF_PACKAGE)
+    retrying.delivery_failed(
+        code=None,
+        error="config: 535 auth failed for other@corp.com",
+        retry_at=_at(2),
+        stamp=team.stamp(),
+    )
+    team.change(retrying)
+    member, pm = team.status("max"), team.status("pam")
+    assert "corp.com" not in str(member)
+    assert [(f["reason"], f["reason_code"]) for f in member["recent_failures"]] == [
+        (None, "permanent")
+    ]
+    assert [(w["reason"], w["reason_code"]) for w in member["waiting"]] == [(None, "config")]
+    assert [(f["reason"], f["reason_code"]) for f in pm["recent_failures"]] == [
+        (refused, "permanent")
+    ]
+    assert pm["waiting"][0]["reason_code"] == "config"
+    assert "other@corp.com" in pm["waiting"][0]["reason"]

@@ -90,3 +90,37 @@ def test_a_stale_row_or_a_repeat_run_releases_nothing_twice(quiet_outbox: Outbox
     # The read model still says "deferred" (its projection has not run): the aggregate decides.
     assert job.run(run) == {"released": 0, "failed": 0, "seen": 1}
     assert outbox.events(email.id) == ["Queued", "Deferred", "Released"]
+
+
+def test_a_run_takes_the_orgs_round_robin_so_one_backlog_holds_back_nobody(
+    quiet_outbox: Outbox,
+) -> None:
+    # Org A: twelve emails deferred by quiet hours ending 06:00; org B: one, ending 07:00.
+    # Oldest-first, A's twelve would fill a run of six before B's turn ever came.
+    a = quiet_outbox
+    a.app.update_org_settings(ctx=service(a.org), quiet_hours=("22:00", "06:00"))
+    backlog = [a.queue(f"a{n}@example.com") for n in range(12)]
+    b_org, b_project, _ = seed_org(a.app)
+    a.app.update_org_settings(ctx=service(b_org), quiet_hours=("22:00", "07:00"), daily_email_cap=0)
+    b = Outbox.build(a.app, a.clock, a.url, b_org, b_project, a.reactor.mailer)
+    lone = b.queue("b@example.com")
+    a.run()
+    for email in backlog:
+        mirror(a.url, a.email(email.id), a.project)
+    mirror(a.url, b.email(lone.id), b_project)
+    assert b.email(lone.id).status is EmailStatus.DEFERRED
+
+    a.clock.set(MORNING)
+    url = DatabaseUrl.parse(a.url)
+    first = release_due_emails(url, a.app, MORNING, page=3, max_pages=2)
+
+    assert first == {"released": 6, "failed": 0, "seen": 6}
+    assert b.email(lone.id).status is EmailStatus.QUEUED  # B's one email: in the first run
+    released = [e for e in backlog if a.email(e.id).status is EmailStatus.QUEUED]
+    assert len(released) == 5
+    # With the read model caught up, a cap per org leaves the rest of A's for later runs.
+    for email in backlog:
+        mirror(a.url, a.email(email.id), a.project)
+    mirror(a.url, b.email(lone.id), b_project)
+    capped = release_due_emails(url, a.app, MORNING, page=3, max_pages=2, per_org=2)
+    assert capped == {"released": 2, "failed": 0, "seen": 2}

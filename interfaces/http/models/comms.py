@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, cast
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field, StringConstraints
 
-from application.comms_reads import DigestWindow, ProjectComms
+from application.comms_reads import DigestWindow, ProjectComms, reason_code
 from domain.email import EmailKind, EmailStatus
 from domain.org import (
     MAX_DAILY_EMAIL_CAP,
@@ -28,6 +28,9 @@ MAX_FAILURES_SHOWN = 20
 
 Timezone = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 WhenEmpty = Literal["short", "skip"]
+ReasonCode = Literal[
+    "quiet_hours", "daily_cap", "temporary", "config", "permanent", "cancelled", "other"
+]
 
 
 class CommsSettingsIn(In):
@@ -143,7 +146,11 @@ class WaitingEmailOut(BaseModel):
     email_id: UUID
     kind: str
     status: Literal["deferred", "retrying"]
-    reason: str | None = Field(description="quiet_hours, daily_cap, or the last error.")
+    reason: str | None = Field(
+        description="quiet_hours, daily_cap, or the last error's text: pm and above only "
+        "(a relay's reply may quote an address); null for other members."
+    )
+    reason_code: ReasonCode | None = Field(description="The kind of wait, for every reader.")
     until: datetime | None = Field(description="When it may go, UTC.")
     until_local: datetime | None = Field(description="The same in the org's timezone.")
     attempts: int
@@ -156,7 +163,8 @@ class FailedEmailOut(BaseModel):
 
     email_id: UUID
     kind: str
-    reason: str | None
+    reason: str | None = Field(description="The error's text: pm and above only; null else.")
+    reason_code: ReasonCode | None = Field(description="The kind of failure, for every reader.")
     failed_at: datetime
     attempts: int
     period: str | None
@@ -178,6 +186,10 @@ class CommsStatusOut(BaseModel):
         description=f"Failed emails, latest first (at most {MAX_FAILURES_SHOWN})."
     )
     recipients_shown: bool = Field(description="Whether addresses are shown (pm and above).")
+
+
+def _code(email: OutboxEmail) -> ReasonCode | None:
+    return cast("ReasonCode | None", reason_code(email.status, email.reason))
 
 
 def comms_status_out(
@@ -211,7 +223,8 @@ def comms_status_out(
                 email_id=e.email_id,
                 kind=e.kind,
                 status="retrying" if e.status == EmailStatus.RETRYING else "deferred",
-                reason=e.reason,
+                reason=e.reason if shown else None,
+                reason_code=_code(e),
                 until=e.not_before,
                 until_local=None if e.not_before is None else e.not_before.astimezone(zone),
                 attempts=e.attempts,
@@ -224,7 +237,8 @@ def comms_status_out(
             FailedEmailOut(
                 email_id=e.email_id,
                 kind=e.kind,
-                reason=e.reason,
+                reason=e.reason if shown else None,
+                reason_code=_code(e),
                 failed_at=e.updated_at,
                 attempts=e.attempts,
                 period=e.period,

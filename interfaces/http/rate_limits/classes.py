@@ -18,6 +18,8 @@ ORG_UPLOADS = "org_uploads"
 ORG_OCR = "org_ocr"
 ORG_RAG_SEARCH = "org_rag_search"
 ORG_ASK = "org_ask"
+# Sign-off package previews and ZIPs: each renders a package, a ZIP also reads its blobs.
+ORG_PACKAGES = "org_packages"
 
 ORG_DEFAULTS: dict[str, str] = {
     ORG_COMMANDS: "1200 per minute",
@@ -26,6 +28,7 @@ ORG_DEFAULTS: dict[str, str] = {
     ORG_OCR: "60 per minute",
     ORG_RAG_SEARCH: "300 per minute",
     ORG_ASK: "60 per minute",
+    ORG_PACKAGES: "60 per minute",
 }
 CLASSES = frozenset({USER_ROUTE, *ORG_DEFAULTS})
 
@@ -67,6 +70,16 @@ ROUTE_CLASSES.update(dict.fromkeys(UPLOADS, ORG_UPLOADS))
 ROUTE_CLASSES[("POST", "/api/projects/{project_id}/integrations/{integration_id}/check")] = (
     ORG_UPLOADS
 )
+# The sign-off package's preview and ZIP read a stage's documents and RAID items (a ZIP up to
+# 50 blobs): their own org bucket, so a loop of them neither passes as cheap commands nor
+# spends the org's command budget (sending is a command with its own daily cap).
+PACKAGE_READS = frozenset(
+    {
+        ("POST", "/api/projects/{project_id}/signoff/package/preview"),
+        ("POST", "/api/projects/{project_id}/signoff/package/zip"),
+    }
+)
+ROUTE_CLASSES.update(dict.fromkeys(PACKAGE_READS, ORG_PACKAGES))
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 

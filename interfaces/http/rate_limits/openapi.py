@@ -6,6 +6,8 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from interfaces.http.problems import error_responses
+
 _METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
 _PROBLEM = {"$ref": "#/components/schemas/ProblemOut"}
 LIMIT_HEADERS: dict[str, Any] = {
@@ -34,6 +36,9 @@ TOO_MANY = (
 )
 
 
+_GENERIC_429 = error_responses(429)[429]["description"]
+
+
 def add_rate_limit_responses(schema: dict[str, Any]) -> dict[str, Any]:
     """The document with a 429 problem on every /api operation and the headers on its 2xx."""
     for path, item in schema.get("paths", {}).items():
@@ -47,7 +52,11 @@ def add_rate_limit_responses(schema: dict[str, Any]) -> dict[str, Any]:
                 if status.startswith("2"):
                     response.setdefault("headers", {}).update(LIMIT_HEADERS)
             refused = responses.setdefault("429", {})
-            refused["description"] = TOO_MANY
+            # A route's own 429 (a cap of its own, e.g. the daily package cap) keeps its text
+            # before the rate limit's; the generic meaning of 429 is replaced.
+            own = refused.get("description")
+            generic = own is None or own == _GENERIC_429
+            refused["description"] = TOO_MANY if generic else f"{own} Also: {TOO_MANY}"
             content = refused.get("content") or {"application/json": {"schema": _PROBLEM}}
             # Declared as the other problems are (one media type, the ProblemOut schema).
             refused["content"] = content

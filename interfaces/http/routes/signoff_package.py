@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import math
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from application.signoff_package import PackageRequest
 from application.signoff_zip import plan_zip, zip_stream
 from domain.blob_keys import safe_file_name
+from domain.package_quota import PackageCapReachedError
 from interfaces.http.byte_ranges import attachment
 from interfaces.http.deps import AppDep, CtxDep, RuntimeDep
 from interfaces.http.middleware import SECRET_FIELDS_HEADER
+from interfaces.http.models.problem import ProblemOut
 from interfaces.http.models.signoff_package import PackageIn, PackageSendIn, PackageSentOut
-from interfaces.http.problems import error_responses
+from interfaces.http.problems import ProblemError, error_responses
+from interfaces.http.upload_slots import zip_slots
 
 router = APIRouter(prefix="/api/projects/{project_id}/signoff/package", tags=["stages"])
 
@@ -53,20 +59,50 @@ def preview_signoff_package(
     return HTMLResponse(package.html(), headers=_PAGE_HEADERS)
 
 
-@router.post("/send", status_code=201, responses=_ERRORS)
+def _cap_problem(refused: PackageCapReachedError, now: datetime) -> ProblemError:
+    """The project's daily package cap: a 429 saying when the org-local day resets."""
+    wait = max(1, math.ceil((refused.resets_at - now).total_seconds()))
+    return ProblemError(
+        429,
+        "package-daily-cap",
+        "Daily sign-off package cap reached",
+        refused.message,
+        headers={"Retry-After": str(wait)},
+        resets_at=refused.resets_at.isoformat(),
+    )
+
+
+@router.post(
+    "/send",
+    status_code=201,
+    responses={
+        **_ERRORS,
+        429: {
+            "model": ProblemOut,
+            "description": "The project sent its sign-off packages for the org-local day"
+            " (`SIGNOFF_PACKAGE_DAILY_CAP`; the problem's `resets_at` and Retry-After say when"
+            " the day resets), or a rate limit.",
+        },
+    },
+)
 def send_signoff_package(
     project_id: UUID, body: PackageSendIn, app: AppDep, ctx: CtxDep, response: Response
 ) -> PackageSentOut:
     """Request the stage's sign-off if none is open, issue a one-time link for the recipient
     and queue the package email with it (the outbox applies quiet hours and the daily cap).
-    The link is answered here once for a manual copy; the audit feed never holds it."""
+    The link is answered here once for a manual copy; the audit feed never holds it.
+    Bounded: `SIGNOFF_PACKAGE_DAILY_CAP` packages per project per org-local day (429), at
+    most 10 live external links per round (409)."""
     response.headers["Cache-Control"] = "no-store"
     # Never kept for Idempotency-Key replays: only the hash of a token may be stored.
     response.headers[SECRET_FIELDS_HEADER] = "token, signing_url"
     expires_in = None if body.expires_in_hours is None else timedelta(hours=body.expires_in_hours)
-    sent = app.send_signoff_package(
-        ctx=ctx, project_id=project_id, request=_request(body), expires_in=expires_in
-    )
+    try:
+        sent = app.send_signoff_package(
+            ctx=ctx, project_id=project_id, request=_request(body), expires_in=expires_in
+        )
+    except PackageCapReachedError as refused:
+        raise _cap_problem(refused, app.clock.now()) from None
     return PackageSentOut(
         id=sent.id,
         position=sent.position,
@@ -87,23 +123,60 @@ _ZIP: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.post("/zip", response_class=StreamingResponse, responses={**_ZIP, **_ERRORS})
+class _SlotStream(StreamingResponse):
+    """A streamed answer that frees its ZIP slot when the stream ends, however it ends:
+    completed, the client gone (the send fails or the disconnect cancels it), or an error."""
+
+    def __init__(self, *args: Any, release: Callable[[], None], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._release = release
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._release()
+
+
+@router.post(
+    "/zip",
+    response_class=StreamingResponse,
+    responses={**_ZIP, **_ERRORS, **error_responses(429, 503)},
+)
 def zip_signoff_package(
-    project_id: UUID, body: PackageIn, app: AppDep, ctx: CtxDep, runtime: RuntimeDep
+    project_id: UUID,
+    body: PackageIn,
+    app: AppDep,
+    ctx: CtxDep,
+    runtime: RuntimeDep,
+    request: Request,
 ) -> StreamingResponse:
     """The package and its documents as one ZIP, streamed (pm and above). A document whose
-    bytes are missing is a `<name>.MISSING.txt` entry and `missing: true` in the manifest."""
-    # Everything is resolved here, before the first byte: the stream itself only reads blobs
-    # (no database session is held while it runs).
-    package = app.signoff_package(ctx=ctx, project_id=project_id, request=_request(body))
-    plan = plan_zip(ctx.principal.org_id, package, runtime.blobs.exists)
-    name = safe_file_name(f"{package.project_code} {package.stage_title} sign-off package.zip")
-    return StreamingResponse(
-        iter(zip_stream(plan, runtime.blobs)),
-        media_type="application/zip",
-        headers={
-            "Content-Disposition": attachment(name),
-            "X-Content-Type-Options": "nosniff",
-            "Cache-Control": "private, no-store",
-        },
+    bytes are missing is a `<name>.MISSING.txt` entry and `missing: true` in the manifest.
+    Each stream holds a worker thread and reads up to 50 blobs: beyond `ZIP_MAX_PER_ORG`
+    streams of the org at once a 429, beyond `ZIP_MAX_CONCURRENT` of the process a 503, both
+    with Retry-After."""
+    settings = runtime.settings
+    slots = zip_slots(
+        request, max_total=settings.zip_max_concurrent, max_per_org=settings.zip_max_per_org
     )
+    release = slots.acquire(ctx.principal.org_id)
+    try:
+        # Everything is resolved here, before the first byte: the stream itself only reads
+        # blobs (no database session is held while it runs).
+        package = app.signoff_package(ctx=ctx, project_id=project_id, request=_request(body))
+        plan = plan_zip(ctx.principal.org_id, package, runtime.blobs.exists)
+        name = safe_file_name(f"{package.project_code} {package.stage_title} sign-off package.zip")
+        return _SlotStream(
+            iter(zip_stream(plan, runtime.blobs)),
+            release=release,
+            media_type="application/zip",
+            headers={
+                "Content-Disposition": attachment(name),
+                "X-Content-Type-Options": "nosniff",
+                "Cache-Control": "private, no-store",
+            },
+        )
+    except BaseException:
+        release()
+        raise
