@@ -20,10 +20,11 @@ from eventsourcing.persistence import IntegrityError
 from application.base import TeaimBase
 from domain.base import TeaimAggregate
 from domain.digest_subscription import DigestSubscriptions, digest_subscriptions_id
-from domain.email import Email, EmailKind, EmailStatus
+from domain.email import Email, EmailKind, EmailStatus, SigningLink, normalise_address
 from domain.mail_quota import MailQuota, mail_quota_id
 from domain.org import Org, QuietHours
 from domain.project import Project
+from domain.signoff import ExternalStatus, SignOff, SignOffStatus
 from domain.stamps import Stamp
 
 # Who records the outbox's outcomes (a reserved prefix: no user can take this id).
@@ -42,6 +43,15 @@ class SendRules:
     timezone: ZoneInfo
     quiet: QuietHours | None
     daily_cap: int  # 0: no cap
+
+
+@dataclass(frozen=True, slots=True)
+class SigningRequest:
+    """A package email's signing request at send time: the stored hash of its token if the
+    link may go, else (`token_hash` None) why not (the email's cancel reason)."""
+
+    token_hash: str | None
+    withdrawn: str | None
 
 
 class OutboxCommands(TeaimBase):
@@ -86,6 +96,32 @@ class OutboxCommands(TeaimBase):
         if entry.user_id is not None and project.membership(entry.user_id) is None:
             return "left_project"
         return None
+
+    def signing_request(
+        self, org_id: UUID, project_id: UUID | None, email: Email, link: SigningLink, now: datetime
+    ) -> SigningRequest:
+        """The request `link` names, or why its link may no longer go (checked at send time,
+        decision 0026): a package email waits out quiet hours or the cap, and meanwhile its
+        link may expire, be revoked (a new invite or package to the address, a DELETE), be
+        used, or its round may close; none of those may reach the client as a dead link."""
+        signoff = self._find(SignOff, link.signoff_id, for_update=False)
+        if signoff is None or signoff.org_id != org_id:
+            return SigningRequest(None, "round_gone")
+        if project_id is not None and signoff.project_id != project_id:
+            return SigningRequest(None, "round_gone")
+        request = signoff.external.get(str(link.request_id))
+        if request is None or request.email != normalise_address(email.to):
+            # Not the request of this recipient: no link of it may be derived for them.
+            return SigningRequest(None, "link_gone")
+        if request.status is ExternalStatus.USED:
+            return SigningRequest(None, "link_used")
+        if request.status is ExternalStatus.REVOKED:
+            return SigningRequest(None, "link_revoked")
+        if now >= request.expires_at:
+            return SigningRequest(None, "link_expired")
+        if signoff.status is not SignOffStatus.OPEN:
+            return SigningRequest(None, "round_closed")
+        return SigningRequest(request.token_hash, None)
 
     def cancel_email(
         self,

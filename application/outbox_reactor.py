@@ -5,7 +5,10 @@ recorded by the `comms.release` job). For each, at send time:
 
 1. an email that is final, or that moved on since the event, needs nothing (`outcome_recorded`);
    a digest whose recipient unsubscribed or left, or whose project was archived, since it
-   was queued is cancelled (`Cancelled(reason)`), never sent;
+   was queued is cancelled (`Cancelled(reason)`), never sent; so is a sign-off package
+   email whose signing link died meanwhile (expired, revoked, used, round closed), and one
+   whose link this process's key would derive wrong is refused as a configuration error
+   (retried with backoff, logged at ERROR), never delivered dead;
 2. quiet hours and the daily cap are checked in the org's timezone (`domain.comms_schedule`);
    if either applies, `Deferred(until, reason)` is recorded and nothing is sent;
 3. otherwise the exact bytes (`application.mime_message`) go to the mailer, and the result is
@@ -24,6 +27,7 @@ docs/decisions/0026-email-outbox.md); a crash after the record sends nothing aga
 
 from __future__ import annotations
 
+import hmac
 import logging
 import random
 from collections.abc import Callable
@@ -36,13 +40,14 @@ from application.config import AppConfig
 from application.email_links import EmailLinks
 from application.mail_ports import Mailer, MailSendError, SendErrorKind
 from application.mime_message import Sender, build_message
-from application.outbox import SendRules
+from application.outbox import SendRules, SigningRequest
 from application.ports import Clock
 from application.reactors import Reaction, effect_id_for
 from domain.addresses import is_plain_address
 from domain.base import TeaimAggregate
 from domain.comms_schedule import deferral, local_day
-from domain.email import Email
+from domain.email import Email, SigningLink
+from domain.signoff import hash_token
 
 log = logging.getLogger("teaim.outbox")
 
@@ -91,7 +96,8 @@ class Refused:
 
 @dataclass(frozen=True, slots=True)
 class Withdrawn:
-    """A digest whose recipient no longer wants it (unsubscribed, left, archived project)."""
+    """A digest whose recipient no longer wants it (unsubscribed, left, archived project), or
+    a package email whose signing link is dead (revoked, used, expired, round closed)."""
 
     reason: str
 
@@ -115,6 +121,10 @@ class OutboxApp(Protocol):
     def digest_withdrawn(
         self, org_id: UUID, project_id: UUID | None, email: Email
     ) -> str | None: ...
+
+    def signing_request(
+        self, org_id: UUID, project_id: UUID | None, email: Email, link: SigningLink, now: datetime
+    ) -> SigningRequest: ...
 
     def cancel_email(
         self,
@@ -206,8 +216,12 @@ class OutboxReactor:
         if withdrawn is not None:
             log.info("email %s of org %s withdrawn (%s)", email.id, org_id, withdrawn)
             return Withdrawn(reason=withdrawn)
-        rules = self.app.send_rules(org_id)
         now = self.app.clock.now()
+        links = EmailLinks.from_config(self.app.config)
+        dead = self._dead_link(reaction, email, links, now)
+        if dead is not None:
+            return dead
+        rules = self.app.send_rules(org_id)
         day = local_day(now, rules.timezone)
         sent_today = self.app.delivered_on(org_id, email.to, day)
         wait = deferral(now, rules.timezone, rules.quiet, rules.daily_cap, sent_today)
@@ -226,7 +240,7 @@ class OutboxReactor:
             unsupported = "internationalised addresses (SMTPUTF8) are not supported"
             return self._refused(email, MailSendError(SendErrorKind.PERMANENT, unsupported), now)
         try:
-            message = build_message(email, self.sender, EmailLinks.from_config(self.app.config))
+            message = build_message(email, self.sender, links)
         except Exception as error:
             # The message cannot be built from what was queued (an address the email library
             # cannot parse): it never will be. Failed for good, recorded, and the log moves
@@ -295,6 +309,47 @@ class OutboxReactor:
                 retry_at=outcome.retry_at,
                 cause=cause,
             )
+
+    def _dead_link(
+        self, reaction: Reaction, email: Email, links: EmailLinks, now: datetime
+    ) -> Withdrawn | Refused | None:
+        """Why the email's signing link must not go now (None: it may, or it has none).
+
+        Checked before quiet hours and the cap: a dead link is cancelled at once (visible as
+        such, never deferred to be cancelled later), and a key mismatch is loud at once. The
+        check runs again on every release, so a link that dies while the email waits (it
+        expires, a re-invite revokes it, the round closes) is caught at the send itself.
+        """
+        try:
+            refs = list(email.link_refs().values())
+        except Exception:
+            # An unreadable reference: building the message fails it for good, below.
+            return None
+        for link in refs:
+            if not isinstance(link, SigningLink):
+                continue
+            found = self.app.signing_request(
+                reaction.org_id, reaction.event.project_id, email, link, now
+            )
+            if found.token_hash is None:
+                reason = found.withdrawn or "link_gone"
+                log.info("email %s of org %s withdrawn (%s)", email.id, email.org_id, reason)
+                return Withdrawn(reason=reason)
+            try:
+                derived = hash_token(links.signing_token(link, email.to))
+            except ValueError as error:
+                derived, mismatch = "", str(error)
+            else:
+                mismatch = (
+                    "this process's link key (UNSUBSCRIBE_KEY or DATA_DIR/keys/unsubscribe.key)"
+                    " is not the key the signing link was issued with: every process that sends"
+                    " mail must share it"
+                )
+            if not hmac.compare_digest(derived, found.token_hash):
+                # Another key derives a token that answers "signing link not found": never
+                # deliver it. Ours to fix, like SMTP credentials: loud, retried with backoff.
+                return self._refused(email, MailSendError(SendErrorKind.CONFIG, mismatch), now)
+        return None
 
     def _refused(self, email: Email, failure: MailSendError, now: datetime) -> Refused:
         attempt = email.attempts + 1

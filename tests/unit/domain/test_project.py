@@ -422,6 +422,7 @@ NOT_PROJECT_WRITES = {
     "send_rules",
     "delivered_on",
     "digest_withdrawn",
+    "signing_request",
     "cancel_email",
     "defer_email",
     "record_email_failure",
