@@ -218,3 +218,18 @@ def test_a_package_with_a_live_link_still_goes_after_quiet_hours(
 
     assert outbox.email(sent.email_id).status is EmailStatus.DELIVERED
     assert _emailed_token(relay) == sent.token
+
+
+def test_a_package_whose_link_was_used_from_the_manual_copy_is_cancelled_unsent(
+    outbox: Outbox, relay: SmtpRelay
+) -> None:
+    _defer_by_quiet_hours(outbox)
+    _stage, sent = _send(outbox)
+    _deferred(outbox, sent.email_id)
+    # The pm copied the link from the answer and the client signed with it already.
+    outbox.app.sign_with_link(token=sent.token, name="Client", comment="", ctx=public())
+    _end_of_quiet_hours(outbox, sent.email_id)
+
+    assert outbox.email(sent.email_id).status is EmailStatus.CANCELLED
+    assert _cancel_reason(outbox, sent.email_id) == "link_used"
+    assert relay.sink.accepted == []
