@@ -263,7 +263,15 @@ def scheduled_jobs(
         )
     )
     # The outbox's waits (quiet hours, cap, retry backoff) end here (docs/decisions/0026).
-    jobs.append(comms_release_job(database, app, app.clock, timedelta(minutes=1)))
+    jobs.append(
+        comms_release_job(
+            database,
+            app,
+            app.clock,
+            timedelta(minutes=1),
+            per_org=settings.outbox_release_per_org,
+        )
+    )
     return jobs
 
 

@@ -432,6 +432,14 @@ class Settings(BaseSettings):
     mail_retry_max_seconds: float = Field(
         default=3600.0, gt=0, le=7 * 86_400, description="Longest wait between two sends."
     )
+    # A small share of what the outbox delivers a minute, so one org's backlog released after
+    # quiet hours never queues ahead of every other org's new mail (the rest next minute).
+    outbox_release_per_org: int = Field(
+        default=200,
+        ge=1,
+        le=10_000,
+        description="Most waiting emails of one org released per minute (comms.release).",
+    )
 
     @field_validator("mail_from")
     @classmethod
