@@ -161,6 +161,7 @@ def build_runtime(
                 mail_domain=settings.message_id_domain,
                 public_base_url=settings.public_base_url.rstrip("/"),
                 signoff_package_daily_cap=settings.signoff_package_daily_cap,
+                signoff_package_org_daily_cap=settings.signoff_package_org_daily_cap,
             ),
         )
         lifecycle.callback(app.close)

@@ -658,6 +658,12 @@ class Settings(BaseSettings):
         le=1000,
         description="Package emails one project may send per org-local day (beyond: 429).",
     )
+    signoff_package_org_daily_cap: int = Field(
+        default=100,
+        ge=1,
+        le=100_000,
+        description="Package emails one org may send per org-local day, all projects (429).",
+    )
     zip_max_concurrent: int = Field(
         default=8,
         ge=1,

@@ -15,7 +15,7 @@ from starlette.types import Receive, Scope, Send
 from application.signoff_package import PackageRequest
 from application.signoff_zip import plan_zip, zip_stream
 from domain.blob_keys import safe_file_name
-from domain.package_quota import PackageCapReachedError
+from domain.package_quota import OrgPackageCapReachedError, PackageCapReachedError
 from interfaces.http.byte_ranges import attachment
 from interfaces.http.deps import AppDep, CtxDep, RuntimeDep
 from interfaces.http.middleware import SECRET_FIELDS_HEADER
@@ -60,11 +60,13 @@ def preview_signoff_package(
 
 
 def _cap_problem(refused: PackageCapReachedError, now: datetime) -> ProblemError:
-    """The project's daily package cap: a 429 saying when the org-local day resets."""
+    """The project's (or the org's) daily package cap: a 429 saying when the org-local day
+    resets."""
     wait = max(1, math.ceil((refused.resets_at - now).total_seconds()))
+    org_wide = isinstance(refused, OrgPackageCapReachedError)
     return ProblemError(
         429,
-        "package-daily-cap",
+        "package-org-daily-cap" if org_wide else "package-daily-cap",
         "Daily sign-off package cap reached",
         refused.message,
         headers={"Retry-After": str(wait)},
@@ -80,8 +82,9 @@ def _cap_problem(refused: PackageCapReachedError, now: datetime) -> ProblemError
         429: {
             "model": ProblemOut,
             "description": "The project sent its sign-off packages for the org-local day"
-            " (`SIGNOFF_PACKAGE_DAILY_CAP`; the problem's `resets_at` and Retry-After say when"
-            " the day resets), or a rate limit.",
+            " (`SIGNOFF_PACKAGE_DAILY_CAP`), or the org across all its projects"
+            " (`SIGNOFF_PACKAGE_ORG_DAILY_CAP`); the problem's `resets_at` and Retry-After say"
+            " when the day resets; or a rate limit.",
         },
     },
 )
@@ -91,7 +94,8 @@ def send_signoff_package(
     """Request the stage's sign-off if none is open, issue a one-time link for the recipient
     and queue the package email with it (the outbox applies quiet hours and the daily cap).
     The link is answered here once for a manual copy; the audit feed never holds it.
-    Bounded: `SIGNOFF_PACKAGE_DAILY_CAP` packages per project per org-local day (429), at
+    Bounded: `SIGNOFF_PACKAGE_DAILY_CAP` packages per project and
+    `SIGNOFF_PACKAGE_ORG_DAILY_CAP` per org per org-local day (429), at
     most 10 live external links per round (409)."""
     response.headers["Cache-Control"] = "no-store"
     # Never kept for Idempotency-Key replays: only the hash of a token may be stored.
