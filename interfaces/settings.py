@@ -676,6 +676,12 @@ class Settings(BaseSettings):
         le=256,
         description="Package ZIPs of one org streaming at once per process; beyond: 429.",
     )
+    zip_max_stream_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        le=86_400,
+        description="Longest a package ZIP may stream; then it is cut short and its slot freed.",
+    )
     # Integrations monitor (adapters/scheduler/integration_jobs.py; issue 9) ---------------
     integrations_check_batch: int = Field(
         default=100, ge=1, le=2000, description="Most integrations one monitor run checks."

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+import anyio
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, StreamingResponse
 from starlette.types import Receive, Scope, Send
@@ -23,6 +25,8 @@ from interfaces.http.models.problem import ProblemOut
 from interfaces.http.models.signoff_package import PackageIn, PackageSendIn, PackageSentOut
 from interfaces.http.problems import ProblemError, error_responses
 from interfaces.http.upload_slots import zip_slots
+
+log = logging.getLogger("teaim.http")
 
 router = APIRouter(prefix="/api/projects/{project_id}/signoff/package", tags=["stages"])
 
@@ -129,15 +133,36 @@ _ZIP: dict[int | str, dict[str, Any]] = {
 
 class _SlotStream(StreamingResponse):
     """A streamed answer that frees its ZIP slot when the stream ends, however it ends:
-    completed, the client gone (the send fails or the disconnect cancels it), or an error."""
+    completed, the client gone (the send fails or the disconnect cancels it), an error, or
+    `max_seconds` over (`ZIP_MAX_STREAM_SECONDS`): a client that keeps the socket open
+    without reading would otherwise hold the slot, and its worker thread, for ever. The
+    stream is then cut short; the server closes the connection of an unfinished answer."""
 
-    def __init__(self, *args: Any, release: Callable[[], None], **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        release: Callable[[], None],
+        max_seconds: float,
+        org_id: UUID,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self._release = release
+        self._max_seconds = max_seconds
+        self._org_id = org_id
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            await super().__call__(scope, receive, send)
+            with anyio.move_on_after(self._max_seconds) as deadline:
+                await super().__call__(scope, receive, send)
+            if deadline.cancelled_caught:
+                log.warning(
+                    "org %s: package ZIP stream cut short after %s seconds"
+                    " (ZIP_MAX_STREAM_SECONDS)",
+                    self._org_id,
+                    self._max_seconds,
+                    extra={"org_id": str(self._org_id)},
+                )
         finally:
             self._release()
 
@@ -159,7 +184,7 @@ def zip_signoff_package(
     bytes are missing is a `<name>.MISSING.txt` entry and `missing: true` in the manifest.
     Each stream holds a worker thread and reads up to 50 blobs: beyond `ZIP_MAX_PER_ORG`
     streams of the org at once a 429, beyond `ZIP_MAX_CONCURRENT` of the process a 503, both
-    with Retry-After."""
+    with Retry-After; a stream still running after `ZIP_MAX_STREAM_SECONDS` is cut short."""
     settings = runtime.settings
     slots = zip_slots(
         request, max_total=settings.zip_max_concurrent, max_per_org=settings.zip_max_per_org
@@ -174,6 +199,8 @@ def zip_signoff_package(
         return _SlotStream(
             iter(zip_stream(plan, runtime.blobs)),
             release=release,
+            max_seconds=settings.zip_max_stream_seconds,
+            org_id=ctx.principal.org_id,
             media_type="application/zip",
             headers={
                 "Content-Disposition": attachment(name),
