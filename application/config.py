@@ -49,6 +49,8 @@ class AppConfig:
     )
     # Sign-off package emails one project may send per org-local day (domain.package_quota).
     signoff_package_daily_cap: int = 20
+    # ... and one org across all its projects (a pm may create projects).
+    signoff_package_org_daily_cap: int = 100
 
     def __post_init__(self) -> None:
         # The library takes a snapshot when `version % interval == 0`: zero would fail at the

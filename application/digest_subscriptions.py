@@ -2,7 +2,8 @@
 
 Any member (read is enough: a guest observing the project may want its digest) opts in or out
 for themselves; the project's owners and admins (`Permission.MANAGE_DIGEST` in the role
-matrix) add and remove external addresses; the holder of a signed
+matrix) add external addresses and remove any address (a member's too: a member who opted in
+first with a client's address cannot keep it from them); the holder of a signed
 unsubscribe link ends that address's subscription without an account (RFC 8058 one-click).
 See docs/decisions/0028-digest-subscriptions.md.
 """
@@ -105,14 +106,14 @@ class DigestSubscriptionCommands(TeaimBase):
     def remove_digest_recipient(
         self, *, ctx: CommandContext, project_id: UUID, address: str
     ) -> CommandResult:
-        """Take an external address off the project's digest (owners and admins; not listed:
-        nothing changes)."""
+        """Take an address off the project's digest (owners and admins): an external one, or
+        a member's (the member is unsubscribed); not listed: nothing changes."""
         self._guard_digest_manager(ctx, project_id, action="digest.recipient.remove")
         subs = self._subscriptions(project_id)
         if subs is None:
             normalise_address(address)  # a bad address is a 422 whether or not a list exists
             return CommandResult(id=digest_subscriptions_id(project_id), position=0)
-        subs.remove_external(address=address, stamp=self._stamp(ctx, project_id))
+        subs.remove(address=address, stamp=self._stamp(ctx, project_id))
         return CommandResult(id=subs.id, position=self._commit(subs))
 
     def read_unsubscribe_link(self, *, token: str) -> UnsubscribeLink:

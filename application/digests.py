@@ -15,11 +15,16 @@ The tick, run every few minutes by any number of schedulers:
    without this period's digest, taken round-robin over the orgs so one huge org cannot keep
    the others waiting (the rest come next run);
 3. reads those projects' pending recipients, and every content section of all of them at
-   once (a constant number of queries per tick, whatever the number of projects);
+   once (a constant number of queries per tick, whatever the number of projects); if that
+   one read fails (a statement timeout over one org's huge week), it reads org by org, so
+   one org's failure fails only that org's projects (recorded like any project failure);
 4. renders each project's digest once and queues one Email per recipient under
    `digest_email_id(project, recipient, period)`. A second scheduler, a restart or a retry
    that gets there too hits the store's version conflict on that id: counted as already
-   queued, never an error and never a second email.
+   queued, never an error and never a second email. A project left with no recipient it
+   can queue (every remaining one refused as an address) is recorded as done for the
+   period like an empty skip: otherwise it would stay pending and be gathered and rendered
+   again by every run of the week, crowding out the others.
 
 The content covers the week before the period's slot (not before the tick), so every
 scheduler renders the same digest whenever in the week it runs. A manual send covers the
@@ -203,12 +208,28 @@ class TickResult:
     already_queued: int = 0
     skipped_empty: int = 0
     bad_addresses: int = 0
+    # Projects recorded as done because no recipient left could be queued (all refused).
+    skipped_unaddressable: int = 0
     # Projects whose digest could not be rendered or queued (logged with org and project,
     # recorded so this period's digest of them is not tried again), and their emails lost.
     failed_projects: int = 0
     failed_emails: int = 0
     # More projects or emails were pending than the bounds allowed: the next run takes them.
     more_pending: bool = False
+
+
+@dataclass(slots=True)
+class _TickWork:
+    """What one tick gathered so far: drafts to queue, projects to record, refused counts."""
+
+    emails: list[EmailDraft] = field(default_factory=list)
+    skips: list[DigestTarget] = field(default_factory=list)
+    # Projects with no queueable recipient left (every remaining one refused as an address).
+    unaddressable: list[DigestTarget] = field(default_factory=list)
+    failed: dict[UUID, DigestTarget] = field(default_factory=dict)
+    # Which project each email is of, to record a project whose emails failed to save.
+    owner: dict[UUID, DigestTarget] = field(default_factory=dict)
+    bad: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,6 +263,17 @@ def manual_email_id(project_id: UUID, correlation_id: str, recipient: str) -> UU
     same correlation id) names the same emails and queues nothing twice."""
     address = normalise_address(recipient)
     return email_id_for(f"project:{project_id}:digest-manual:{correlation_id}:to:{address}")
+
+
+def _refused(addresses: Sequence[str]) -> set[str]:
+    """The addresses today's rule refuses (recorded under an older, looser rule)."""
+    refused: set[str] = set()
+    for address in addresses:
+        try:
+            normalise_address(address)
+        except InvalidValueError:
+            refused.add(address)
+    return refused
 
 
 def _zone(name: str) -> ZoneInfo | None:
@@ -290,6 +322,73 @@ class Digests:
 
     def tick(self, now: datetime) -> TickResult:
         """Queue this period's digest of every due project (bounded per run; idempotent)."""
+        due = self._due_orgs(now)
+        if not due:
+            return TickResult()
+        pending = self._source.pending_projects(
+            [(org_id, period) for org_id, (_, _, period) in due.items()], self._max_projects + 1
+        )
+        more = len(pending) > self._max_projects
+        pending = pending[: self._max_projects]
+        if not pending:
+            return TickResult(due_orgs=len(due))
+        recipients = self._source.pending_recipients(
+            [DigestTarget(p.org_id, p.project_id, p.period) for p in pending]
+        )
+        # Addresses refused by today's rule never take a place in the run's email budget (a
+        # project whose first recipients are refused would otherwise be cut there every run).
+        refused = {pid: _refused(found) for pid, found in recipients.items()}
+        recipients = {
+            pid: [a for a in found if a not in refused[pid]] for pid, found in recipients.items()
+        }
+        considered = {pid: len(found) for pid, found in recipients.items()}
+        pending, recipients, cut = self._within_email_budget(pending, recipients)
+        keys = []
+        for project in pending:
+            settings, zone, period = due[project.org_id]
+            assert settings.schedule is not None  # filtered above
+            slot = digest_slot(period, settings.schedule, zone)
+            keys.append(
+                DigestKey(project.org_id, project.project_id, DigestWindow.week_ending(slot, zone))
+            )
+        work = _TickWork()
+        sections, unread = self._sections(keys)
+        for key in unread:
+            work.failed[key.project_id] = DigestTarget(
+                key.org_id, key.project_id, due[key.org_id][2]
+            )
+        for project, key in zip(pending, keys, strict=True):
+            if project.project_id not in work.failed:  # else its content could not be read
+                addresses = recipients.get(project.project_id, [])
+                complete = len(addresses) == considered.get(project.project_id, 0)
+                bad = refused.get(project.project_id, set())
+                self._draft_project(work, project, key, due, sections, addresses, complete, bad)
+        outcome = self._outbox.queue_emails(work.emails) if work.emails else QueueOutcome(0, 0)
+        for email_id in outcome.failed:
+            target = work.owner[email_id]
+            if target.project_id not in work.failed:
+                self._log_failure(target, "queue", None)
+                work.failed[target.project_id] = target
+        # Skips and failures are one memo (`record_skips`): this period's digest of those
+        # projects is done, so no later run gathers them again.
+        recorded = [t for t in work.unaddressable if t.project_id not in work.failed]
+        if work.skips or work.failed or recorded:
+            self._source.record_skips([*work.skips, *recorded, *work.failed.values()])
+        return TickResult(
+            due_orgs=len(due),
+            projects=len(pending),
+            queued=outcome.queued,
+            already_queued=outcome.already,
+            skipped_empty=len(work.skips),
+            bad_addresses=work.bad,
+            skipped_unaddressable=len(recorded),
+            failed_projects=len(work.failed),
+            failed_emails=len(outcome.failed),
+            more_pending=more or cut,
+        )
+
+    def _due_orgs(self, now: datetime) -> dict[UUID, tuple[OrgDigestSettings, ZoneInfo, str]]:
+        """The orgs whose slot of this period has arrived: (settings, zone, period) each."""
         due: dict[UUID, tuple[OrgDigestSettings, ZoneInfo, str]] = {}
         for settings in self._source.digest_orgs():
             zone = _zone(settings.timezone)
@@ -304,74 +403,99 @@ class Digests:
             period = digest_due(now, settings.schedule, zone)
             if period is not None:
                 due[settings.org_id] = (settings, zone, period)
-        if not due:
-            return TickResult()
-        pending = self._source.pending_projects(
-            [(org_id, period) for org_id, (_, _, period) in due.items()], self._max_projects + 1
-        )
-        more = len(pending) > self._max_projects
-        pending = pending[: self._max_projects]
-        if not pending:
-            return TickResult(due_orgs=len(due))
-        recipients = self._source.pending_recipients(
-            [DigestTarget(p.org_id, p.project_id, p.period) for p in pending]
-        )
-        pending, recipients, cut = self._within_email_budget(pending, recipients)
-        keys = []
-        for project in pending:
-            settings, zone, period = due[project.org_id]
-            assert settings.schedule is not None  # filtered above
-            slot = digest_slot(period, settings.schedule, zone)
-            keys.append(
-                DigestKey(project.org_id, project.project_id, DigestWindow.week_ending(slot, zone))
+        return due
+
+    def _draft_project(
+        self,
+        work: _TickWork,
+        project: PendingProject,
+        key: DigestKey,
+        due: Mapping[UUID, tuple[OrgDigestSettings, ZoneInfo, str]],
+        sections: Mapping[UUID, DigestSections],
+        addresses: Sequence[str],
+        complete: bool,
+        bad: set[str],
+    ) -> None:
+        """Add one project's drafts (or its skip, or its failure) to `work`. `complete`: the
+        addresses are all its pending recipients but the `bad` ones refused as addresses
+        (none left for a later run)."""
+        settings, zone, period = due[project.org_id]
+        target = DigestTarget(project.org_id, project.project_id, period)
+        for _ in bad:
+            log.warning(
+                "project %s: digest recipient refused as an address",
+                project.project_id,
+                extra={"org_id": str(project.org_id)},
             )
-        sections = self._content.sections(keys)
-        emails: list[EmailDraft] = []
-        skips: list[DigestTarget] = []
-        failed: dict[UUID, DigestTarget] = {}
-        # Which project each email is of, to record a project whose emails failed to save.
-        owner: dict[UUID, DigestTarget] = {}
-        bad = 0
-        for project, key in zip(pending, keys, strict=True):
-            settings, zone, period = due[project.org_id]
-            target = DigestTarget(project.org_id, project.project_id, period)
-            found = sections.get(project.project_id, DigestSections())
-            if found.empty and settings.when_empty == "skip":
-                skips.append(target)
-                continue
-            # One project's digest failing (whatever the reason) never costs another
-            # project its digest: its drafts are dropped, the project recorded below.
+        work.bad += len(bad)
+        found = sections.get(project.project_id, DigestSections())
+        if found.empty and settings.when_empty == "skip":
+            work.skips.append(target)
+            return
+        # One project's digest failing (whatever the reason) never costs another
+        # project its digest: its drafts are dropped, the project recorded by the tick.
+        try:
+            drafts, refused = self._project_drafts(project, key, found, zone, addresses)
+        except Exception as error:  # isolated, logged and recorded
+            self._log_failure(target, "render", error)
+            work.failed[project.project_id] = target
+            return
+        work.bad += refused
+        work.emails.extend(drafts)
+        work.owner.update((d.email_id, target) for d in drafts)
+        if (refused or bad) and complete:
+            # Every pending recipient was looked at and what remains are refused addresses:
+            # nothing more can ever be queued for this period, so the project is done.
+            work.unaddressable.append(target)
+
+    def _sections(
+        self, keys: Sequence[DigestKey]
+    ) -> tuple[dict[UUID, DigestSections], list[DigestKey]]:
+        """Every key's sections in one read; if that read fails (a statement timeout over one
+        org's huge week), org by org, so one org's failure costs only its own projects. Returns
+        the sections and the keys whose org could not be read (logged).
+
+        When no org at all can be read, the database itself is likely unavailable: the error
+        is raised and nothing is recorded, so the next run tries every project again.
+        """
+        try:
+            return self._content.sections(keys), []
+        except Exception as error:  # isolated below: the read is tried again per org
+            orgs = {k.org_id for k in keys}
+            if len(orgs) < 2:
+                raise
+            log.warning(
+                "the digest content of %d orgs failed to read at once (%s); reading org by org",
+                len(orgs),
+                type(error).__name__,
+            )
+        sections: dict[UUID, DigestSections] = {}
+        by_org: dict[UUID, list[DigestKey]] = {}
+        for key in keys:
+            by_org.setdefault(key.org_id, []).append(key)
+        errors: list[tuple[list[DigestKey], Exception]] = []
+        for org_keys in by_org.values():
             try:
-                drafts, refused = self._project_drafts(
-                    project, key, found, zone, recipients.get(project.project_id, [])
-                )
-            except Exception as error:  # isolated, logged and recorded
-                self._log_failure(target, "render", error)
-                failed[project.project_id] = target
-                continue
-            bad += refused
-            emails.extend(drafts)
-            owner.update((d.email_id, target) for d in drafts)
-        outcome = self._outbox.queue_emails(emails) if emails else QueueOutcome(0, 0)
-        for email_id in outcome.failed:
-            target = owner[email_id]
-            if target.project_id not in failed:
-                self._log_failure(target, "queue", None)
-                failed[target.project_id] = target
-        # Skips and failures are one memo (`record_skips`): this period's digest of those
-        # projects is done, so no later run gathers them again.
-        if skips or failed:
-            self._source.record_skips([*skips, *failed.values()])
-        return TickResult(
-            due_orgs=len(due),
-            projects=len(pending),
-            queued=outcome.queued,
-            already_queued=outcome.already,
-            skipped_empty=len(skips),
-            bad_addresses=bad,
-            failed_projects=len(failed),
-            failed_emails=len(outcome.failed),
-            more_pending=more or cut,
+                sections.update(self._content.sections(org_keys))
+            except Exception as org_error:  # this org's projects are recorded as failed
+                errors.append((org_keys, org_error))
+        if len(errors) == len(by_org):
+            raise errors[0][1]  # not one org could be read: nothing to isolate
+        for failed_keys, failure in errors:
+            self._log_content_failure(failed_keys, failure)
+        return sections, [key for failed_keys, _ in errors for key in failed_keys]
+
+    @staticmethod
+    def _log_content_failure(keys: Sequence[DigestKey], error: Exception) -> None:
+        org_id = keys[0].org_id if keys else None
+        log.error(
+            "org %s: the digest content of %d projects failed to read (%s); recorded, not"
+            " tried again this period",
+            org_id,
+            len(keys),
+            type(error).__name__,
+            exc_info=error,
+            extra={"org_id": str(org_id)},
         )
 
     def _within_email_budget(

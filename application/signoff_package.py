@@ -35,7 +35,12 @@ from domain.email import (
 )
 from domain.errors import InvalidValueError, NotFoundError
 from domain.org import Org
-from domain.package_quota import PackageQuota, package_quota_id
+from domain.package_quota import (
+    OrgPackageQuota,
+    PackageQuota,
+    org_package_quota_id,
+    package_quota_id,
+)
 from domain.project import Project
 from domain.raid import RaidItem, RaidKind
 from domain.roles import Permission
@@ -228,7 +233,7 @@ class SignoffPackageCommands(TeaimBase):
             )
         stamp = self._stamp(ctx, project_id)
         signoff = None if stage.signoff_id is None else self._find(SignOff, stage.signoff_id)
-        touched: list[Stage | SignOff | Email | PackageQuota] = []
+        touched: list[Stage | SignOff | Email | PackageQuota | OrgPackageQuota] = []
         opened = signoff is None or signoff.status is not SignOffStatus.OPEN
         if opened:
             # A round naming nobody internal: the external link holder is its named signer.
@@ -265,7 +270,7 @@ class SignoffPackageCommands(TeaimBase):
         email_id = package_email_id(
             stamp.org_id, project.id, stage.id, recipient, ctx.correlation_id
         )
-        quota = self._package_quota(email_id, stamp)
+        quota, org_quota = self._package_quota(email_id, stamp)
         rendered = render_email(
             TEMPLATE,
             package.context(
@@ -295,7 +300,7 @@ class SignoffPackageCommands(TeaimBase):
             message_chars=len(package.message),
             stamp=stamp,
         )
-        touched += [signoff, email, quota]
+        touched += [signoff, email, quota, org_quota]
         position = self._commit(*touched)
         return SentPackage(
             id=signoff.id,
@@ -310,23 +315,35 @@ class SignoffPackageCommands(TeaimBase):
 
     # Internals -------------------------------------------------------------------------
 
-    def _package_quota(self, email_id: UUID, stamp: Stamp) -> PackageQuota:
-        """The project's package count for the org-local day, with this email counted, or a
-        `PackageCapReachedError` (the cap is `config.signoff_package_daily_cap`)."""
+    def _package_quota(self, email_id: UUID, stamp: Stamp) -> tuple[PackageQuota, OrgPackageQuota]:
+        """The project's and the org's package counts for the org-local day, with this email
+        counted in both (saved in the send's one commit), or a `PackageCapReachedError`
+        (`config.signoff_package_daily_cap`) / `OrgPackageCapReachedError`
+        (`config.signoff_package_org_daily_cap`: a pm may create projects)."""
         assert stamp.project_id is not None
         org = self._find(Org, stamp.org_id, for_update=False)
         zone = ZoneInfo("UTC" if org is None else org.timezone)
         day = local_day(stamp.at, zone)
+        resets_at = next_local_midnight(stamp.at, zone)
         quota = self._find(PackageQuota, package_quota_id(stamp.project_id, day))
         if quota is None or quota.org_id != stamp.org_id:
             quota = PackageQuota.open(day=day, stamp=stamp)
         quota.count(
             email_id=email_id,
             cap=self.config.signoff_package_daily_cap,
-            resets_at=next_local_midnight(stamp.at, zone),
+            resets_at=resets_at,
             stamp=stamp,
         )
-        return quota
+        org_quota = self._find(OrgPackageQuota, org_package_quota_id(stamp.org_id, day))
+        if org_quota is None or org_quota.org_id != stamp.org_id:
+            org_quota = OrgPackageQuota.open(day=day, stamp=stamp)
+        org_quota.count(
+            email_id=email_id,
+            cap=self.config.signoff_package_org_daily_cap,
+            resets_at=resets_at,
+            stamp=stamp,
+        )
+        return quota, org_quota
 
     def _waiting_package_email(self, signoff: SignOff, recipient: str) -> Email | None:
         """The undelivered package email sent with the address's pending link, if any."""

@@ -23,7 +23,7 @@ from domain.inbox import Inbox
 from domain.integration import Integration, IntegrationRoster
 from domain.mail_quota import MailQuota
 from domain.org import Org
-from domain.package_quota import PackageQuota
+from domain.package_quota import OrgPackageQuota, PackageQuota
 from domain.project import Project, ProjectCodeClaim
 from domain.raid import Memory, RaidItem
 from domain.seal import ProjectSeal
@@ -45,6 +45,7 @@ CHANGING: tuple[type[TeaimAggregate], ...] = (
     DigestSubscriptions,
     MailQuota,
     PackageQuota,
+    OrgPackageQuota,
     Integration,
     IntegrationRoster,
 )

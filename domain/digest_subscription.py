@@ -1,7 +1,9 @@
 """Digest subscriptions: who receives a project's weekly digest (one aggregate per project).
 
 Members opt in (giving the address they receive at) and out at any time; the project's owners
-and admins add and remove external addresses (a client, a sponsor); anyone holding a signed
+and admins add external addresses (a client, a sponsor) and remove any entry, a member's too
+(a member who opted in first with a client's address must not keep the owner from adding it
+or taking it off: the member is then simply unsubscribed); anyone holding a signed
 unsubscribe link ends the subscription of that link's address. Each change is an event, so
 the list is replayed, audited and projected (`digest_recipients`) like everything else.
 
@@ -95,6 +97,16 @@ class DigestSubscriptions(TeaimAggregate):
         def apply(self, subs: DigestSubscriptions) -> None:
             subs._drop(lambda s: s.user_id is None and s.address == self.address)
 
+    class MemberRemoved(TeaimAggregate.Event):
+        """An owner or admin took a member's address off the list: the member is unsubscribed
+        (they may opt in again, with another address)."""
+
+        user_id: str
+        address: str
+
+        def apply(self, subs: DigestSubscriptions) -> None:
+            subs._drop(lambda s: s.user_id == self.user_id)
+
     class UnsubscribedByLink(TeaimAggregate.Event):
         address: str
 
@@ -173,6 +185,17 @@ class DigestSubscriptions(TeaimAggregate):
         holder = self._listed(address)
         if holder is not None and holder.user_id is None:
             self._trigger(self.ExternalRemoved, stamp, address=holder.address)
+
+    def remove(self, *, address: str, stamp: Stamp) -> None:
+        """Take any entry off the list (owners and admins): an external address, or a
+        member's (`MemberRemoved`: that member is unsubscribed). Not there: nothing happens."""
+        holder = self._listed(address)
+        if holder is None:
+            return
+        if holder.user_id is None:
+            self._trigger(self.ExternalRemoved, stamp, address=holder.address)
+        else:
+            self._trigger(self.MemberRemoved, stamp, user_id=holder.user_id, address=holder.address)
 
     def unsubscribe_by_link(self, *, address: str, stamp: Stamp) -> bool:
         """End the address's subscription (a signed link's holder); whether one was ended.

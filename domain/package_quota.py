@@ -77,3 +77,62 @@ class PackageQuota(TeaimAggregate):
                 project_id=self.project_id,
             )
         self._trigger(self.Counted, stamp, email_id=email_id)
+
+
+class OrgPackageCapReachedError(PackageCapReachedError):
+    """The org sent its day's packages across all its projects (a pm may create projects, so
+    the project cap alone does not bound one org)."""
+
+
+def org_package_quota_id(org_id: UUID, day: date) -> UUID:
+    """The quota of every project of `org_id` on the org-local `day`."""
+    return uuid5(NAMESPACE_URL, f"teaim:org-package-quota:{org_id}:{day.isoformat()}")
+
+
+class OrgPackageQuota(TeaimAggregate):
+    """Package emails of one org (all its projects) on one org-local day.
+
+    Counted in the same save as the project's `PackageQuota` and the email; every send of the
+    org that day writes this one stream, so two racing sends conflict at the store (one is
+    retried or refused) instead of both passing the cap from the same count.
+    """
+
+    PROJECT_SCOPED: ClassVar[bool] = False
+
+    day: str = field(init=False)  # ISO date, org-local
+    sent: int = field(init=False)
+
+    class Opened(TeaimAggregate.Created):
+        day: str
+
+        def apply(self, quota: OrgPackageQuota) -> None:
+            quota.day = self.day
+            quota.sent = 0
+
+    class Counted(TeaimAggregate.Event):
+        """One package email of any project of the org queued that day."""
+
+        email_id: UUID
+
+        def apply(self, quota: OrgPackageQuota) -> None:
+            quota.sent += 1
+
+    @classmethod
+    def open(cls, *, day: date, stamp: Stamp) -> OrgPackageQuota:
+        """The quota's first event (saved with its first count)."""
+        quota: OrgPackageQuota = cls._create_stamped(
+            cls.Opened, id=org_package_quota_id(stamp.org_id, day), stamp=stamp, day=day.isoformat()
+        )
+        return quota
+
+    def count(self, *, email_id: UUID, cap: int, resets_at: datetime, stamp: Stamp) -> None:
+        """Count one package email, or refuse it: the org sent `cap` today."""
+        if self.sent >= cap:
+            raise OrgPackageCapReachedError(
+                f"this organisation sent its {cap} sign-off packages for today (all projects);"
+                f" the count resets at {resets_at.isoformat(timespec='minutes')} (the org's next"
+                " midnight)",
+                resets_at=resets_at,
+                org_id=self.org_id,
+            )
+        self._trigger(self.Counted, stamp, email_id=email_id)

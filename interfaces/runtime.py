@@ -161,6 +161,7 @@ def build_runtime(
                 mail_domain=settings.message_id_domain,
                 public_base_url=settings.public_base_url.rstrip("/"),
                 signoff_package_daily_cap=settings.signoff_package_daily_cap,
+                signoff_package_org_daily_cap=settings.signoff_package_org_daily_cap,
             ),
         )
         lifecycle.callback(app.close)
@@ -263,7 +264,15 @@ def scheduled_jobs(
         )
     )
     # The outbox's waits (quiet hours, cap, retry backoff) end here (docs/decisions/0026).
-    jobs.append(comms_release_job(database, app, app.clock, timedelta(minutes=1)))
+    jobs.append(
+        comms_release_job(
+            database,
+            app,
+            app.clock,
+            timedelta(minutes=1),
+            per_org=settings.outbox_release_per_org,
+        )
+    )
     return jobs
 
 

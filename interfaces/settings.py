@@ -432,6 +432,14 @@ class Settings(BaseSettings):
     mail_retry_max_seconds: float = Field(
         default=3600.0, gt=0, le=7 * 86_400, description="Longest wait between two sends."
     )
+    # A small share of what the outbox delivers a minute, so one org's backlog released after
+    # quiet hours never queues ahead of every other org's new mail (the rest next minute).
+    outbox_release_per_org: int = Field(
+        default=200,
+        ge=1,
+        le=10_000,
+        description="Most waiting emails of one org released per minute (comms.release).",
+    )
 
     @field_validator("mail_from")
     @classmethod
@@ -650,6 +658,12 @@ class Settings(BaseSettings):
         le=1000,
         description="Package emails one project may send per org-local day (beyond: 429).",
     )
+    signoff_package_org_daily_cap: int = Field(
+        default=100,
+        ge=1,
+        le=100_000,
+        description="Package emails one org may send per org-local day, all projects (429).",
+    )
     zip_max_concurrent: int = Field(
         default=8,
         ge=1,
@@ -661,6 +675,12 @@ class Settings(BaseSettings):
         ge=1,
         le=256,
         description="Package ZIPs of one org streaming at once per process; beyond: 429.",
+    )
+    zip_max_stream_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        le=86_400,
+        description="Longest a package ZIP may stream; then it is cut short and its slot freed.",
     )
     # Integrations monitor (adapters/scheduler/integration_jobs.py; issue 9) ---------------
     integrations_check_batch: int = Field(

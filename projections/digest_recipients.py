@@ -1,9 +1,9 @@
 """`digest_recipients`: the live recipients of each project's weekly digest.
 
 One row per (project, address), only for subscriptions that are live now: opting out, an
-owner removing an external address, a signed unsubscribe link and the member leaving the
-project each delete the row. The digest job reads this table (never the aggregate) to know
-whom to write to.
+owner removing an address (external or a member's), a signed unsubscribe link and the member
+leaving the project each delete the row. The digest job reads this table (never the
+aggregate) to know whom to write to.
 
 A member who leaves keeps their entry in the aggregate, but not here: they may no longer read
 the project, so no digest of it may reach them. Their row waits in the projection's own
@@ -48,10 +48,10 @@ class DigestRecipientsProjection(EventHandlers):
         out.add(Remove(DEPARTED, _member(record, event.user_id)))
         out.add(_row(record, event.address, event.user_id))
 
-    @handles(DigestSubscriptions.MemberOptedOut)
+    @handles(DigestSubscriptions.MemberOptedOut, DigestSubscriptions.MemberRemoved)
     def _opted_out(
         self,
-        event: DigestSubscriptions.MemberOptedOut,
+        event: DigestSubscriptions.MemberOptedOut | DigestSubscriptions.MemberRemoved,
         record: EventRecord,
         out: Batch,
         _lookup: Lookup,

@@ -398,3 +398,33 @@ def test_the_public_link_is_rate_limited_per_address(
     answers = [client.post("/api/unsubscribe/not-a-token") for _ in range(5)]
     assert [a.status_code for a in answers] == [404, 404, 404, 429, 429]
     assert_problem(answers[3], 429, "rate-limited")
+
+
+def test_owners_remove_any_entry_so_a_member_cannot_squat_a_clients_address(
+    api: Api, team: tuple[UUID, UUID]
+) -> None:
+    # (Re-review of issue 9: a member who opted in first with the client's address kept the
+    # owner from adding it (409) and from removing it.)
+    org, project = team
+    assert me(api, org, project, "max", subscribed=True, address="client@example.com").is_success
+    assert_problem(add(api, org, project, "olive", "client@example.com"), 409, "conflict")
+    start = api.max_position()
+
+    assert remove(api, org, project, "ada", "Client@Example.com").status_code == 200
+
+    assert [r.topic.rpartition(":")[2] for r in api.rows_after(start)] == [
+        "DigestSubscriptions.MemberRemoved"
+    ]
+    assert recipients(api, org, project) == []
+    assert overview(api, org, project, "max")["subscribed"] is False  # simply unsubscribed
+    assert add(api, org, project, "olive", "client@example.com").status_code == 200
+    # A member still cannot opt in with an address already on the list.
+    again = me(api, org, project, "max", subscribed=True, address="client@example.com")
+    assert_problem(again, 409, "conflict")
+    assert me(api, org, project, "max", subscribed=True, address="max@example.com").is_success
+    assert recipients(api, org, project) == [
+        ("client@example.com", None, "external"),
+        ("max@example.com", "max", "member"),
+    ]
+    # Members other than owners and admins still cannot remove anyone.
+    assert_problem(remove(api, org, project, "pam", "max@example.com"), 403, "forbidden")

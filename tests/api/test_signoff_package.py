@@ -242,7 +242,7 @@ def test_send_opens_the_round_issues_the_link_and_queues_the_email(api: Api) -> 
     assert "\n" not in email.subject
 
     # One atomic save: stage, round, link, package record, email and the project's daily
-    # package count at once.
+    # package count (the project's and the org's) at once.
     rows = api.rows_after(before)
     assert len({r.notification_id for r in rows}) == len(rows)
     topics = [r.topic.rpartition(":")[2] for r in rows]
@@ -254,6 +254,8 @@ def test_send_opens_the_round_issues_the_link_and_queues_the_email(api: Api) -> 
         "Email.Queued",
         "PackageQuota.Opened",
         "PackageQuota.Counted",
+        "OrgPackageQuota.Opened",
+        "OrgPackageQuota.Counted",
     ]
     (package_sent,) = [e for e in api.events_of(signoff.id) if isinstance(e, SignOff.PackageSent)]
     assert package_sent.request_id == UUID(sent["request_id"])

@@ -127,3 +127,36 @@ def test_the_zip_route_declares_its_caps(api: Api) -> None:
     spec = api.client.get("/openapi.json").json()
     responses = spec["paths"]["/api/projects/{project_id}/signoff/package/zip"]["post"]
     assert {"429", "503"} <= set(responses["responses"])
+
+
+def test_a_stalled_clients_stream_is_cut_short_after_its_time_limit(api: Api) -> None:
+    # (Re-review of issue 9: a client that keeps the socket open without reading held its
+    # slot, and a worker thread, for as long as it liked.)
+    org, url, body, h = _package(api, os.urandom(12 * MiB))
+    _, small_url, small_body, small_h = _package(api, b"small\n")
+    runtime, app = _build(
+        api.database_url,
+        api.clock,
+        zip_max_per_org=1,
+        zip_max_concurrent=1,
+        zip_max_stream_seconds=1,
+    )
+    runtime.blobs = api.runtime.blobs
+
+    def slots() -> UploadSlots:
+        counter: UploadSlots = app.state.zip_slots
+        return counter
+
+    with serve(app) as server, _raw_request(server.base_url, url, body, h) as sock:
+        assert sock.recv(64).startswith(b"HTTP/1.1 200")
+        _wait_for(lambda: slots().held(org) == 1, "the stream to hold its slot")
+        # The client neither reads nor leaves: the limit frees the slot all the same.
+        _wait_for(lambda: slots().held() == 0, "the stalled stream's slot to be freed")
+        with server.client() as other:
+            assert other.post(small_url, json=small_body, headers=small_h).status_code == 200
+        # And the server ended the stalled answer: reading on reaches the end of the
+        # connection well short of the whole ZIP.
+        received = 0
+        while chunk := sock.recv(MiB):
+            received += len(chunk)
+        assert received < 12 * MiB

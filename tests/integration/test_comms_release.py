@@ -9,9 +9,15 @@ import pytest
 
 from adapters.mail.smtp import SmtpMailer, parse_smtp_url
 from adapters.postgres.database import DatabaseUrl
-from adapters.scheduler.comms_jobs import COMMS_RELEASE_JOB, comms_release_job, release_due_emails
+from adapters.scheduler.comms_jobs import (
+    COMMS_RELEASE_JOB,
+    RELEASE_PER_ORG,
+    comms_release_job,
+    release_due_emails,
+)
 from adapters.scheduler.jobs import JobRun
 from domain.email import EmailStatus
+from interfaces.settings import Settings
 from tests.support.apps import open_app, seed_org
 from tests.support.clocks import SettableClock
 from tests.support.contexts import service
@@ -124,3 +130,28 @@ def test_a_run_takes_the_orgs_round_robin_so_one_backlog_holds_back_nobody(
     mirror(a.url, b.email(lone.id), b_project)
     capped = release_due_emails(url, a.app, MORNING, page=3, max_pages=2, per_org=2)
     assert capped == {"released": 2, "failed": 0, "seen": 2}
+
+
+def test_the_job_releases_a_small_share_per_org_and_the_rest_on_later_runs(
+    quiet_outbox: Outbox,
+) -> None:
+    # One org's backlog after quiet hours: the job releases at most `per_org` a run (default a
+    # small share of a minute's deliveries), the rest on the following runs.
+    assert RELEASE_PER_ORG == Settings().outbox_release_per_org == 200
+    outbox = quiet_outbox
+    backlog = [outbox.queue(f"q{n}@example.com") for n in range(5)]
+    outbox.run()
+    outbox.clock.set(MORNING)
+    job = comms_release_job(
+        DatabaseUrl.parse(outbox.url), outbox.app, outbox.clock, timedelta(minutes=1), per_org=2
+    )
+    run = JobRun(COMMS_RELEASE_JOB, MORNING, "test", None)
+    released: list[int] = []
+    for _ in range(4):
+        for email in backlog:
+            mirror(outbox.url, outbox.email(email.id), outbox.project)
+        result = job.run(run)
+        assert result is not None
+        released.append(result["released"])
+    assert released == [2, 2, 1, 0]
+    assert all(outbox.email(e.id).status is EmailStatus.QUEUED for e in backlog)

@@ -14,10 +14,12 @@ import pytest
 
 from application.digests import TickResult
 from domain.org import DigestWhenEmpty, Weekday
+from domain.stamps import Stamp
 from tests.support.apps import open_app
 from tests.support.catch_up import catch_up
 from tests.support.clocks import SettableClock
 from tests.support.digests import (
+    BEFORE,
     DigestRig,
     configure_org,
     digest_rig,
@@ -26,6 +28,7 @@ from tests.support.digests import (
     quiet_project,
     subscribe,
 )
+from tests.support.legacy_addresses import legacy_external
 
 # Berlin, Friday 27 Nov 2026 09:00 CET.
 SLOT = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
@@ -242,3 +245,38 @@ def test_daylight_saving_neither_skips_nor_doubles_a_digest(
     assert queued[due_from] == 2
     assert sum(queued) == 2
     assert len(queued_digests(database_url)) == 2
+
+
+def test_projects_left_with_only_refused_addresses_are_recorded_and_starve_nobody(
+    database_url: str, rigs: Callable[..., DigestRig]
+) -> None:
+    # (Re-review of issue 9: three orgs whose only recipient is an address recorded under an
+    # older rule stayed pending all week and filled every run of three, so a fourth org's
+    # project never got its digest.)
+    clock = SettableClock(BEFORE)
+    app = open_app(database_url, clock=clock)
+    try:
+        stuck = []
+        for n in range(3):
+            org = new_org(app)
+            configure_org(app, org)
+            project = quiet_project(app, org, f"ST{n}", "Stuck")
+            legacy_external(
+                app, Stamp(org, "seed", "seed", BEFORE, project_id=project), project, "a@[b.com"
+            )
+            stuck.append(project)
+        victim = new_org(app)
+        configure_org(app, victim)
+        served = quiet_project(app, victim, "VV", "Victim")
+        subscribe(app, victim, served, ["v@example.test"])
+    finally:
+        app.close()
+    catch_up(database_url)
+    rig = rigs(max_projects=3)
+    results = []
+    for minutes in (0, 5, 10):
+        results.append(rig.digests.tick(SLOT + timedelta(minutes=minutes)))
+        catch_up(database_url)
+    assert [p for _, p in queued_digests(database_url)] == [served]
+    assert sum(r.skipped_unaddressable for r in results) == 3
+    assert results[-1].projects == 0  # nothing is gathered again

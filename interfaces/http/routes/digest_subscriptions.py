@@ -72,9 +72,10 @@ def remove_digest_recipient(
     project_id: UUID,
     app: AppDep,
     ctx: CtxDep,
-    address: Annotated[Address, Query(description="The external address to take off.")],
+    address: Annotated[Address, Query(description="The address to take off (any entry).")],
 ) -> CommandOut:
-    """Take an external address off the digest (owners and admins; not listed: no change)."""
+    """Take an address off the digest (owners and admins): an external one or a member's
+    (the member is unsubscribed); not listed: no change."""
     return command_out(app.remove_digest_recipient(ctx=ctx, project_id=project_id, address=address))
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+import anyio
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, StreamingResponse
 from starlette.types import Receive, Scope, Send
@@ -15,7 +17,7 @@ from starlette.types import Receive, Scope, Send
 from application.signoff_package import PackageRequest
 from application.signoff_zip import plan_zip, zip_stream
 from domain.blob_keys import safe_file_name
-from domain.package_quota import PackageCapReachedError
+from domain.package_quota import OrgPackageCapReachedError, PackageCapReachedError
 from interfaces.http.byte_ranges import attachment
 from interfaces.http.deps import AppDep, CtxDep, RuntimeDep
 from interfaces.http.middleware import SECRET_FIELDS_HEADER
@@ -23,6 +25,8 @@ from interfaces.http.models.problem import ProblemOut
 from interfaces.http.models.signoff_package import PackageIn, PackageSendIn, PackageSentOut
 from interfaces.http.problems import ProblemError, error_responses
 from interfaces.http.upload_slots import zip_slots
+
+log = logging.getLogger("teaim.http")
 
 router = APIRouter(prefix="/api/projects/{project_id}/signoff/package", tags=["stages"])
 
@@ -60,11 +64,13 @@ def preview_signoff_package(
 
 
 def _cap_problem(refused: PackageCapReachedError, now: datetime) -> ProblemError:
-    """The project's daily package cap: a 429 saying when the org-local day resets."""
+    """The project's (or the org's) daily package cap: a 429 saying when the org-local day
+    resets."""
     wait = max(1, math.ceil((refused.resets_at - now).total_seconds()))
+    org_wide = isinstance(refused, OrgPackageCapReachedError)
     return ProblemError(
         429,
-        "package-daily-cap",
+        "package-org-daily-cap" if org_wide else "package-daily-cap",
         "Daily sign-off package cap reached",
         refused.message,
         headers={"Retry-After": str(wait)},
@@ -80,8 +86,9 @@ def _cap_problem(refused: PackageCapReachedError, now: datetime) -> ProblemError
         429: {
             "model": ProblemOut,
             "description": "The project sent its sign-off packages for the org-local day"
-            " (`SIGNOFF_PACKAGE_DAILY_CAP`; the problem's `resets_at` and Retry-After say when"
-            " the day resets), or a rate limit.",
+            " (`SIGNOFF_PACKAGE_DAILY_CAP`), or the org across all its projects"
+            " (`SIGNOFF_PACKAGE_ORG_DAILY_CAP`); the problem's `resets_at` and Retry-After say"
+            " when the day resets; or a rate limit.",
         },
     },
 )
@@ -91,7 +98,8 @@ def send_signoff_package(
     """Request the stage's sign-off if none is open, issue a one-time link for the recipient
     and queue the package email with it (the outbox applies quiet hours and the daily cap).
     The link is answered here once for a manual copy; the audit feed never holds it.
-    Bounded: `SIGNOFF_PACKAGE_DAILY_CAP` packages per project per org-local day (429), at
+    Bounded: `SIGNOFF_PACKAGE_DAILY_CAP` packages per project and
+    `SIGNOFF_PACKAGE_ORG_DAILY_CAP` per org per org-local day (429), at
     most 10 live external links per round (409)."""
     response.headers["Cache-Control"] = "no-store"
     # Never kept for Idempotency-Key replays: only the hash of a token may be stored.
@@ -125,15 +133,36 @@ _ZIP: dict[int | str, dict[str, Any]] = {
 
 class _SlotStream(StreamingResponse):
     """A streamed answer that frees its ZIP slot when the stream ends, however it ends:
-    completed, the client gone (the send fails or the disconnect cancels it), or an error."""
+    completed, the client gone (the send fails or the disconnect cancels it), an error, or
+    `max_seconds` over (`ZIP_MAX_STREAM_SECONDS`): a client that keeps the socket open
+    without reading would otherwise hold the slot, and its worker thread, for ever. The
+    stream is then cut short; the server closes the connection of an unfinished answer."""
 
-    def __init__(self, *args: Any, release: Callable[[], None], **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        release: Callable[[], None],
+        max_seconds: float,
+        org_id: UUID,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self._release = release
+        self._max_seconds = max_seconds
+        self._org_id = org_id
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            await super().__call__(scope, receive, send)
+            with anyio.move_on_after(self._max_seconds) as deadline:
+                await super().__call__(scope, receive, send)
+            if deadline.cancelled_caught:
+                log.warning(
+                    "org %s: package ZIP stream cut short after %s seconds"
+                    " (ZIP_MAX_STREAM_SECONDS)",
+                    self._org_id,
+                    self._max_seconds,
+                    extra={"org_id": str(self._org_id)},
+                )
         finally:
             self._release()
 
@@ -155,7 +184,7 @@ def zip_signoff_package(
     bytes are missing is a `<name>.MISSING.txt` entry and `missing: true` in the manifest.
     Each stream holds a worker thread and reads up to 50 blobs: beyond `ZIP_MAX_PER_ORG`
     streams of the org at once a 429, beyond `ZIP_MAX_CONCURRENT` of the process a 503, both
-    with Retry-After."""
+    with Retry-After; a stream still running after `ZIP_MAX_STREAM_SECONDS` is cut short."""
     settings = runtime.settings
     slots = zip_slots(
         request, max_total=settings.zip_max_concurrent, max_per_org=settings.zip_max_per_org
@@ -170,6 +199,8 @@ def zip_signoff_package(
         return _SlotStream(
             iter(zip_stream(plan, runtime.blobs)),
             release=release,
+            max_seconds=settings.zip_max_stream_seconds,
+            org_id=ctx.principal.org_id,
             media_type="application/zip",
             headers={
                 "Content-Disposition": attachment(name),

@@ -3,13 +3,14 @@ bounded runs, unusable settings and addresses skipped without stopping the other
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import pytest
 
 from application.config import AppConfig
-from application.digest_content import DigestSections, Section, StageDecision
+from application.digest_content import DigestKey, DigestSections, Section, StageDecision
 from application.digests import Digests, OrgDigestSettings, PendingProject, manual_email_id
 from domain.email import LinkName, UnsubscribeLink, digest_email_id
 from domain.org import DigestSchedule, Weekday
@@ -164,3 +165,96 @@ def test_emails_per_run_are_bounded_and_a_project_may_be_finished_next_run() -> 
 def test_max_emails_must_be_positive() -> None:
     with pytest.raises(ValueError, match="max_emails"):
         _service(FakeSource(), max_emails=0)
+
+
+def test_a_project_left_with_only_refused_addresses_is_recorded_not_gathered_again() -> None:
+    # (Re-review of issue 9: a refused recipient was counted but never recorded, so its project
+    # stayed pending and every later run of the week gathered and rendered it again.)
+    source = FakeSource()
+    _org(source, projects=3)
+    only_bad, mixed, fine = source.projects
+    source.addresses[only_bad.project_id] = ["a@[b.com"]
+    source.addresses[mixed.project_id] = ["(x)victim@corp.com", "m@example.test"]
+    digests, _, outbox = _service(source)
+    first = digests.tick(SLOT)
+    assert (first.projects, first.queued, first.bad_addresses) == (3, 3, 2)
+    assert first.skipped_unaddressable == 2
+    assert {s.project_id for s in source.skips} == {only_bad.project_id, mixed.project_id}
+    assert fine.project_id not in {s.project_id for s in source.skips}
+    assert len(outbox.drafts) == 3
+    assert digests.tick(SLOT).projects == 0
+
+
+def test_refused_addresses_take_no_place_in_the_email_budget() -> None:
+    # A project whose first recipients are refused, cut by the budget right after them, would
+    # otherwise be gathered with the same refused ones first on every run.
+    source = FakeSource()
+    _org(source)
+    project = source.projects[0].project_id
+    source.addresses[project] = ["a@[b.com", "(x)v@corp.com", "c@example.test", "d@example.test"]
+    digests, _, outbox = _service(source, max_emails=1)
+    first = digests.tick(SLOT)
+    assert (first.queued, first.more_pending, first.skipped_unaddressable) == (1, True, 0)
+    second = digests.tick(SLOT)
+    assert (second.queued, second.more_pending, second.skipped_unaddressable) == (1, False, 1)
+    assert sorted(d.to for d in outbox.drafts.values()) == ["c@example.test", "d@example.test"]
+    assert digests.tick(SLOT).projects == 0
+
+
+class _TimingOut(FakeContent):
+    """Content whose read over `slow` times out (one org's huge week), alone or with others."""
+
+    def __init__(self, slow: UUID) -> None:
+        super().__init__()
+        self.slow = slow
+
+    def sections(self, keys: Sequence[DigestKey]) -> dict[UUID, DigestSections]:
+        self.calls.append(list(keys))
+        if any(k.org_id == self.slow for k in keys):
+            raise TimeoutError("canceling statement due to statement timeout")
+        return {}
+
+
+def test_a_content_read_that_fails_for_one_org_fails_only_that_orgs_projects() -> None:
+    source = FakeSource()
+    _org(source, projects=2)
+    _org(source)
+    _org(source)
+    slow = source.orgs[0].org_id
+    content = _TimingOut(slow)
+    outbox = FakeOutbox(source)
+    digests = Digests(
+        source=source,
+        content=content,
+        outbox=outbox,
+        guard=NoGuard(),
+        clock=SettableClock(SLOT),
+        config=CONFIG,
+    )
+    result = digests.tick(SLOT)
+    assert (result.projects, result.queued, result.failed_projects) == (4, 4, 2)
+    assert len(content.calls) == 4  # all at once, then org by org
+    assert {s.project_id for s in source.skips} == {
+        p.project_id for p in source.projects if p.org_id == slow
+    }
+    assert {d.stamp.project_id for d in outbox.drafts.values()} == {
+        p.project_id for p in source.projects if p.org_id != slow
+    }
+    assert digests.tick(SLOT).projects == 0
+
+
+def test_a_content_read_that_fails_for_every_org_records_nothing() -> None:
+    # Not one org readable: the database itself is likely down; the next run tries again.
+    source = FakeSource()
+    _org(source)
+    digests = Digests(
+        source=source,
+        content=_TimingOut(source.orgs[0].org_id),
+        outbox=FakeOutbox(source),
+        guard=NoGuard(),
+        clock=SettableClock(SLOT),
+        config=CONFIG,
+    )
+    with pytest.raises(TimeoutError):
+        digests.tick(SLOT)
+    assert source.skips == []

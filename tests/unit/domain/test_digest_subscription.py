@@ -135,6 +135,7 @@ ACTIONS = st.lists(
         st.tuples(st.just("out"), USERS, st.just("")),
         st.tuples(st.just("add"), st.just(""), ADDRESSES),
         st.tuples(st.just("remove"), st.just(""), ADDRESSES),
+        st.tuples(st.just("drop"), st.just(""), ADDRESSES),
         st.tuples(st.just("link"), st.just(""), ADDRESSES),
     ),
     max_size=40,
@@ -169,6 +170,9 @@ def _play(actions: list[tuple[str, str, str]], bound: int) -> DigestSubscription
                 subs.add_external(address=address, stamp=stamp)
             elif action == "remove":
                 subs.remove_external(address=address, stamp=stamp)
+            elif action == "drop":
+                subs.remove(address=address, stamp=stamp)
+                assert subs.of_address(address.lower()) is None
             else:
                 subs.unsubscribe_by_link(address=address, stamp=stamp)
         except RuleViolationError:
@@ -180,6 +184,27 @@ def _play(actions: list[tuple[str, str, str]], bound: int) -> DigestSubscription
         assert all(a == a.lower() for a in addresses)
         assert len(subs.subscribers) <= bound
     return subs
+
+
+def test_an_owner_removes_a_members_entry_and_the_member_is_unsubscribed() -> None:
+    subs, stamp = new_list()
+    subs.opt_in(user_id="max", address="client@example.com", stamp=stamp)
+    subs.add_external(address="board@example.com", stamp=stamp)
+    subs.collect_events()
+    subs.remove(address="Client@Example.com", stamp=stamp)
+    subs.remove(address="board@example.com", stamp=stamp)
+    subs.remove(address="nobody@example.com", stamp=stamp)  # not listed: nothing happens
+    events = subs.collect_events()
+    assert [type(e).__name__ for e in events] == ["MemberRemoved", "ExternalRemoved"]
+    removed = events[0]
+    assert isinstance(removed, DigestSubscriptions.MemberRemoved)
+    assert (removed.user_id, removed.address) == ("max", "client@example.com")
+    assert subs.subscribers == []
+    assert subs.of_member("max") is None
+    # The address is free: an owner may now add it as the client's.
+    subs.add_external(address="client@example.com", stamp=stamp)
+    with pytest.raises(RuleViolationError):
+        subs.opt_in(user_id="max", address="client@example.com", stamp=stamp)
 
 
 LEGACY = ["a:victim@corp.com;", "(x)victim@corp.com", "a@[b.com", "j\u00f6rg@example.de"]

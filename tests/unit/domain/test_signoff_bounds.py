@@ -12,7 +12,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from domain.errors import RuleViolationError
-from domain.package_quota import PackageCapReachedError, PackageQuota, package_quota_id
+from domain.package_quota import (
+    OrgPackageCapReachedError,
+    OrgPackageQuota,
+    PackageCapReachedError,
+    PackageQuota,
+    org_package_quota_id,
+    package_quota_id,
+)
 from domain.signoff import MAX_LIVE_EXTERNAL, SignOff
 from domain.stamps import Stamp
 from tests.support.clocks import EPOCH
@@ -84,3 +91,20 @@ def test_a_project_day_counts_packages_up_to_the_cap() -> None:
     # Another day of the same project, or another project, is another quota.
     assert package_quota_id(uuid4(), day) != quota.id
     assert package_quota_id(quota.project_id, date(2030, 1, 8)) != quota.id
+
+
+def test_an_org_day_counts_packages_of_every_project_up_to_its_cap() -> None:
+    day = date(2030, 1, 7)
+    first = make_stamp(project_id=uuid4())
+    quota = OrgPackageQuota.open(day=day, stamp=first)
+    assert quota.id == org_package_quota_id(first.org_id, day)
+    resets = EPOCH + DAY
+    for project in range(3):
+        stamp = make_stamp(org_id=first.org_id, project_id=uuid4()) if project else first
+        quota.count(email_id=uuid4(), cap=3, resets_at=resets, stamp=stamp)
+    with pytest.raises(OrgPackageCapReachedError) as refused:
+        quota.count(email_id=uuid4(), cap=3, resets_at=resets, stamp=first)
+    assert refused.value.resets_at == resets
+    assert quota.sent == 3
+    assert org_package_quota_id(uuid4(), day) != quota.id
+    assert org_package_quota_id(first.org_id, date(2030, 1, 8)) != quota.id
