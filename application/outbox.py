@@ -36,6 +36,19 @@ _WAITING = (EmailStatus.DEFERRED, EmailStatus.RETRYING)
 EmailChange = Callable[[Email, Stamp], tuple[TeaimAggregate, ...]]
 
 
+def _unmoved(version: int, act: Callable[[Email, Stamp], None]) -> EmailChange:
+    """A change that applies `act` only if the email still stands at `version` (the event the
+    reactor decided on) and is not final: a concurrent cancel or release wins the race."""
+
+    def change(email: Email, stamp: Stamp) -> tuple[TeaimAggregate, ...]:
+        if email.final or email.version != version:
+            return ()
+        act(email, stamp)
+        return (email,)
+
+    return change
+
+
 @dataclass(frozen=True, slots=True)
 class SendRules:
     """An org's rules for when email may go: its timezone, quiet hours and daily cap."""
@@ -135,13 +148,10 @@ class OutboxCommands(TeaimBase):
     ) -> int:
         """Withdraw the email (if it still stands where it was decided)."""
 
-        def change(email: Email, stamp: Stamp) -> tuple[TeaimAggregate, ...]:
-            if email.final or email.version != version:
-                return ()
+        def cancel(email: Email, stamp: Stamp) -> None:
             email.cancel(reason=reason, stamp=stamp)
-            return (email,)
 
-        return self._change_email(org_id, email_id, project_id, cause, change)
+        return self._change_email(org_id, email_id, project_id, cause, _unmoved(version, cancel))
 
     def defer_email(
         self,
@@ -156,13 +166,10 @@ class OutboxCommands(TeaimBase):
     ) -> int:
         """Make the email wait until `until` (if it still stands where it was decided)."""
 
-        def change(email: Email, stamp: Stamp) -> tuple[TeaimAggregate, ...]:
-            if email.final or email.version != version:
-                return ()
+        def defer(email: Email, stamp: Stamp) -> None:
             email.defer(until=until, reason=reason, stamp=stamp)
-            return (email,)
 
-        return self._change_email(org_id, email_id, project_id, cause, change)
+        return self._change_email(org_id, email_id, project_id, cause, _unmoved(version, defer))
 
     def record_email_failure(
         self,
@@ -178,16 +185,13 @@ class OutboxCommands(TeaimBase):
     ) -> int:
         """A failed send: retried from `retry_at`, or (None) failed for good."""
 
-        def change(email: Email, stamp: Stamp) -> tuple[TeaimAggregate, ...]:
-            if email.final or email.version != version:
-                return ()
+        def fail(email: Email, stamp: Stamp) -> None:
             if retry_at is None:
                 email.failed(code=code, error=error, stamp=stamp)
             else:
                 email.delivery_failed(code=code, error=error, retry_at=retry_at, stamp=stamp)
-            return (email,)
 
-        return self._change_email(org_id, email_id, project_id, cause, change)
+        return self._change_email(org_id, email_id, project_id, cause, _unmoved(version, fail))
 
     def record_email_delivered(
         self,
