@@ -23,10 +23,6 @@ EXTERNAL_SERVER_ENV = "TEAIM_TEST_DATABASE_URL"
 
 # Durability buys nothing in a throwaway test cluster and costs an fsync per commit.
 _TEST_SERVER_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
-# Settings that take a restart. Every projection holds two connections (LISTEN and worker) in
-# each process hosting projections, so the several-processes test (two projection hosts, two
-# APIs, three schedulers) outgrew the default 100 as read models were added.
-_TEST_SERVER_RESTART_SETTINGS = {"max_connections": "300"}
 
 
 class ScratchDatabases:
@@ -75,15 +71,15 @@ def postgres_server() -> Iterator[DatabaseUrl]:
     try:
         url = DatabaseUrl.parse(server.start())
         with psycopg.connect(url.libpq(), autocommit=True) as conn:
-            for name, value in {**_TEST_SERVER_SETTINGS, **_TEST_SERVER_RESTART_SETTINGS}.items():
+            for name, value in _TEST_SERVER_SETTINGS.items():
                 conn.execute(
                     sql.SQL("ALTER SYSTEM SET {} = {}").format(
                         sql.Identifier(name), sql.Literal(value)
                     )
                 )
             conn.execute("SELECT pg_reload_conf()")
-        server.stop()
-        url = DatabaseUrl.parse(server.start())
+        # The connection limit the several-processes tests need is the embedded server's own
+        # (adapters/postgres/embedded.py), set when it first starts.
         yield url
     finally:
         server.stop()

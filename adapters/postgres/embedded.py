@@ -10,6 +10,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import psycopg
+from psycopg import sql
+
 DEFAULT_DATA_DIR = Path("var/pg")
 
 # initdb and pg_ctl refuse to run as root, so the package runs them as this system user
@@ -17,6 +20,10 @@ DEFAULT_DATA_DIR = Path("var/pg")
 _ROOT_SERVER_USER = "pgserver"
 # PostgreSQL's socket file name (the port is always 5432 on a socket-only server).
 _SOCKET_NAME = ".s.PGSQL.5432"
+# Every projection and reactor holds its connections in each process that hosts them, and
+# `serve --workers N` adds N API pools: an idle `serve --workers 2` already holds 68, so the
+# server's default of 100 would turn a busy hour into "too many clients" for every tenant.
+EMBEDDED_MAX_CONNECTIONS = 300
 
 
 class EmbeddedPostgresError(Exception):
@@ -52,11 +59,20 @@ class EmbeddedPostgres:
         # cleanup_mode=None: the server outlives this process; only stop() stops it.
         server = pgserver.get_server(self._data_dir, cleanup_mode=None, start=False)
         self._refuse_shared_socket_dir()
+        was_running = self.status().running
         # get_server hands back a cached handle without starting it after a stop(), so start
         # explicitly; start() is a no-op on a running cluster.
         server.start()
         self._tighten_socket_dir()
-        return str(server.get_uri())
+        uri = str(server.get_uri())
+        # A limit that takes a restart: only a server this call started is restarted (never
+        # one other processes are using); the setting persists, so this happens once.
+        if not was_running and _raise_connection_limit(uri):
+            self.stop()
+            server.start()
+            self._tighten_socket_dir()
+            uri = str(server.get_uri())
+        return uri
 
     def socket_dir(self) -> Path | None:
         """Where the running server's unix socket is (None when it is not running)."""
@@ -130,6 +146,20 @@ class EmbeddedPostgres:
             # postmaster.pid is written line by line during startup: half a file means "not
             # ready yet", which callers treat as not running.
             return None
+
+
+def _raise_connection_limit(uri: str) -> bool:
+    """Set `max_connections` to EMBEDDED_MAX_CONNECTIONS if lower; whether a restart is due."""
+    with psycopg.connect(uri, autocommit=True) as conn:
+        row = conn.execute("SELECT current_setting('max_connections')::int").fetchone()
+        if row is not None and row[0] >= EMBEDDED_MAX_CONNECTIONS:
+            return False
+        conn.execute(
+            sql.SQL("ALTER SYSTEM SET max_connections = {}").format(
+                sql.Literal(str(EMBEDDED_MAX_CONNECTIONS))
+            )
+        )
+    return True
 
 
 def _is_root() -> bool:

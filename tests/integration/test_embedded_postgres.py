@@ -13,7 +13,11 @@ import psycopg
 import pytest
 
 from adapters.postgres.database import DatabaseUrl
-from adapters.postgres.embedded import EmbeddedPostgres, EmbeddedPostgresError
+from adapters.postgres.embedded import (
+    EMBEDDED_MAX_CONNECTIONS,
+    EmbeddedPostgres,
+    EmbeddedPostgresError,
+)
 
 
 @pytest.fixture
@@ -49,6 +53,23 @@ def test_start_stop_and_status_are_idempotent(server: EmbeddedPostgres) -> None:
     uri = server.start()
     with psycopg.connect(uri) as conn:
         assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_a_new_cluster_allows_enough_connections_for_every_process(
+    server: EmbeddedPostgres,
+) -> None:
+    # PostgreSQL's default (100) is outgrown by `serve --workers` with every read model.
+    uri = server.start()
+    with psycopg.connect(uri) as conn:
+        assert conn.execute("SHOW max_connections").fetchone() == (str(EMBEDDED_MAX_CONNECTIONS),)
+    # Kept across restarts, and a running server is never restarted by another start().
+    server.stop()
+    uri = server.start()
+    pid = server.status().pid
+    assert server.start() == uri
+    assert server.status().pid == pid
+    with psycopg.connect(uri) as conn:
+        assert conn.execute("SHOW max_connections").fetchone() == (str(EMBEDDED_MAX_CONNECTIONS),)
 
 
 def test_it_listens_on_a_unix_socket_only_and_ships_pgvector(server: EmbeddedPostgres) -> None:
